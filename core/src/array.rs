@@ -1,0 +1,284 @@
+//! A fixed-size shared array, as Python's `multiprocessing.Array`.
+//!
+//! ```
+//! use shmsync_core::Array;
+//!
+//! static SAMPLES: Array<f64, 4> = Array::zeroed(); // Array('d', 4)
+//! SAMPLES.write(0, &[1.0, 2.0]).unwrap();         // one atomic multi-item write
+//! assert_eq!(SAMPLES.snapshot(), [1.0, 2.0, 0.0, 0.0]);
+//! assert!(SAMPLES.set(4, 9.0).is_err());           // out of range: an error, not a panic
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use crate::error::{IndexError, RangeError};
+use crate::lock::{Lock, LockGuard};
+use crate::scalar::sealed::AtomicBits;
+use crate::scalar::Scalar;
+use crate::spin::Spin;
+use crate::sync::Ordering;
+use crate::wait::Wait;
+
+const ORDER: Ordering = Ordering::SeqCst;
+
+/// `N` scalars shared between threads or processes, with a lock of their own.
+///
+/// Every write goes through the array's lock, so a [`snapshot`](Self::snapshot) (also
+/// taken under the lock) is a state the array really was in: a reader never sees half
+/// of a multi-item [`write`](Self::write). A single [`get`](Self::get) is one atomic
+/// load and takes no lock. Indexes out of range are errors ([`IndexError`],
+/// [`RangeError`]), never panics or silent truncation.
+///
+/// `#[repr(C)]`: a 4-byte [`Lock`] followed by `N` items of `T`'s width.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::Array;
+///
+/// let a: Array<i32, 5> = Array::new([1, 2, 3, 4, 5]); // Array('i', [1, 2, 3, 4, 5])
+/// assert_eq!(a.get(2), Ok(3));
+/// a.set(2, 30).unwrap();
+/// {
+///     let mut items = a.lock(); // several steps as one
+///     let sum = items.get(0).unwrap() + items.get(1).unwrap();
+///     items.set(4, sum).unwrap();
+/// }
+/// assert_eq!(a.snapshot(), [1, 2, 30, 4, 3]);
+/// assert_eq!((&a).into_iter().sum::<i32>(), 40);
+/// ```
+#[repr(C)]
+pub struct Array<T: Scalar, const N: usize, W = Spin> {
+    lock: Lock<W>,
+    items: [T::Atomic; N],
+    _type: PhantomData<T>,
+}
+
+/// The locked [`Array`], from [`Array::lock`]: several reads and writes as one step.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::Array;
+/// let a: Array<u32, 2> = Array::new([5, 0]);
+/// let mut items = a.lock();
+/// let moved = items.get(0).unwrap();
+/// items.write(0, &[0, moved]).unwrap();
+/// drop(items);
+/// assert_eq!(a.snapshot(), [0, 5]);
+/// ```
+pub struct ArrayGuard<'a, T: Scalar, const N: usize, W: Wait = Spin> {
+    array: &'a Array<T, N, W>,
+    _guard: LockGuard<'a, W>,
+}
+
+impl<T: Scalar, const N: usize, W> Array<T, N, W> {
+    /// An array holding `values` (Python's `Array(typecode, [..])`).
+    #[cfg(not(loom))]
+    pub const fn new(values: [T; N]) -> Self {
+        // SAFETY: `Bits` promises that `T` and `T::Atomic` have the same size and that
+        // `T`'s bytes are a valid `T::Atomic`; arrays of them have the same layout too.
+        let items = unsafe { core::mem::transmute_copy::<[T; N], [T::Atomic; N]>(&values) };
+        Array {
+            lock: Lock::new(),
+            items,
+            _type: PhantomData,
+        }
+    }
+
+    /// An array holding `values` (Python's `Array(typecode, [..])`).
+    #[cfg(loom)]
+    pub fn new(values: [T; N]) -> Self {
+        let items = core::array::from_fn(|i| T::Atomic::new(values[i].to_bits()));
+        Array {
+            lock: Lock::new(),
+            items,
+            _type: PhantomData,
+        }
+    }
+
+    /// An array of zeros (Python's `Array(typecode, N)`).
+    #[cfg(not(loom))]
+    pub const fn zeroed() -> Self {
+        // SAFETY: every storage type is an unsigned integer atomic, for which all-zero
+        // bytes are valid; zero bits are 0, 0.0 or false for every scalar.
+        let items = unsafe { core::mem::zeroed::<[T::Atomic; N]>() };
+        Array {
+            lock: Lock::new(),
+            items,
+            _type: PhantomData,
+        }
+    }
+
+    /// An array of zeros (Python's `Array(typecode, N)`).
+    #[cfg(loom)]
+    pub fn zeroed() -> Self {
+        let items = core::array::from_fn(|_| T::Atomic::new(Default::default()));
+        Array {
+            lock: Lock::new(),
+            items,
+            _type: PhantomData,
+        }
+    }
+
+    /// The number of items, `N`.
+    pub const fn len(&self) -> usize {
+        N
+    }
+
+    /// Whether `N` is zero.
+    pub const fn is_empty(&self) -> bool {
+        N == 0
+    }
+
+    /// The item at `index`: one atomic load, no lock.
+    pub fn get(&self, index: usize) -> Result<T, IndexError> {
+        self.items
+            .get(index)
+            .map(|item| T::from_bits(item.load(ORDER)))
+            .ok_or(IndexError { index, len: N })
+    }
+
+    fn range(start: usize, count: usize) -> Result<core::ops::Range<usize>, RangeError> {
+        match start.checked_add(count) {
+            Some(end) if end <= N => Ok(start..end),
+            _ => Err(RangeError {
+                start,
+                count,
+                len: N,
+            }),
+        }
+    }
+}
+
+impl<T: Scalar, const N: usize, W: Wait> Array<T, N, W> {
+    /// Takes the array's lock (Python's `get_lock()`), for several reads and writes
+    /// that must appear as one.
+    #[doc(alias = "get_lock")]
+    pub fn lock(&self) -> ArrayGuard<'_, T, N, W> {
+        ArrayGuard {
+            array: self,
+            _guard: self.lock.lock(),
+        }
+    }
+
+    /// Writes the item at `index` (Python's `a[i] = x`).
+    pub fn set(&self, index: usize, value: T) -> Result<(), IndexError> {
+        self.lock().set(index, value)
+    }
+
+    /// Every item, read under the lock: a state the array was really in.
+    #[doc(alias = "raw")]
+    pub fn snapshot(&self) -> [T; N] {
+        self.lock().snapshot()
+    }
+
+    /// Copies `out.len()` items from `start` into `out`, under the lock.
+    pub fn read(&self, start: usize, out: &mut [T]) -> Result<(), RangeError> {
+        self.lock().read(start, out)
+    }
+
+    /// Copies `values` into the array from `start`, under the lock; all or nothing.
+    pub fn write(&self, start: usize, values: &[T]) -> Result<(), RangeError> {
+        self.lock().write(start, values)
+    }
+}
+
+impl<const N: usize, W: Wait> Array<u8, N, W> {
+    /// The bytes up to the first NUL (Python's `.value` of a `'c'` array).
+    ///
+    /// ```
+    /// use shmsync_core::Array;
+    /// let name: Array<u8, 8> = Array::zeroed();
+    /// name.set_value(b"shm").unwrap();
+    /// assert_eq!(name.value().as_slice(), b"shm");
+    /// assert!(name.set_value(b"too long!").is_err());
+    /// ```
+    pub fn value(&self) -> heapless::Vec<u8, N> {
+        self.snapshot()
+            .into_iter()
+            .take_while(|&byte| byte != 0)
+            .collect()
+    }
+
+    /// Stores `bytes`, followed by a NUL if there is room (Python's `.value = b".."`).
+    /// More than `N` bytes is an error and writes nothing.
+    pub fn set_value(&self, bytes: &[u8]) -> Result<(), RangeError> {
+        let mut items = self.lock();
+        items.write(0, bytes)?;
+        if bytes.len() < N {
+            items.write(bytes.len(), &[0])?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Scalar + Default, const N: usize, W> Default for Array<T, N, W> {
+    fn default() -> Self {
+        Self::new([T::default(); N])
+    }
+}
+
+impl<T: Scalar, const N: usize, W: Wait> IntoIterator for &Array<T, N, W> {
+    type Item = T;
+    type IntoIter = core::array::IntoIter<T, N>;
+
+    /// Iterates over a [`snapshot`](Array::snapshot).
+    fn into_iter(self) -> Self::IntoIter {
+        self.snapshot().into_iter()
+    }
+}
+
+impl<T: Scalar, const N: usize, W: Wait> fmt::Debug for Array<T, N, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Array").field(&self.snapshot()).finish()
+    }
+}
+
+impl<T: Scalar, const N: usize, W: Wait> ArrayGuard<'_, T, N, W> {
+    /// The item at `index`.
+    pub fn get(&self, index: usize) -> Result<T, IndexError> {
+        self.array.get(index)
+    }
+
+    /// Writes the item at `index`.
+    pub fn set(&mut self, index: usize, value: T) -> Result<(), IndexError> {
+        let item = self
+            .array
+            .items
+            .get(index)
+            .ok_or(IndexError { index, len: N })?;
+        item.store(value.to_bits(), ORDER);
+        Ok(())
+    }
+
+    /// Every item.
+    pub fn snapshot(&self) -> [T; N] {
+        core::array::from_fn(|i| T::from_bits(self.array.items[i].load(ORDER)))
+    }
+
+    /// Copies `out.len()` items from `start` into `out`.
+    pub fn read(&self, start: usize, out: &mut [T]) -> Result<(), RangeError> {
+        let range = Array::<T, N, W>::range(start, out.len())?;
+        for (slot, item) in out.iter_mut().zip(&self.array.items[range]) {
+            *slot = T::from_bits(item.load(ORDER));
+        }
+        Ok(())
+    }
+
+    /// Copies `values` into the array from `start`; all or nothing.
+    pub fn write(&mut self, start: usize, values: &[T]) -> Result<(), RangeError> {
+        let range = Array::<T, N, W>::range(start, values.len())?;
+        for (item, value) in self.array.items[range].iter().zip(values) {
+            item.store(value.to_bits(), ORDER);
+        }
+        Ok(())
+    }
+}
+
+impl<T: Scalar, const N: usize, W: Wait> fmt::Debug for ArrayGuard<'_, T, N, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ArrayGuard").field(&self.snapshot()).finish()
+    }
+}

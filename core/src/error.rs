@@ -1,0 +1,120 @@
+//! The errors of the primitives: each names what was asked and what stood in the way.
+
+use core::fmt;
+
+/// An index past the end of an [`Array`](crate::Array) (Python's `IndexError`).
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{Array, IndexError};
+/// let a: Array<i32, 3> = Array::new([1, 2, 3]);
+/// assert_eq!(a.get(3), Err(IndexError { index: 3, len: 3 }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexError {
+    /// The index asked for.
+    pub index: usize,
+    /// The array's length.
+    pub len: usize,
+}
+
+impl fmt::Display for IndexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "index {} is out of range for an array of length {}",
+            self.index, self.len
+        )
+    }
+}
+
+impl core::error::Error for IndexError {}
+
+/// A run of items that does not fit in an [`Array`](crate::Array) at the place asked
+/// for. Nothing was written: shmsync never truncates silently.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{Array, RangeError};
+/// let a: Array<u8, 4> = Array::zeroed();
+/// let err = a.write(2, &[1, 2, 3]).unwrap_err();
+/// assert_eq!(err, RangeError { start: 2, count: 3, len: 4 });
+/// assert_eq!(a.snapshot(), [0; 4]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeError {
+    /// Where the run starts.
+    pub start: usize,
+    /// How many items it has.
+    pub count: usize,
+    /// The array's length.
+    pub len: usize,
+}
+
+impl fmt::Display for RangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} items starting at index {} do not fit in an array of length {}; nothing was written",
+            self.count, self.start, self.len
+        )
+    }
+}
+
+impl core::error::Error for RangeError {}
+
+/// [`Lock::release`](crate::Lock::release) on a lock that nobody holds (Python's
+/// `RuntimeError: release unlocked lock`). The lock is unchanged.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{Lock, NotHeld};
+/// let lock: Lock = Lock::new();
+/// assert_eq!(lock.release(), Err(NotHeld));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotHeld;
+
+impl fmt::Display for NotHeld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("released a lock that is not held; each release must match one acquire")
+    }
+}
+
+impl core::error::Error for NotHeld {}
+
+/// A release that would push a semaphore past its bound (Python's `ValueError:
+/// Semaphore released too many times`). The count is unchanged.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{BoundedSemaphore, OverRelease};
+/// let sem: BoundedSemaphore = BoundedSemaphore::new(1);
+/// assert_eq!(sem.release(), Err(OverRelease { released: 1, value: 1, bound: 1 }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverRelease {
+    /// Permits the call tried to return.
+    pub released: u32,
+    /// Free permits when it tried.
+    pub value: u32,
+    /// The most the semaphore may hold.
+    pub bound: u32,
+}
+
+impl fmt::Display for OverRelease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "releasing {} permit(s) would raise the semaphore from {} above its bound of {}; \
+             each release must match one acquire",
+            self.released, self.value, self.bound
+        )
+    }
+}
+
+impl core::error::Error for OverRelease {}

@@ -1,0 +1,146 @@
+//! A flag that threads wait for, as Python's `threading.Event`.
+//!
+//! ```
+//! use shmsync_core::Event;
+//!
+//! static START: Event = Event::new();
+//! START.set();     // the start gun: every waiter goes
+//! START.wait();
+//! assert!(START.is_set());
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use crate::spin::Spin;
+use crate::sync::{const_fn, AtomicU32, Ordering};
+use crate::wait::{deadline_after, expired, Wait};
+
+/// The flag.
+const SET: u32 = 1;
+/// Somebody sleeps on the word: `set` must wake them.
+const WAITERS: u32 = 1 << 1;
+/// Bits 2..=31 count the times the flag went from clear to set.
+const GENERATION: u32 = 1 << 2;
+
+/// An event flag: [`set`](Self::set) wakes every waiter, [`clear`](Self::clear) resets it.
+///
+/// 4 bytes, `#[repr(C)]`, atomics only. Besides the flag, the word counts the times it
+/// was set: a thread that was waiting when `set` happened returns even if `clear`
+/// follows at once, before it gets to run. (The count wraps after 2^30 sets; a waiter
+/// would have to sleep through exactly that many set/clear pairs to miss one.)
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::Event;
+/// use core::time::Duration;
+///
+/// let event: Event = Event::new();
+/// assert!(!event.wait_timeout(Duration::from_millis(1)));
+/// event.set();
+/// assert!(event.wait_timeout(Duration::from_millis(1)));
+/// event.clear();
+/// assert!(!event.is_set());
+/// ```
+#[repr(C)]
+pub struct Event<W = Spin> {
+    word: AtomicU32,
+    _wait: PhantomData<fn() -> W>,
+}
+
+impl<W> Event<W> {
+    const_fn! {
+        /// An event that is not set.
+        pub fn new() -> Self {
+            Event { word: AtomicU32::new(0), _wait: PhantomData }
+        }
+    }
+
+    /// Whether the flag is set.
+    pub fn is_set(&self) -> bool {
+        self.word.load(Ordering::Acquire) & SET != 0
+    }
+
+    /// Resets the flag; later waiters block until the next [`set`](Self::set).
+    pub fn clear(&self) {
+        self.word.fetch_and(!SET, Ordering::Relaxed);
+    }
+}
+
+impl<W: Wait> Event<W> {
+    /// Sets the flag and wakes every waiter. Setting a set event does nothing.
+    pub fn set(&self) {
+        let mut current = self.word.load(Ordering::Relaxed);
+        loop {
+            if current & SET != 0 {
+                return;
+            }
+            let next = (current & !WAITERS).wrapping_add(GENERATION) | SET;
+            match self.word.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => current = now,
+            }
+        }
+        if current & WAITERS != 0 {
+            W::wake_all(&self.word);
+        }
+    }
+
+    /// Blocks until the flag is set.
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// Blocks until the flag is set or `timeout` passes. Returns whether it was set
+    /// (Python's `wait(timeout)` return value).
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.is_set() || self.wait_until(Some(deadline_after::<W>(timeout)))
+    }
+
+    fn wait_until(&self, deadline: Option<u64>) -> bool {
+        let mut current = self.word.load(Ordering::Acquire);
+        let generation = current & !(SET | WAITERS);
+        loop {
+            if current & SET != 0 || current & !(SET | WAITERS) != generation {
+                return true;
+            }
+            if expired::<W>(deadline) {
+                return false;
+            }
+            if current & WAITERS == 0 {
+                if let Err(now) = self.word.compare_exchange_weak(
+                    current,
+                    current | WAITERS,
+                    Ordering::Acquire,
+                    Ordering::Acquire,
+                ) {
+                    current = now;
+                    continue;
+                }
+            }
+            W::wait(&self.word, current | WAITERS, deadline);
+            current = self.word.load(Ordering::Acquire);
+        }
+    }
+}
+
+impl<W> Default for Event<W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<W> fmt::Debug for Event<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("set", &self.is_set())
+            .finish()
+    }
+}

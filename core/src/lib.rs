@@ -1,0 +1,69 @@
+//! Python's `multiprocessing` / `threading` synchronization toolkit (`Value`, `Array`,
+//! `Semaphore`, `Event`, `Lock`) for Rust, in one definition that works between
+//! threads, between processes that share memory, and between tasks on a
+//! microcontroller.
+//!
+//! `#![no_std]`, no allocation. Every type is `#[repr(C)]`, holds only atomics (no
+//! pointers), and has a `const fn` constructor, so it can live in a `static` or in
+//! memory that several processes map at different addresses.
+//!
+//! How a blocked thread waits is a type parameter, the [`Wait`] backend: [`Spin`] here
+//! (bare metal), the Linux shared futex in the hosted `shmsync` crate, which re-exports
+//! these types with that backend chosen.
+//!
+//! ```
+//! use shmsync_core::{Event, Lock, Semaphore, Value};
+//!
+//! static READY: Event = Event::new();
+//! static LOCK: Lock = Lock::new();
+//! static SLOTS: Semaphore = Semaphore::new(2);
+//! static COUNT: Value<u32> = Value::new(0);
+//!
+//! std::thread::scope(|s| {
+//!     for _ in 0..4 {
+//!         s.spawn(|| {
+//!             READY.wait();
+//!             SLOTS.acquire();
+//!             let _held = LOCK.lock();
+//!             COUNT.set(COUNT.get() + 1);
+//!             SLOTS.release();
+//!         });
+//!     }
+//!     READY.set();
+//! });
+//! assert_eq!(COUNT.get(), 4);
+//! ```
+//!
+//! # Features
+//!
+//! - `critical-section`: for targets without compare-and-swap (thumbv6m, riscv32imc).
+//!   Turns on portable-atomic's `critical-section` feature; the final binary must
+//!   link a `critical-section` implementation.
+//! - `fallback`: 64-bit values on 32-bit targets without 64-bit atomics, through
+//!   portable-atomic's lock-based fallback (atomic within one process only).
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod array;
+mod error;
+mod event;
+mod lock;
+mod scalar;
+mod semaphore;
+mod shm_safe;
+mod spin;
+mod sync;
+mod value;
+mod wait;
+
+pub use array::{Array, ArrayGuard};
+pub use error::{IndexError, NotHeld, OverRelease, RangeError};
+pub use event::Event;
+pub use lock::{Lock, LockGuard};
+pub use scalar::{Bitwise, Number, Scalar};
+pub use semaphore::{BoundedSemaphore, Semaphore};
+pub use shm_safe::ShmSafe;
+pub use spin::{Clock, NoClock, Spin};
+pub use sync::{AtomicU32, Ordering};
+pub use value::Value;
+pub use wait::Wait;

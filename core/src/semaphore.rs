@@ -1,0 +1,288 @@
+//! Counting semaphores: [`Semaphore`] and [`BoundedSemaphore`].
+//!
+//! ```
+//! use shmsync_core::Semaphore;
+//!
+//! // At most two workers at a time, as with Python's `Semaphore(2)`.
+//! static SLOTS: Semaphore = Semaphore::new(2);
+//! SLOTS.acquire();
+//! assert_eq!(SLOTS.value(), 1);
+//! SLOTS.release();
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use crate::error::OverRelease;
+use crate::spin::Spin;
+use crate::sync::{const_fn, fence, spin_loop, AtomicU32, Ordering};
+use crate::wait::{deadline_after, expired, Wait};
+
+const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 100 };
+
+/// A counting semaphore, as Python's `multiprocessing.Semaphore`.
+///
+/// [`acquire`](Self::acquire) takes a permit, blocking while there are none;
+/// [`release`](Self::release) returns one. 8 bytes, `#[repr(C)]`, atomics only.
+///
+/// A semaphore has no owner: a process that dies holding a permit cannot be detected,
+/// and the permit is gone. Use [`acquire_timeout`](Self::acquire_timeout) where that
+/// matters.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::Semaphore;
+/// use core::time::Duration;
+///
+/// let sem: Semaphore = Semaphore::new(1);
+/// assert!(sem.try_acquire());
+/// assert!(!sem.acquire_timeout(Duration::from_millis(1)));
+/// sem.release_n(3);
+/// assert_eq!(sem.get_value(), 3);
+/// ```
+#[repr(C)]
+pub struct Semaphore<W = Spin> {
+    /// Free permits; also the word that waiters block on.
+    permits: AtomicU32,
+    /// How many acquirers are in (or about to enter) the slow path, so that a release
+    /// with nobody waiting skips the wake-up system call.
+    waiters: AtomicU32,
+    _wait: PhantomData<fn() -> W>,
+}
+
+impl<W> Semaphore<W> {
+    /// The most permits a semaphore can hold.
+    pub const MAX_PERMITS: u32 = u32::MAX;
+
+    const_fn! {
+        /// A semaphore holding `permits` free permits.
+        pub fn new(permits: u32) -> Self {
+            Semaphore { permits: AtomicU32::new(permits), waiters: AtomicU32::new(0), _wait: PhantomData }
+        }
+    }
+
+    /// The number of free permits right now (Python's `get_value()`).
+    pub fn value(&self) -> u32 {
+        self.permits.load(Ordering::Relaxed)
+    }
+
+    /// Python's name for [`value`](Self::value).
+    pub fn get_value(&self) -> u32 {
+        self.value()
+    }
+}
+
+impl<W: Wait> Semaphore<W> {
+    /// Takes a permit, blocking while there is none.
+    pub fn acquire(&self) {
+        if !self.try_acquire() {
+            self.acquire_slow(None);
+        }
+    }
+
+    /// Takes a permit if one is free right now.
+    pub fn try_acquire(&self) -> bool {
+        let mut current = self.permits.load(Ordering::Relaxed);
+        while current > 0 {
+            match self.permits.compare_exchange_weak(
+                current,
+                current - 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
+        }
+        false
+    }
+
+    /// Takes a permit, waiting at most `timeout` for one. Returns whether it did.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.try_acquire() || self.acquire_slow(Some(deadline_after::<W>(timeout)))
+    }
+
+    /// Returns one permit, waking a waiter if there is one.
+    ///
+    /// # Panics
+    ///
+    /// If the count would pass [`MAX_PERMITS`](Self::MAX_PERMITS), a bug of the caller's
+    /// (as an overflowing reference count is).
+    pub fn release(&self) {
+        self.release_n(1);
+    }
+
+    /// Returns `n` permits at once.
+    ///
+    /// # Panics
+    ///
+    /// If the count would pass [`MAX_PERMITS`](Self::MAX_PERMITS).
+    pub fn release_n(&self, n: u32) {
+        if let Err(full) = self.release_up_to(n, Self::MAX_PERMITS) {
+            panic!("{full}");
+        }
+    }
+
+    /// Adds `n` permits unless the count would pass `bound`; wakes as many waiters.
+    fn release_up_to(&self, n: u32, bound: u32) -> Result<(), OverRelease> {
+        let mut current = self.permits.load(Ordering::Relaxed);
+        loop {
+            let next = match current.checked_add(n) {
+                Some(next) if next <= bound => next,
+                _ => {
+                    return Err(OverRelease {
+                        released: n,
+                        value: current,
+                        bound,
+                    })
+                }
+            };
+            match self.permits.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => current = now,
+            }
+        }
+        // Pairs with the fence in `acquire_slow`: either this load sees the waiter's
+        // increment, or the waiter's next look at `permits` sees ours. Without the two
+        // fences both could read stale values and the wake-up be lost (store buffering).
+        fence(Ordering::SeqCst);
+        if n > 0 && self.waiters.load(Ordering::Relaxed) > 0 {
+            if n == 1 {
+                W::wake_one(&self.permits);
+            } else {
+                W::wake_all(&self.permits);
+            }
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn acquire_slow(&self, deadline: Option<u64>) -> bool {
+        for _ in 0..SPIN_ROUNDS {
+            spin_loop();
+            if self.try_acquire() {
+                return true;
+            }
+        }
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let acquired = loop {
+            // Try before looking at the clock: a waiter that was woken for a permit
+            // must take it, or pass the wake on, rather than leave with it unused.
+            if self.try_acquire() {
+                break true;
+            }
+            if expired::<W>(deadline) {
+                break false;
+            }
+            W::wait(&self.permits, 0, deadline);
+        };
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+        acquired
+    }
+}
+
+impl<W> Default for Semaphore<W> {
+    /// A semaphore with one permit, as Python's `Semaphore()`.
+    fn default() -> Self {
+        Self::new(1)
+    }
+}
+
+impl<W> fmt::Debug for Semaphore<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("value", &self.value())
+            .finish()
+    }
+}
+
+/// A semaphore that refuses to be released above its initial value, as Python's
+/// `BoundedSemaphore`: an extra release is a bug, reported as [`OverRelease`].
+///
+/// 12 bytes, `#[repr(C)]`, atomics only.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::BoundedSemaphore;
+///
+/// let sem: BoundedSemaphore = BoundedSemaphore::new(2);
+/// sem.acquire();
+/// sem.release().unwrap();
+/// let err = sem.release().unwrap_err(); // already back at 2
+/// assert_eq!(sem.value(), 2);
+/// println!("{err}");
+/// ```
+#[repr(C)]
+pub struct BoundedSemaphore<W = Spin> {
+    semaphore: Semaphore<W>,
+    bound: AtomicU32,
+}
+
+impl<W> BoundedSemaphore<W> {
+    const_fn! {
+        /// A semaphore holding `permits` permits, which is also its upper bound.
+        pub fn new(permits: u32) -> Self {
+            BoundedSemaphore { semaphore: Semaphore::new(permits), bound: AtomicU32::new(permits) }
+        }
+    }
+
+    /// The number of free permits right now (Python's `get_value()`).
+    pub fn value(&self) -> u32 {
+        self.semaphore.value()
+    }
+
+    /// Python's name for [`value`](Self::value).
+    pub fn get_value(&self) -> u32 {
+        self.value()
+    }
+
+    /// The most permits it may hold: its initial value.
+    pub fn bound(&self) -> u32 {
+        self.bound.load(Ordering::Relaxed)
+    }
+}
+
+impl<W: Wait> BoundedSemaphore<W> {
+    /// Takes a permit, blocking while there is none.
+    pub fn acquire(&self) {
+        self.semaphore.acquire()
+    }
+
+    /// Takes a permit if one is free right now.
+    pub fn try_acquire(&self) -> bool {
+        self.semaphore.try_acquire()
+    }
+
+    /// Takes a permit, waiting at most `timeout`. Returns whether it did.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.semaphore.acquire_timeout(timeout)
+    }
+
+    /// Returns one permit; an error, and no change, if that would pass the bound.
+    pub fn release(&self) -> Result<(), OverRelease> {
+        self.release_n(1)
+    }
+
+    /// Returns `n` permits; an error, and no change, if that would pass the bound.
+    pub fn release_n(&self, n: u32) -> Result<(), OverRelease> {
+        self.semaphore.release_up_to(n, self.bound())
+    }
+}
+
+impl<W> fmt::Debug for BoundedSemaphore<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundedSemaphore")
+            .field("value", &self.value())
+            .field("bound", &self.bound())
+            .finish()
+    }
+}

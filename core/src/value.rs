@@ -1,0 +1,191 @@
+//! One shared scalar, as Python's `multiprocessing.Value`.
+//!
+//! ```
+//! use shmsync_core::Value;
+//!
+//! static COUNTER: Value<i32> = Value::new(0); // Value('i', 0)
+//! COUNTER.fetch_add(1);                      // lock-free, never loses an update
+//! COUNTER.update(|v| v * 10);                // any function, under the value's lock
+//! assert_eq!(COUNTER.get(), 10);
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use crate::lock::Lock;
+use crate::scalar::sealed::AtomicBits;
+use crate::scalar::{Bitwise, Number, Scalar};
+use crate::spin::Spin;
+use crate::sync::Ordering;
+use crate::wait::Wait;
+
+/// Every access is sequentially consistent, as Python programmers expect of a shared
+/// value.
+const ORDER: Ordering = Ordering::SeqCst;
+
+/// A scalar shared between threads or processes, with a lock of its own.
+///
+/// `T` is one of the types behind Python's typecodes (see [`Scalar`]). Reads, writes and
+/// `fetch_*` arithmetic are single atomic instructions where the width is native.
+/// [`update`](Self::update) applies any function without losing a concurrent change:
+/// the `v.value += 1` that loses updates in Python (cpython #106691) cannot lose them
+/// here.
+///
+/// `#[repr(C)]`: a 4-byte [`Lock`] followed by the value's bits (8 bytes for a 32-bit
+/// `T`, 16 for a 64-bit one).
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::Value;
+///
+/// let hits: Value<u64> = Value::new(0);
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| for _ in 0..1000 { hits.update(|v| v + 1); });
+///     }
+/// });
+/// assert_eq!(hits.get(), 4000);
+/// ```
+#[repr(C)]
+pub struct Value<T: Scalar, W = Spin> {
+    lock: Lock<W>,
+    bits: T::Atomic,
+    _type: PhantomData<T>,
+}
+
+impl<T: Scalar, W> Value<T, W> {
+    /// A value holding `value` (Python's `Value(typecode, value)`).
+    #[cfg(not(loom))]
+    pub const fn new(value: T) -> Self {
+        // SAFETY: `Bits` promises that `T` and `T::Atomic` have the same size and that
+        // `T`'s bytes are a valid `T::Atomic` holding `T::to_bits(value)`.
+        let bits = unsafe { core::mem::transmute_copy::<T, T::Atomic>(&value) };
+        Value {
+            lock: Lock::new(),
+            bits,
+            _type: PhantomData,
+        }
+    }
+
+    /// A value holding `value` (Python's `Value(typecode, value)`).
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
+        Value {
+            lock: Lock::new(),
+            bits: T::Atomic::new(value.to_bits()),
+            _type: PhantomData,
+        }
+    }
+
+    /// The current value (Python's `v.value`).
+    pub fn get(&self) -> T {
+        T::from_bits(self.bits.load(ORDER))
+    }
+
+    /// Replaces the value (Python's `v.value = x`).
+    pub fn set(&self, value: T) {
+        self.bits.store(value.to_bits(), ORDER)
+    }
+
+    /// Replaces the value and returns the old one.
+    pub fn swap(&self, value: T) -> T {
+        T::from_bits(self.bits.swap(value.to_bits(), ORDER))
+    }
+
+    /// Stores `new` if the value is `current` (compared bit for bit, which matters for
+    /// floats: `-0.0` is not `0.0`, and a NaN can match). Returns the previous value:
+    /// `Ok` if it was `current`, `Err` otherwise.
+    pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
+        self.bits
+            .compare_exchange(current.to_bits(), new.to_bits(), ORDER, ORDER)
+            .map(T::from_bits)
+            .map_err(T::from_bits)
+    }
+
+    /// Replaces the value with `f(value)` by compare-and-swap, calling `f` again if
+    /// another writer got in first. Returns the previous and the new value.
+    fn modify(&self, mut f: impl FnMut(T) -> T) -> (T, T) {
+        let mut current = self.bits.load(ORDER);
+        loop {
+            let new = f(T::from_bits(current));
+            match self
+                .bits
+                .compare_exchange(current, new.to_bits(), ORDER, ORDER)
+            {
+                Ok(_) => return (T::from_bits(current), new),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// The value's lock (Python's `get_lock()`), for updates that span several values.
+    ///
+    /// It is not re-entrant: [`update`](Self::update) takes it, so do not call `update`
+    /// while holding it. `get`, `set` and the `fetch_*` operations never take it.
+    pub fn get_lock(&self) -> &Lock<W> {
+        &self.lock
+    }
+}
+
+impl<T: Scalar, W: Wait> Value<T, W> {
+    /// Applies `f` to the value under the value's lock and returns the new value.
+    ///
+    /// Nothing is lost, by construction: writers that hold the lock are serialised, and
+    /// the store is a compare-and-swap, so a lock-free writer (`set`, `fetch_add`) that
+    /// slips in between the read and the write makes `f` run again on its result
+    /// rather than being overwritten.
+    pub fn update(&self, f: impl FnMut(T) -> T) -> T {
+        let _guard = self.lock.lock();
+        self.modify(f).1
+    }
+}
+
+impl<T: Number, W> Value<T, W> {
+    /// Adds `delta` and returns the previous value. Integers wrap around on overflow.
+    pub fn fetch_add(&self, delta: T) -> T {
+        if T::NATIVE_ADD {
+            T::from_bits(self.bits.fetch_add(delta.to_bits(), ORDER))
+        } else {
+            self.modify(|v| v.add(delta)).0
+        }
+    }
+
+    /// Subtracts `delta` and returns the previous value. Integers wrap around.
+    pub fn fetch_sub(&self, delta: T) -> T {
+        if T::NATIVE_ADD {
+            T::from_bits(self.bits.fetch_sub(delta.to_bits(), ORDER))
+        } else {
+            self.modify(|v| v.sub(delta)).0
+        }
+    }
+}
+
+impl<T: Bitwise, W> Value<T, W> {
+    /// Bitwise and; returns the previous value.
+    pub fn fetch_and(&self, bits: T) -> T {
+        T::from_bits(self.bits.fetch_and(bits.to_bits(), ORDER))
+    }
+
+    /// Bitwise or; returns the previous value.
+    pub fn fetch_or(&self, bits: T) -> T {
+        T::from_bits(self.bits.fetch_or(bits.to_bits(), ORDER))
+    }
+
+    /// Bitwise exclusive or; returns the previous value.
+    pub fn fetch_xor(&self, bits: T) -> T {
+        T::from_bits(self.bits.fetch_xor(bits.to_bits(), ORDER))
+    }
+}
+
+impl<T: Scalar + Default, W> Default for Value<T, W> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T: Scalar, W> fmt::Debug for Value<T, W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Value").field(&self.get()).finish()
+    }
+}

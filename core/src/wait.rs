@@ -1,0 +1,73 @@
+//! The one boundary between the algorithms and the platform: block on a 32-bit word.
+//!
+//! It has the shape of a futex (and of the `atomic-wait` crate): a thread waits while a
+//! word holds an expected value; another changes the word and wakes it. Every primitive
+//! in this crate is written once against this trait and is generic over it, in the
+//! manner of `lock_api`. The crate ships [`Spin`](crate::Spin) for bare metal; the hosted
+//! `shmsync` crate implements it with the Linux shared futex.
+
+use core::time::Duration;
+
+use crate::sync::AtomicU32;
+
+/// Blocking and waking on a 32-bit atomic word.
+///
+/// Implementations must be usable on memory shared between processes when the
+/// platform allows it: they may key waiters by the word's address, never by a pointer
+/// stored inside the word.
+///
+/// # Example
+///
+/// A backend that yields the thread while it waits (enough for tests on a host):
+///
+/// ```
+/// use shmsync_core::{AtomicU32, Lock, Ordering, Wait};
+///
+/// struct Yield;
+///
+/// impl Wait for Yield {
+///     fn now() -> u64 {
+///         use std::sync::OnceLock;
+///         use std::time::Instant;
+///         static START: OnceLock<Instant> = OnceLock::new();
+///         START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+///     }
+///     fn wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) {
+///         if word.load(Ordering::Acquire) == expected && deadline.map_or(true, |d| Self::now() < d) {
+///             std::thread::yield_now();
+///         }
+///     }
+///     fn wake_one(_: &AtomicU32) {}
+///     fn wake_all(_: &AtomicU32) {}
+/// }
+///
+/// let lock: Lock<Yield> = Lock::new();
+/// drop(lock.lock());
+/// ```
+pub trait Wait {
+    /// Nanoseconds on a monotonic clock; the unit of every deadline.
+    fn now() -> u64;
+
+    /// Blocks while `word` holds `expected`, until a wake, until `now() >= deadline`, or
+    /// for no reason at all: callers re-check their condition after every return.
+    /// Returns at once if `word` no longer holds `expected`.
+    fn wait(word: &AtomicU32, expected: u32, deadline: Option<u64>);
+
+    /// Wakes at least one thread blocked in [`wait`](Wait::wait) on `word`, if any.
+    fn wake_one(word: &AtomicU32);
+
+    /// Wakes every thread blocked in [`wait`](Wait::wait) on `word`.
+    fn wake_all(word: &AtomicU32);
+}
+
+/// The absolute deadline `timeout` from now on `W`'s clock. Saturates instead of
+/// overflowing, so `Duration::MAX` means "practically never".
+pub(crate) fn deadline_after<W: Wait>(timeout: Duration) -> u64 {
+    let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    W::now().saturating_add(nanos)
+}
+
+/// Whether `deadline` has passed on `W`'s clock.
+pub(crate) fn expired<W: Wait>(deadline: Option<u64>) -> bool {
+    deadline.is_some_and(|d| W::now() >= d)
+}

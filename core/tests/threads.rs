@@ -1,0 +1,181 @@
+//! The primitives under real std threads on the host.
+#![cfg(not(loom))]
+
+mod common;
+
+use common::Yield;
+use shmsync_core::{Array, BoundedSemaphore, Event, Lock, Semaphore, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const THREADS: usize = 4;
+const ROUNDS: u64 = 100_000;
+
+#[test]
+fn lock_makes_read_modify_write_exact() {
+    let lock = Lock::<Yield>::new();
+    let total = Value::<u64, Yield>::new(0);
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..ROUNDS {
+                    let _held = lock.lock();
+                    total.set(total.get() + 1); // two steps: only the lock makes it exact
+                }
+            });
+        }
+    });
+    assert_eq!(total.get(), THREADS as u64 * ROUNDS);
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn value_update_and_fetch_add_lose_nothing() {
+    let total = Value::<i64, Yield>::new(0);
+    thread::scope(|s| {
+        for worker in 0..THREADS {
+            let total = &total;
+            s.spawn(move || {
+                for _ in 0..ROUNDS {
+                    if worker % 2 == 0 {
+                        total.update(|v| v + 1);
+                    } else {
+                        total.fetch_add(1);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(total.get(), THREADS as i64 * ROUNDS as i64);
+}
+
+fn most_at_once(acquire: impl Fn() + Sync, release: impl Fn() + Sync) -> usize {
+    let inside = AtomicUsize::new(0);
+    let most = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                for _ in 0..5_000 {
+                    acquire();
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::hint::spin_loop();
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    release();
+                }
+            });
+        }
+    });
+    most.into_inner()
+}
+
+#[test]
+fn semaphore_admits_at_most_k() {
+    let sem = Semaphore::<Yield>::new(3);
+    let most = most_at_once(|| sem.acquire(), || sem.release());
+    assert!((1..=3).contains(&most), "{most} inside a Semaphore(3)");
+    assert_eq!(sem.value(), 3, "a permit was lost or made up");
+}
+
+#[test]
+fn bounded_semaphore_admits_at_most_k() {
+    let sem = BoundedSemaphore::<Yield>::new(2);
+    let most = most_at_once(|| sem.acquire(), || sem.release().unwrap());
+    assert!(
+        (1..=2).contains(&most),
+        "{most} inside a BoundedSemaphore(2)"
+    );
+    assert_eq!(sem.value(), 2);
+}
+
+#[test]
+fn event_start_gun_releases_every_waiter() {
+    let start = Event::<Yield>::new();
+    let started = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                start.wait();
+                started.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 0);
+        start.set();
+    });
+    assert_eq!(started.into_inner(), 8);
+}
+
+#[test]
+fn array_snapshots_are_never_torn() {
+    let array = Array::<u32, 16, Yield>::zeroed();
+    let stop = Event::<Yield>::new();
+    thread::scope(|s| {
+        s.spawn(|| {
+            for round in 1..=20_000u32 {
+                array.write(0, &[round; 16]).unwrap();
+            }
+            stop.set();
+        });
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.is_set() {
+                    let snapshot = array.snapshot();
+                    assert!(
+                        snapshot.iter().all(|&x| x == snapshot[0]),
+                        "torn: {snapshot:?}"
+                    );
+                    let mut part = [0; 4];
+                    array.read(6, &mut part).unwrap();
+                    assert!(part.iter().all(|&x| x == part[0]), "torn: {part:?}");
+                }
+            });
+        }
+    });
+    assert_eq!(array.snapshot(), [20_000; 16]);
+}
+
+#[test]
+fn timeouts_wait_at_least_their_duration_and_then_give_up() {
+    let lock = Lock::<Yield>::new();
+    let sem = Semaphore::<Yield>::new(0);
+    let event = Event::<Yield>::new();
+    let _held = lock.lock();
+    let timeout = Duration::from_millis(20);
+
+    let began = Instant::now();
+    assert!(lock.lock_timeout(timeout).is_none());
+    assert!(began.elapsed() >= timeout, "gave up early");
+
+    let began = Instant::now();
+    assert!(!sem.acquire_timeout(timeout));
+    assert!(began.elapsed() >= timeout, "gave up early");
+
+    let began = Instant::now();
+    assert!(!event.wait_timeout(timeout));
+    assert!(began.elapsed() >= timeout, "gave up early");
+}
+
+#[test]
+fn zero_timeouts_are_tries_and_max_timeouts_do_not_overflow() {
+    let lock = Lock::<Yield>::new();
+    let sem = Semaphore::<Yield>::new(1);
+    let event = Event::<Yield>::new();
+
+    let held = lock.lock_timeout(Duration::MAX).expect("free lock");
+    assert!(lock.lock_timeout(Duration::ZERO).is_none());
+    assert!(sem.acquire_timeout(Duration::MAX));
+    assert!(!sem.acquire_timeout(Duration::ZERO));
+    assert!(!event.wait_timeout(Duration::ZERO));
+
+    // Blocked with Duration::MAX, they wake when the condition comes true.
+    thread::scope(|s| {
+        s.spawn(|| assert!(lock.lock_timeout(Duration::MAX).is_some()));
+        s.spawn(|| assert!(sem.acquire_timeout(Duration::MAX)));
+        s.spawn(|| assert!(event.wait_timeout(Duration::MAX)));
+        thread::sleep(Duration::from_millis(10));
+        drop(held);
+        sem.release();
+        event.set();
+    });
+}
