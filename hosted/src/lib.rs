@@ -1,1 +1,60 @@
-//! placeholder
+//! Python's `multiprocessing` / `threading` synchronization toolkit for Rust threads
+//! and Linux processes.
+//!
+//! The types are those of [`shmsync_core`], with the Linux shared futex chosen as the
+//! way to block ([`Futex`]): `Value`, `Array`, `Semaphore`, `BoundedSemaphore`,
+//! `Event` and `Lock` work the same between threads of one process and between
+//! processes that map the same [`Shared`] memory.
+//!
+//! ```
+//! use shmsync::{shm_struct, Lock, Process, Shared, Value};
+//!
+//! shm_struct! {
+//!     struct Counter { lock: Lock, total: Value<u64> }
+//! }
+//!
+//! let shared = Shared::anonymous(Counter { lock: Lock::new(), total: Value::new(0) })?;
+//! let children: Vec<_> = (0..4)
+//!     .map(|_| Process::spawn(|| for _ in 0..1000 {
+//!         let _held = shared.lock.lock();
+//!         shared.total.set(shared.total.get() + 1);
+//!     }))
+//!     .collect::<Result<_, _>>()?;
+//! for child in children {
+//!     assert!(child.join()?.success());
+//! }
+//! assert_eq!(shared.total.get(), 4000);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod futex;
+mod process;
+mod shm;
+mod thread;
+
+pub use error::{Layout, ShmError};
+pub use futex::{set_spin_rounds, Futex};
+pub use process::{ExitStatus, Process, PANIC_EXIT_CODE};
+pub use shm::{Shared, FORMAT_VERSION};
+pub use shmsync_core::{
+    shm_struct, Bitwise, IndexError, NotHeld, Number, OverRelease, RangeError, Scalar, ShmSafe,
+};
+pub use thread::Thread;
+
+/// A lock that blocks on the futex: see [`shmsync_core::Lock`].
+pub type Lock = shmsync_core::Lock<Futex>;
+/// The guard of a [`Lock`]: see [`shmsync_core::LockGuard`].
+pub type LockGuard<'a> = shmsync_core::LockGuard<'a, Futex>;
+/// A counting semaphore: see [`shmsync_core::Semaphore`].
+pub type Semaphore = shmsync_core::Semaphore<Futex>;
+/// A semaphore with an upper bound: see [`shmsync_core::BoundedSemaphore`].
+pub type BoundedSemaphore = shmsync_core::BoundedSemaphore<Futex>;
+/// An event flag: see [`shmsync_core::Event`].
+pub type Event = shmsync_core::Event<Futex>;
+/// A shared scalar: see [`shmsync_core::Value`].
+pub type Value<T> = shmsync_core::Value<T, Futex>;
+/// A shared fixed-size array: see [`shmsync_core::Array`].
+pub type Array<T, const N: usize> = shmsync_core::Array<T, N, Futex>;
+/// The locked [`Array`]: see [`shmsync_core::ArrayGuard`].
+pub type ArrayGuard<'a, T, const N: usize> = shmsync_core::ArrayGuard<'a, T, N, Futex>;

@@ -1,1 +1,178 @@
-//! placeholder
+//! The conformance suite's shared state and scenarios. Each scenario is written once
+//! and run by the tests in three modes: threads, forked processes over an anonymous
+//! segment, and unrelated processes (the `shmsync-helper` binary) over a named segment.
+
+#![allow(missing_docs)] // test support, not an API
+
+use shmsync::{shm_struct, Array, Event, Lock, Semaphore, Value};
+use std::time::Duration;
+
+/// Lock-protected increments per worker.
+pub const INCREMENTS: u64 = 100_000;
+/// Permits of the semaphore scenario.
+pub const PERMITS: u32 = 2;
+/// Items of the array scenario.
+pub const ITEMS: usize = 32;
+
+shm_struct! {
+    /// Everything the scenarios share.
+    pub struct Arena {
+        pub lock: Lock,
+        pub counter: Value<u64>,
+        pub semaphore: Semaphore,
+        pub inside: Value<u32>,
+        pub most_inside: Value<u32>,
+        pub start: Event,
+        pub ready: Value<u32>,
+        pub started: Value<u32>,
+        pub array: Array<u64, ITEMS>,
+        pub torn: Value<u32>,
+    }
+}
+
+impl Arena {
+    /// The state before any scenario ran.
+    pub const fn new() -> Self {
+        Arena {
+            lock: Lock::new(),
+            counter: Value::new(0),
+            semaphore: Semaphore::new(PERMITS),
+            inside: Value::new(0),
+            most_inside: Value::new(0),
+            start: Event::new(),
+            ready: Value::new(0),
+            started: Value::new(0),
+            array: Array::zeroed(),
+            torn: Value::new(0),
+        }
+    }
+}
+
+impl Default for Arena {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One behaviour every mode must show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Workers increment a counter under the lock in two steps (get, then set).
+    LockedCounter,
+    /// Workers pass through a semaphore, measuring how many are inside at once.
+    SemaphoreLimit,
+    /// Workers wait on an event; the coordinator sets it once all have arrived.
+    StartGun,
+    /// Even workers write whole-array rounds; odd workers snapshot and check them.
+    UntornArray,
+}
+
+impl Scenario {
+    /// Every scenario.
+    pub const ALL: [Scenario; 4] = [
+        Scenario::LockedCounter,
+        Scenario::SemaphoreLimit,
+        Scenario::StartGun,
+        Scenario::UntornArray,
+    ];
+
+    /// Its name on the helper's command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::LockedCounter => "locked-counter",
+            Scenario::SemaphoreLimit => "semaphore-limit",
+            Scenario::StartGun => "start-gun",
+            Scenario::UntornArray => "untorn-array",
+        }
+    }
+
+    /// The scenario called `name`.
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// What worker `id` does.
+    pub fn work(self, arena: &Arena, id: u32) {
+        match self {
+            Scenario::LockedCounter => {
+                for _ in 0..INCREMENTS {
+                    let _held = arena.lock.lock();
+                    arena.counter.set(arena.counter.get() + 1);
+                }
+            }
+            Scenario::SemaphoreLimit => {
+                for _ in 0..2_000 {
+                    arena.semaphore.acquire();
+                    let now = arena.inside.fetch_add(1) + 1;
+                    arena.most_inside.update(|most| most.max(now));
+                    std::hint::spin_loop();
+                    arena.inside.fetch_sub(1);
+                    arena.semaphore.release();
+                }
+            }
+            Scenario::StartGun => {
+                arena.ready.fetch_add(1);
+                arena.start.wait();
+                arena.started.fetch_add(1);
+            }
+            Scenario::UntornArray => {
+                for round in 1..=5_000u64 {
+                    if id.is_multiple_of(2) {
+                        arena
+                            .array
+                            .write(0, &[round * 1000 + u64::from(id); ITEMS])
+                            .unwrap();
+                    } else {
+                        let snapshot = arena.array.snapshot();
+                        if snapshot.iter().any(|&x| x != snapshot[0]) {
+                            arena.torn.fetch_add(1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the coordinating test does while the workers run.
+    pub fn coordinate(self, arena: &Arena, workers: u32) {
+        if self == Scenario::StartGun {
+            while arena.ready.get() < workers {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(
+                arena.started.get(),
+                0,
+                "a worker passed the gun before it fired"
+            );
+            arena.start.set();
+        }
+    }
+
+    /// The assertions once every worker is done.
+    pub fn check(self, arena: &Arena, workers: u32) {
+        match self {
+            Scenario::LockedCounter => {
+                assert_eq!(
+                    arena.counter.get(),
+                    u64::from(workers) * INCREMENTS,
+                    "lost increments"
+                );
+                assert!(!arena.lock.is_locked());
+            }
+            Scenario::SemaphoreLimit => {
+                let most = arena.most_inside.get();
+                assert!(
+                    (1..=PERMITS).contains(&most),
+                    "{most} inside Semaphore({PERMITS})"
+                );
+                assert_eq!(
+                    arena.semaphore.value(),
+                    PERMITS,
+                    "a permit was lost or made up"
+                );
+            }
+            Scenario::StartGun => assert_eq!(arena.started.get(), workers),
+            Scenario::UntornArray => assert_eq!(arena.torn.get(), 0, "torn snapshots seen"),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The Linux futex behind [`Wait`]: shared (not `FUTEX_PRIVATE`), so that a process can
+//! wake a waiter in another process that maps the same page.
+
+use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
+
+use shmsync_core::{AtomicU32, Ordering, Wait};
+
+/// Blocks on the shared futex, after a short spin.
+///
+/// Deadlines are absolute `CLOCK_MONOTONIC` times (`FUTEX_WAIT_BITSET`), so a wait
+/// interrupted by a signal (`EINTR`) or woken spuriously resumes toward the same
+/// deadline instead of starting its timeout again.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::Futex;
+/// use shmsync_core::Lock;
+///
+/// let lock: Lock<Futex> = Lock::new(); // what `shmsync::Lock` is
+/// drop(lock.lock());
+/// ```
+pub struct Futex;
+
+/// Spin rounds before the system call. A wake-up across CPUs costs tens of microseconds
+/// on a VM; a partner that answers within this spin is seen hundreds of times sooner,
+/// and the bound (a few microseconds) keeps a long wait from costing CPU.
+static SPIN_ROUNDS: StdAtomicU32 = StdAtomicU32::new(200);
+
+/// Sets how many rounds a waiter spins before it sleeps in the kernel (0 disables the
+/// spin). For benchmarks and tuning; the default suits most machines.
+pub fn set_spin_rounds(rounds: u32) {
+    SPIN_ROUNDS.store(rounds, StdOrdering::Relaxed);
+}
+
+impl Wait for Futex {
+    fn now() -> u64 {
+        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+            .expect("CLOCK_MONOTONIC is always available on Linux");
+        (now.tv_sec() as u64) * 1_000_000_000 + now.tv_nsec() as u64
+    }
+
+    fn wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) {
+        for _ in 0..SPIN_ROUNDS.load(StdOrdering::Relaxed) {
+            if word.load(Ordering::Acquire) != expected {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        let timeout = deadline.map(|d| libc::timespec {
+            tv_sec: (d / 1_000_000_000) as libc::time_t,
+            tv_nsec: (d % 1_000_000_000) as libc::c_long,
+        });
+        let timeout_ptr = timeout
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `word` is a live, aligned 32-bit atomic for the whole call, which is
+        // all FUTEX_WAIT_BITSET reads; `timeout_ptr` is null or points at `timeout`,
+        // alive until the call returns. The result is ignored on purpose: EAGAIN (the
+        // word changed), ETIMEDOUT, EINTR and spurious wakes all mean "re-check", which
+        // every caller does.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT_BITSET,
+                expected,
+                timeout_ptr,
+                std::ptr::null::<u32>(),
+                libc::FUTEX_BITSET_MATCH_ANY,
+            );
+        }
+    }
+
+    fn wake_one(word: &AtomicU32) {
+        wake(word, 1);
+    }
+
+    fn wake_all(word: &AtomicU32) {
+        wake(word, i32::MAX);
+    }
+}
+
+fn wake(word: &AtomicU32, count: i32) {
+    // SAFETY: FUTEX_WAKE only uses the address as a key; it does not access memory
+    // beyond checking that the address is mapped, which `word` is.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count);
+    }
+}

@@ -1,0 +1,284 @@
+//! Processes that run a closure in a forked child, as Python's
+//! `multiprocessing.Process` with the fork start method.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+/// The exit code of a child whose closure panicked (as a panicking Rust `main`).
+pub const PANIC_EXIT_CODE: i32 = 101;
+
+/// How a child process ended.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::{ExitStatus, Process};
+///
+/// let child = Process::spawn(|| panic!("boom"))?;
+/// let status = child.join()?;
+/// assert_eq!(status, ExitStatus::Exited(101));
+/// assert!(!status.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal ended it.
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// Whether it exited with code 0.
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+
+    /// Its exit code, if it exited.
+    pub fn code(self) -> Option<i32> {
+        match self {
+            ExitStatus::Exited(code) => Some(code),
+            ExitStatus::Signaled(_) => None,
+        }
+    }
+
+    /// The signal that ended it, if one did.
+    pub fn signal(self) -> Option<i32> {
+        match self {
+            ExitStatus::Signaled(signal) => Some(signal),
+            ExitStatus::Exited(_) => None,
+        }
+    }
+
+    /// Python's `Process.exitcode`: the code, or minus the signal.
+    pub fn exitcode(self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => code,
+            ExitStatus::Signaled(signal) => -signal,
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Exited(code) => write!(f, "exited with code {code}"),
+            ExitStatus::Signaled(signal) => match Signal::try_from(*signal) {
+                Ok(signal) => write!(f, "killed by {signal}"),
+                Err(_) => write!(f, "killed by signal {signal}"),
+            },
+        }
+    }
+}
+
+/// A child process running a closure.
+///
+/// The child is a `fork` of this process: it sees everything this process had mapped,
+/// [`Shared`](crate::Shared) anonymous segments included. It runs the closure, then
+/// exits with code 0, or [`PANIC_EXIT_CODE`] if the closure panicked; it never returns
+/// into the parent's code and runs no destructors of the parent's objects.
+///
+/// Children are always reaped: [`join`](Self::join) reaps, and dropping a `Process`
+/// joins it (a daemon is killed first), so no zombie is left behind.
+///
+/// Fork copies only the calling thread. If other threads of the parent hold a lock
+/// (a `std::sync::Mutex`, stdout), the child must not wait for it: keep the closure
+/// to shared-memory work.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::Process;
+/// use std::time::Duration;
+///
+/// let mut sleeper = Process::spawn_named("sleeper", || std::thread::sleep(Duration::from_secs(60)))?;
+/// assert_eq!(sleeper.name(), "sleeper");
+/// assert!(sleeper.is_alive()?);
+/// assert_eq!(sleeper.join_timeout(Duration::from_millis(10))?, None);
+/// sleeper.terminate()?;
+/// assert_eq!(sleeper.join()?.signal(), Some(libc::SIGTERM));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Process {
+    pid: Pid,
+    name: String,
+    /// Readable when the child exits: a timed join polls it.
+    pidfd: OwnedFd,
+    status: Option<ExitStatus>,
+    daemon: bool,
+}
+
+static SPAWNED: AtomicU32 = AtomicU32::new(0);
+
+impl Process {
+    /// Runs `f` in a new child process named `Process-N`, as Python names them.
+    pub fn spawn(f: impl FnOnce()) -> io::Result<Process> {
+        let n = SPAWNED.load(Ordering::Relaxed) + 1;
+        Self::spawn_named(&format!("Process-{n}"), f)
+    }
+
+    /// Runs `f` in a new child process called `name`.
+    pub fn spawn_named(name: &str, f: impl FnOnce()) -> io::Result<Process> {
+        SPAWNED.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the child runs only `f` and then `_exit`s, never returning into the
+        // parent's code; the fork-after-threads caveat is documented on `Process`.
+        match unsafe { fork() }? {
+            ForkResult::Child => {
+                let code = match catch_unwind(AssertUnwindSafe(f)) {
+                    Ok(()) => 0,
+                    Err(_) => PANIC_EXIT_CODE,
+                };
+                let _ = io::stdout().flush();
+                // SAFETY: `_exit` ends the process without running the parent's atexit
+                // handlers or destructors, which belong to the parent.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+                let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
+                if fd < 0 {
+                    let error = io::Error::last_os_error();
+                    let _ = kill(child, Signal::SIGKILL);
+                    let _ = waitpid(child, None);
+                    return Err(error);
+                }
+                Ok(Process {
+                    pid: child,
+                    name: name.to_owned(),
+                    // SAFETY: `fd` was just returned by pidfd_open and is owned by no one else.
+                    pidfd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
+                    status: None,
+                    daemon: false,
+                })
+            }
+        }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid.as_raw() as u32
+    }
+
+    /// The name it was given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Marks it a daemon: dropping it kills it instead of waiting for it, as Python
+    /// terminates daemon children when the parent exits.
+    pub fn set_daemon(&mut self, daemon: bool) {
+        self.daemon = daemon;
+    }
+
+    /// How it ended, once it has been reaped (Python's `exitcode`).
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.status
+    }
+
+    /// Whether it is still running (reaping it if it has ended).
+    pub fn is_alive(&mut self) -> io::Result<bool> {
+        Ok(self.reap(WaitPidFlag::WNOHANG)?.is_none())
+    }
+
+    /// Waits for it to end and returns how it ended.
+    pub fn join(mut self) -> io::Result<ExitStatus> {
+        self.wait()
+    }
+
+    /// Waits at most `timeout` for it to end: `None` if it is still running.
+    pub fn join_timeout(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(status) = self.reap(WaitPidFlag::WNOHANG)? {
+                return Ok(Some(status));
+            }
+            let left = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let millis = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+            let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Asks it to stop with SIGTERM (Python's `terminate()`).
+    pub fn terminate(&self) -> io::Result<()> {
+        self.signal(Signal::SIGTERM)
+    }
+
+    /// Stops it with SIGKILL (Python's `kill()`).
+    pub fn kill(&self) -> io::Result<()> {
+        self.signal(Signal::SIGKILL)
+    }
+
+    fn signal(&self, signal: Signal) -> io::Result<()> {
+        // Until it is reaped its pid cannot be reused, so this reaches our child.
+        if self.status.is_none() {
+            kill(self.pid, signal)?;
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.reap(WaitPidFlag::empty())? {
+                return Ok(status);
+            }
+        }
+    }
+
+    /// One `waitpid`; records and returns the status once the child has ended.
+    fn reap(&mut self, flags: WaitPidFlag) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_some() {
+            return Ok(self.status);
+        }
+        self.status = match waitpid(self.pid, Some(flags)) {
+            Ok(WaitStatus::Exited(_, code)) => Some(ExitStatus::Exited(code)),
+            Ok(WaitStatus::Signaled(_, signal, _)) => Some(ExitStatus::Signaled(signal as i32)),
+            Ok(_) | Err(Errno::EINTR) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(self.status)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            if self.daemon {
+                let _ = self.kill();
+            }
+            let _ = self.wait();
+        }
+    }
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.name)
+            .field("pid", &self.pid.as_raw())
+            .field("status", &self.status)
+            .finish()
+    }
+}
