@@ -1,0 +1,253 @@
+//! The futex backend under the conditions it must survive: signals (EINTR), spurious
+//! wake-ups, waiters asleep through set-then-clear, zero and huge timeouts, and
+//! timeouts across processes.
+
+use shmsync::{Event, Futex, Lock, Process, Semaphore, Shared, Value};
+use shmsync_core::{AtomicU32, Wait};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Whether thread `tid` of this process is asleep (state S) right now.
+fn asleep(tid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    // The state follows the parenthesised command name.
+    stat.rsplit_once(") ")
+        .is_some_and(|(_, rest)| rest.starts_with('S'))
+}
+
+fn gettid() -> i32 {
+    nix::unistd::gettid().as_raw()
+}
+
+fn this_thread() -> libc::pthread_t {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_self() }
+}
+
+extern "C" fn ignore(_: libc::c_int) {}
+
+/// Installs a SIGUSR1 handler without SA_RESTART, so a blocked futex call returns EINTR.
+fn interruptible() {
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(ignore),
+        nix::sys::signal::SaFlags::empty(),
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing, which is async-signal-safe.
+    unsafe { nix::sys::signal::sigaction(nix::sys::signal::SIGUSR1, &action) }.unwrap();
+}
+
+/// Sends SIGUSR1 to `thread` every millisecond until `stop` is set.
+fn pester(thread: libc::pthread_t, stop: &AtomicBool) -> usize {
+    let mut sent = 0;
+    while !stop.load(Ordering::SeqCst) {
+        // SAFETY: `thread` is alive until `stop` is set (the caller joins it after).
+        unsafe { libc::pthread_kill(thread, libc::SIGUSR1) };
+        sent += 1;
+        thread::sleep(Duration::from_millis(1));
+    }
+    sent
+}
+
+#[test]
+fn signals_do_not_end_a_blocking_wait() {
+    interruptible();
+    let lock = Lock::new();
+    let sem = Semaphore::new(0);
+    let event = Event::new();
+    let released = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    let held = lock.lock();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            tx.send(this_thread()).unwrap();
+            let _lock = lock.lock();
+            assert!(released.load(Ordering::SeqCst), "lock taken while held");
+            sem.acquire();
+            event.wait();
+            assert!(event.is_set());
+        });
+        let id = rx.recv().unwrap();
+        let stop = &stop;
+        let pest = s.spawn(move || pester(id, stop));
+        thread::sleep(Duration::from_millis(30));
+        released.store(true, Ordering::SeqCst);
+        drop(held);
+        thread::sleep(Duration::from_millis(30));
+        sem.release();
+        thread::sleep(Duration::from_millis(30));
+        event.set();
+        waiter.join().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        assert!(
+            pest.join().unwrap() > 10,
+            "too few signals to mean anything"
+        );
+    });
+}
+
+#[test]
+fn signals_do_not_restart_a_timeout() {
+    interruptible();
+    let lock = Lock::new();
+    let _held = lock.lock();
+    let stop = AtomicBool::new(false);
+    let timeout = Duration::from_millis(100);
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            tx.send(this_thread()).unwrap();
+            let began = Instant::now();
+            assert!(lock.lock_timeout(timeout).is_none());
+            began.elapsed()
+        });
+        let id = rx.recv().unwrap();
+        let stop = &stop;
+        let pest = s.spawn(move || pester(id, stop));
+        let waited = waiter.join().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        pest.join().unwrap();
+        // A timeout that restarted at each of ~100 signals would never end; this one
+        // ends at its deadline (the bound is loose: the machine may be slow).
+        assert!(
+            waited >= timeout && waited < Duration::from_secs(30),
+            "{waited:?}"
+        );
+    });
+}
+
+#[test]
+fn spurious_wakeups_are_absorbed() {
+    let lock = Lock::new();
+    let held = lock.lock();
+    let released = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    // The lock word is the first (and only) field of the #[repr(C)] Lock.
+    // SAFETY: Lock is a #[repr(C)] wrapper of one AtomicU32, as its docs state.
+    let word = unsafe { &*(&lock as *const Lock).cast::<AtomicU32>() };
+    thread::scope(|s| {
+        s.spawn(|| {
+            let _lock = lock.lock();
+            assert!(
+                released.load(Ordering::SeqCst),
+                "woken spuriously and took a held lock"
+            );
+        });
+        s.spawn(|| {
+            while !stop.load(Ordering::SeqCst) {
+                Futex::wake_all(word);
+                thread::yield_now();
+            }
+        });
+        thread::sleep(Duration::from_millis(50));
+        released.store(true, Ordering::SeqCst);
+        drop(held);
+        thread::sleep(Duration::from_millis(10));
+        stop.store(true, Ordering::SeqCst);
+    });
+}
+
+#[test]
+fn sleeping_waiters_wake_through_set_then_clear() {
+    let event = Event::new();
+    let tids: [Value<i32>; 3] = [Value::new(0), Value::new(0), Value::new(0)];
+    thread::scope(|s| {
+        for tid in &tids {
+            let event = &event;
+            s.spawn(move || {
+                tid.set(gettid());
+                event.wait();
+            });
+        }
+        // Wait until every waiter is asleep in the kernel, then set and clear at once.
+        while !tids.iter().all(|t| t.get() != 0 && asleep(t.get())) {
+            thread::sleep(Duration::from_millis(1));
+        }
+        event.set();
+        event.clear();
+    });
+    assert!(!event.is_set());
+}
+
+#[test]
+fn sleeping_processes_wake_through_set_then_clear() {
+    let event = Shared::anonymous(Event::new()).unwrap();
+    let children: Vec<Process> = (0..3)
+        .map(|_| Process::spawn(|| event.wait()).unwrap())
+        .collect();
+    let asleep = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('S'))
+    };
+    while !children.iter().all(|c| asleep(c.pid())) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    event.set();
+    event.clear();
+    for child in children {
+        assert!(child.join().unwrap().success());
+    }
+}
+
+#[test]
+fn zero_and_huge_timeouts() {
+    let lock = Lock::new();
+    let sem = Semaphore::new(0);
+    let held = lock.lock();
+    assert!(lock.lock_timeout(Duration::ZERO).is_none());
+    assert!(!sem.acquire_timeout(Duration::ZERO));
+    let huge = [
+        Duration::MAX,
+        Duration::from_secs(u64::MAX / 2),
+        Duration::new(u64::MAX, 999_999_999),
+    ];
+    thread::scope(|s| {
+        s.spawn(|| {
+            for timeout in huge {
+                assert!(lock.lock_timeout(timeout).is_some());
+            }
+        });
+        s.spawn(|| {
+            for timeout in huge {
+                assert!(sem.acquire_timeout(timeout));
+            }
+        });
+        thread::sleep(Duration::from_millis(20));
+        drop(held);
+        sem.release_n(3);
+    });
+    // A deadline already past on the futex's clock returns at once, without error.
+    let word = AtomicU32::new(0);
+    Futex::wait(&word, 0, Some(0));
+}
+
+#[test]
+fn timeouts_hold_across_processes() {
+    shmsync::shm_struct! {
+        struct Pair { lock: Lock, release: Event, holding: Event }
+    }
+    let pair = Shared::anonymous(Pair {
+        lock: Lock::new(),
+        release: Event::new(),
+        holding: Event::new(),
+    })
+    .unwrap();
+    let holder = Process::spawn(|| {
+        let _held = pair.lock.lock();
+        pair.holding.set();
+        pair.release.wait();
+    })
+    .unwrap();
+    pair.holding.wait();
+    let timeout = Duration::from_millis(50);
+    let began = Instant::now();
+    assert!(pair.lock.lock_timeout(timeout).is_none());
+    assert!(began.elapsed() >= timeout);
+    pair.release.set();
+    assert!(pair.lock.lock_timeout(Duration::from_secs(30)).is_some());
+    assert!(holder.join().unwrap().success());
+}

@@ -1,0 +1,287 @@
+//! Bad input and faults around segments: each gives a typed error, and nothing is lost.
+
+use nix::fcntl::OFlag;
+use nix::sys::mman::{mmap, shm_open, shm_unlink, MapFlags, ProtFlags};
+use nix::sys::stat::Mode;
+use shmsync::{Array, Process, Shared, ShmError, Value, FORMAT_VERSION};
+use std::ffi::CString;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A name unique to this test run, removed again when dropped.
+struct Name(String);
+
+impl Name {
+    fn new(what: &str) -> Name {
+        static N: AtomicU32 = AtomicU32::new(0);
+        Name(format!(
+            "shmsync-test-{what}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    fn path(&self) -> CString {
+        CString::new(format!("/{}", self.0)).unwrap()
+    }
+
+    fn exists(&self) -> bool {
+        Path::new(&format!("/dev/shm/{}", self.0)).exists()
+    }
+
+    /// A segment made by some other program: `len` zero bytes, or the given bytes.
+    fn raw(&self, len: usize) -> OwnedFd {
+        let fd = shm_open(
+            self.path().as_c_str(),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
+            Mode::S_IRUSR | Mode::S_IWUSR,
+        )
+        .unwrap();
+        nix::unistd::ftruncate(&fd, len as i64).unwrap();
+        fd
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let _ = shm_unlink(self.path().as_c_str());
+    }
+}
+
+/// Writes `bytes` at `offset` of a segment, as a foreign program might.
+fn poke(fd: impl AsFd, offset: usize, bytes: &[u8]) {
+    let len = NonZeroUsize::new(offset + bytes.len()).unwrap();
+    // SAFETY: a fresh mapping of a file we own, written only here.
+    let base = unsafe {
+        mmap(
+            None,
+            len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED,
+            fd,
+            0,
+        )
+    }
+    .unwrap();
+    // SAFETY: `offset + bytes.len()` bytes are mapped at `base`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            base.as_ptr().cast::<u8>().add(offset),
+            bytes.len(),
+        );
+        nix::sys::mman::munmap(base, len.get()).unwrap();
+    }
+}
+
+const SHORT: Duration = Duration::from_millis(50);
+
+#[test]
+fn invalid_names_are_refused() {
+    for name in ["", "a/b", "/leading", "..", "sp ace", &"x".repeat(300)] {
+        match Shared::create(name, Value::<u8>::new(0)) {
+            Err(ShmError::InvalidName { name: got, reason }) => {
+                assert_eq!(got, name);
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{name:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn opening_a_missing_name() {
+    let name = Name::new("missing");
+    let err = Shared::<Value<u32>>::open(&name.0, SHORT).unwrap_err();
+    assert!(
+        matches!(&err, ShmError::NotFound { name: n } if *n == name.0),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&name.0));
+    assert!(matches!(
+        Shared::<Value<u32>>::unlink(&name.0),
+        Err(ShmError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn creating_over_an_existing_name_keeps_the_original() {
+    let name = Name::new("exists");
+    let first = Shared::create(&name.0, Value::<u32>::new(7)).unwrap();
+    let err = Shared::create(&name.0, Value::<u32>::new(8)).unwrap_err();
+    assert!(matches!(err, ShmError::AlreadyExists { .. }), "{err:?}");
+    assert_eq!(first.get(), 7);
+    assert_eq!(Shared::<Value<u32>>::open(&name.0, SHORT).unwrap().get(), 7);
+    assert!(
+        name.exists(),
+        "the failed create removed the original's name"
+    );
+}
+
+#[test]
+fn segments_are_private_to_their_user() {
+    let name = Name::new("mode");
+    let _segment = Shared::create(&name.0, Value::<u32>::new(0)).unwrap();
+    let mode = nix::sys::stat::stat(format!("/dev/shm/{}", name.0).as_str())
+        .unwrap()
+        .st_mode;
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn the_wrong_type_is_refused() {
+    let name = Name::new("type");
+    let _segment = Shared::create(&name.0, Value::<u32>::new(1)).unwrap();
+    match Shared::<Value<u64>>::open(&name.0, SHORT) {
+        Err(ShmError::LayoutMismatch {
+            expected, found, ..
+        }) => {
+            assert_eq!((expected.size, found.size), (16, 8));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Same size and alignment, another type: the name tells them apart.
+    match Shared::<Array<u8, 4>>::open(&name.0, SHORT) {
+        Err(ShmError::LayoutMismatch {
+            expected, found, ..
+        }) => {
+            assert_eq!((expected.size, expected.align), (found.size, found.align));
+            assert_ne!(expected.name_hash, found.name_hash);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn another_format_version_is_refused() {
+    let name = Name::new("version");
+    let segment = Shared::create(&name.0, Value::<u32>::new(1)).unwrap();
+    poke(segment.fd().unwrap(), 8, &99u32.to_ne_bytes());
+    match Shared::<Value<u32>>::open(&name.0, SHORT) {
+        Err(ShmError::VersionMismatch {
+            expected, found, ..
+        }) => {
+            assert_eq!((expected, found), (FORMAT_VERSION, 99));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_foreign_segment_is_refused() {
+    let name = Name::new("foreign");
+    let fd = name.raw(4096);
+    poke(&fd, 0, b"not ours, some other program's data");
+    assert!(matches!(
+        Shared::<Value<u32>>::open(&name.0, SHORT),
+        Err(ShmError::NotShmsync { .. })
+    ));
+}
+
+#[test]
+fn a_segment_still_being_created_times_out_with_an_error() {
+    let name = Name::new("creating");
+    let _fd = name.raw(0); // created, not yet sized: the creator is mid-way
+    let began = Instant::now();
+    match Shared::<Value<u32>>::open(&name.0, SHORT) {
+        Err(ShmError::NotReady { waited, .. }) => assert!(waited >= SHORT),
+        other => panic!("{other:?}"),
+    }
+    assert!(began.elapsed() >= SHORT);
+
+    let name = Name::new("creating");
+    let _fd = name.raw(4096); // sized, header not yet written
+    assert!(matches!(
+        Shared::<Value<u32>>::open(&name.0, SHORT),
+        Err(ShmError::NotReady { .. })
+    ));
+}
+
+#[test]
+fn a_creator_killed_mid_creation_leaves_openers_an_error() {
+    let name = Name::new("killed");
+    let fd = name.raw(4096);
+    // A creator that dies after sizing the segment: it never writes the header.
+    let child = Process::spawn(|| {
+        let _keep = &fd;
+        std::thread::sleep(Duration::from_secs(60));
+    })
+    .unwrap();
+    child.kill().unwrap();
+    assert!(child.join().unwrap().signal().is_some());
+    assert!(matches!(
+        Shared::<Value<u32>>::open(&name.0, SHORT),
+        Err(ShmError::NotReady { .. })
+    ));
+}
+
+#[test]
+fn a_truncated_segment_is_refused() {
+    let name = Name::new("truncated");
+    let mut segment = Shared::create(&name.0, Array::<u64, 64>::zeroed()).unwrap();
+    segment.persist();
+    nix::unistd::ftruncate(segment.fd().unwrap(), 128).unwrap();
+    drop(segment);
+    match Shared::<Array<u64, 64>>::open(&name.0, SHORT) {
+        Err(ShmError::SizeMismatch {
+            expected, found, ..
+        }) => {
+            assert_eq!(found, 128);
+            assert!(expected > found);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn persisted_names_outlive_their_creator_until_unlinked() {
+    let name = Name::new("persist");
+    {
+        let mut segment = Shared::create(&name.0, Value::<i64>::new(-5)).unwrap();
+        segment.persist();
+    }
+    assert!(name.exists());
+    assert_eq!(
+        Shared::<Value<i64>>::open(&name.0, SHORT).unwrap().get(),
+        -5
+    );
+    Shared::<Value<i64>>::unlink(&name.0).unwrap();
+    assert!(!name.exists());
+}
+
+#[test]
+fn forked_children_do_not_remove_the_parents_name() {
+    let name = Name::new("fork");
+    let segment = Shared::create(&name.0, Value::<u32>::new(0)).unwrap();
+    let child = Process::spawn(|| {
+        let reopened = Shared::<Value<u32>>::open(&name.0, SHORT).unwrap();
+        reopened.fetch_add(1);
+    })
+    .unwrap();
+    assert!(child.join().unwrap().success());
+    assert!(name.exists());
+    assert_eq!(segment.get(), 1);
+    drop(segment);
+    assert!(!name.exists(), "the creator must remove its name on drop");
+}
+
+#[test]
+fn memfd_segments_open_from_their_descriptor() {
+    let segment = Shared::memfd("shmsync-test-memfd", Value::<u32>::new(3)).unwrap();
+    let fd = segment.fd().unwrap().try_clone_to_owned().unwrap();
+    let child = Process::spawn(move || {
+        let other = Shared::<Value<u32>>::from_fd(fd, SHORT).unwrap();
+        other.fetch_add(4);
+    })
+    .unwrap();
+    assert!(child.join().unwrap().success());
+    assert_eq!(segment.get(), 7);
+    let wrong = segment.fd().unwrap().try_clone_to_owned().unwrap();
+    assert!(matches!(
+        Shared::<Value<u8>>::from_fd(wrong, SHORT),
+        Err(ShmError::LayoutMismatch { .. })
+    ));
+}
