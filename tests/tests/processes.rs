@@ -83,10 +83,9 @@ fn threads_join_with_a_timeout() {
     })
     .unwrap();
     assert_eq!(slow.name(), "slow");
-    let slow = slow
-        .join_timeout(Duration::ZERO)
-        .err()
-        .expect("still running");
+    let Err(slow) = slow.join_timeout(Duration::ZERO) else {
+        panic!("finished too soon")
+    };
     assert!(slow.is_alive());
     assert_eq!(slow.join_timeout(FOREVER).ok().unwrap().unwrap(), 7);
 
