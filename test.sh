@@ -44,4 +44,7 @@ for target in "${CROSS_TARGETS[@]}"; do
   cargo build -p shmsync-core --target "$target" "${features[@]}" --quiet
 done
 
+step "the tour (the README's demo)"
+cargo run -q -p shmsync --example tour
+
 step "all checks passed"

@@ -58,3 +58,8 @@ pub type Value<T> = shmsync_core::Value<T, Futex>;
 pub type Array<T, const N: usize> = shmsync_core::Array<T, N, Futex>;
 /// The locked [`Array`]: see [`shmsync_core::ArrayGuard`].
 pub type ArrayGuard<'a, T, const N: usize> = shmsync_core::ArrayGuard<'a, T, N, Futex>;
+
+/// The README's examples, run as doc tests so that they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
