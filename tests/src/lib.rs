@@ -5,7 +5,7 @@
 #![allow(missing_docs)] // test support, not an API
 
 use shmsync::{shm_struct, Array, Event, Lock, Semaphore, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Lock-protected increments per worker.
 pub const INCREMENTS: u64 = 100_000;
@@ -27,6 +27,9 @@ shm_struct! {
         pub started: Value<u32>,
         pub array: Array<u64, ITEMS>,
         pub torn: Value<u32>,
+        pub no_permits: Semaphore,
+        pub never_set: Event,
+        pub early_timeouts: Value<u32>,
     }
 }
 
@@ -44,6 +47,9 @@ impl Arena {
             started: Value::new(0),
             array: Array::zeroed(),
             torn: Value::new(0),
+            no_permits: Semaphore::new(0),
+            never_set: Event::new(),
+            early_timeouts: Value::new(0),
         }
     }
 }
@@ -65,15 +71,18 @@ pub enum Scenario {
     StartGun,
     /// Even workers write whole-array rounds; odd workers snapshot and check them.
     UntornArray,
+    /// Workers time out waiting for a permit and an event that never come.
+    Timeouts,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::LockedCounter,
         Scenario::SemaphoreLimit,
         Scenario::StartGun,
         Scenario::UntornArray,
+        Scenario::Timeouts,
     ];
 
     /// Its name on the helper's command line.
@@ -83,6 +92,7 @@ impl Scenario {
             Scenario::SemaphoreLimit => "semaphore-limit",
             Scenario::StartGun => "start-gun",
             Scenario::UntornArray => "untorn-array",
+            Scenario::Timeouts => "timeouts",
         }
     }
 
@@ -130,6 +140,19 @@ impl Scenario {
                     }
                 }
             }
+            Scenario::Timeouts => {
+                let timeout = Duration::from_millis(20);
+                let began = Instant::now();
+                let acquired = arena.no_permits.acquire_timeout(timeout);
+                if acquired || began.elapsed() < timeout {
+                    arena.early_timeouts.fetch_add(1);
+                }
+                let began = Instant::now();
+                let set = arena.never_set.wait_timeout(timeout);
+                if set || began.elapsed() < timeout {
+                    arena.early_timeouts.fetch_add(1);
+                }
+            }
         }
     }
 
@@ -173,6 +196,13 @@ impl Scenario {
             }
             Scenario::StartGun => assert_eq!(arena.started.get(), workers),
             Scenario::UntornArray => assert_eq!(arena.torn.get(), 0, "torn snapshots seen"),
+            Scenario::Timeouts => {
+                assert_eq!(
+                    arena.early_timeouts.get(),
+                    0,
+                    "a wait ended before its timeout"
+                )
+            }
         }
     }
 }

@@ -90,4 +90,5 @@ in_three_modes! {
     SemaphoreLimit => semaphore_limit_threads, semaphore_limit_forked, semaphore_limit_unrelated;
     StartGun => start_gun_threads, start_gun_forked, start_gun_unrelated;
     UntornArray => untorn_array_threads, untorn_array_forked, untorn_array_unrelated;
+    Timeouts => timeouts_threads, timeouts_forked, timeouts_unrelated;
 }
