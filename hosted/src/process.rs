@@ -123,13 +123,17 @@ static SPAWNED: AtomicU32 = AtomicU32::new(0);
 impl Process {
     /// Runs `f` in a new child process named `Process-N`, as Python names them.
     pub fn spawn(f: impl FnOnce()) -> io::Result<Process> {
-        let n = SPAWNED.load(Ordering::Relaxed) + 1;
-        Self::spawn_named(&format!("Process-{n}"), f)
+        let n = SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
+        Self::fork(format!("Process-{n}"), f)
     }
 
     /// Runs `f` in a new child process called `name`.
     pub fn spawn_named(name: &str, f: impl FnOnce()) -> io::Result<Process> {
         SPAWNED.fetch_add(1, Ordering::Relaxed);
+        Self::fork(name.to_owned(), f)
+    }
+
+    fn fork(name: String, f: impl FnOnce()) -> io::Result<Process> {
         // SAFETY: the child runs only `f` and then `_exit`s, never returning into the
         // parent's code; the fork-after-threads caveat is documented on `Process`.
         match unsafe { fork() }? {
@@ -154,7 +158,7 @@ impl Process {
                 }
                 Ok(Process {
                     pid: child,
-                    name: name.to_owned(),
+                    name,
                     // SAFETY: `fd` was just returned by pidfd_open and is owned by no one else.
                     pidfd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
                     status: None,

@@ -162,7 +162,12 @@ fn sleeping_waiters_wake_through_set_then_clear() {
             });
         }
         // Wait until every waiter is asleep in the kernel, then set and clear at once.
+        let began = Instant::now();
         while !tids.iter().all(|t| t.get() != 0 && asleep(t.get())) {
+            assert!(
+                began.elapsed() < Duration::from_secs(60),
+                "waiters never slept"
+            );
             thread::sleep(Duration::from_millis(1));
         }
         event.set();
@@ -183,7 +188,12 @@ fn sleeping_processes_wake_through_set_then_clear() {
             .rsplit_once(") ")
             .is_some_and(|(_, rest)| rest.starts_with('S'))
     };
+    let began = Instant::now();
     while !children.iter().all(|c| asleep(c.pid())) {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "waiters never slept"
+        );
         thread::sleep(Duration::from_millis(1));
     }
     event.set();
