@@ -132,6 +132,22 @@ fn segment_len<T>() -> usize {
     data_offset::<T>() + std::mem::size_of::<T>()
 }
 
+/// The error of a call on the name `name`: the ones a person can act on by name, else
+/// the system's.
+fn name_error(operation: &'static str, name: &str, errno: Errno) -> ShmError {
+    let name = name.to_owned();
+    match errno {
+        Errno::EEXIST => ShmError::AlreadyExists { name },
+        Errno::ENOENT => ShmError::NotFound { name },
+        Errno::EACCES => ShmError::PermissionDenied { name },
+        _ => ShmError::Os {
+            operation,
+            name,
+            source: std::io::Error::from(errno),
+        },
+    }
+}
+
 fn os_error(operation: &'static str, name: &str, errno: Errno) -> ShmError {
     ShmError::Os {
         operation,
@@ -216,15 +232,7 @@ impl<T: ShmSafe> Shared<T> {
             OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
             mode,
         )
-        .map_err(|e| match e {
-            Errno::EEXIST => ShmError::AlreadyExists {
-                name: name.to_owned(),
-            },
-            Errno::EACCES => ShmError::PermissionDenied {
-                name: name.to_owned(),
-            },
-            e => os_error("shm_open", name, e),
-        })?;
+        .map_err(|e| name_error("shm_open", name, e))?;
         // The name exists from here on: remove it again if creation fails half-way.
         let created = (|| {
             // Exactly 0600 whatever the umask.
@@ -267,15 +275,8 @@ impl<T: ShmSafe> Shared<T> {
     /// finish initialising it.
     pub fn open(name: &str, timeout: Duration) -> Result<Self, ShmError> {
         let path = shm_path(name)?;
-        let fd = shm_open(path.as_c_str(), OFlag::O_RDWR, Mode::empty()).map_err(|e| match e {
-            Errno::ENOENT => ShmError::NotFound {
-                name: name.to_owned(),
-            },
-            Errno::EACCES => ShmError::PermissionDenied {
-                name: name.to_owned(),
-            },
-            e => os_error("shm_open", name, e),
-        })?;
+        let fd = shm_open(path.as_c_str(), OFlag::O_RDWR, Mode::empty())
+            .map_err(|e| name_error("shm_open", name, e))?;
         Self::open_fd(fd, name, timeout)
     }
 
@@ -434,15 +435,7 @@ impl<T: ShmSafe> Shared<T> {
 
     /// Removes the named segment `name`. Processes that have it mapped keep it.
     pub fn unlink(name: &str) -> Result<(), ShmError> {
-        shm_unlink(shm_path(name)?.as_c_str()).map_err(|e| match e {
-            Errno::ENOENT => ShmError::NotFound {
-                name: name.to_owned(),
-            },
-            Errno::EACCES => ShmError::PermissionDenied {
-                name: name.to_owned(),
-            },
-            e => os_error("shm_unlink", name, e),
-        })
+        shm_unlink(shm_path(name)?.as_c_str()).map_err(|e| name_error("shm_unlink", name, e))
     }
 }
 

@@ -8,12 +8,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Whether thread `tid` of this process is asleep (state S) right now.
-fn asleep(tid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
-    // The state follows the parenthesised command name.
-    stat.rsplit_once(") ")
-        .is_some_and(|(_, rest)| rest.starts_with('S'))
+/// Waits until every task whose `/proc/.../stat` file `stat_files` names is asleep
+/// (state S) in the kernel.
+fn until_asleep(stat_files: impl Fn() -> Vec<String>) {
+    let asleep = |file: &String| {
+        // The state follows the parenthesised command name.
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('S'))
+    };
+    let began = Instant::now();
+    while !stat_files().iter().all(asleep) {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "waiters never slept"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn gettid() -> i32 {
@@ -161,15 +173,12 @@ fn sleeping_waiters_wake_through_set_then_clear() {
                 event.wait();
             });
         }
-        // Wait until every waiter is asleep in the kernel, then set and clear at once.
-        let began = Instant::now();
-        while !tids.iter().all(|t| t.get() != 0 && asleep(t.get())) {
-            assert!(
-                began.elapsed() < Duration::from_secs(60),
-                "waiters never slept"
-            );
-            thread::sleep(Duration::from_millis(1));
-        }
+        // Once every waiter is asleep in the kernel, set and clear at once.
+        until_asleep(|| {
+            tids.iter()
+                .map(|t| format!("/proc/self/task/{}/stat", t.get()))
+                .collect()
+        });
         event.set();
         event.clear();
     });
@@ -182,20 +191,12 @@ fn sleeping_processes_wake_through_set_then_clear() {
     let children: Vec<Process> = (0..3)
         .map(|_| Process::spawn(|| event.wait()).unwrap())
         .collect();
-    let asleep = |pid: u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('S'))
-    };
-    let began = Instant::now();
-    while !children.iter().all(|c| asleep(c.pid())) {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "waiters never slept"
-        );
-        thread::sleep(Duration::from_millis(1));
-    }
+    until_asleep(|| {
+        children
+            .iter()
+            .map(|c| format!("/proc/{}/stat", c.pid()))
+            .collect()
+    });
     event.set();
     event.clear();
     for child in children {
