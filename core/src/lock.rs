@@ -146,24 +146,15 @@ impl<W: Wait> Lock<W> {
     /// Python's `release()`. Any thread or process may release a held lock, as in
     /// Python; releasing a lock that nobody holds is an error and changes nothing.
     pub fn release(&self) -> Result<(), NotHeld> {
-        match self
-            .word
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-        {
-            Ok(_) => Ok(()),
-            Err(current) if current & LOCKED == 0 => Err(NotHeld),
-            Err(_) => {
-                let previous = self.word.swap(0, Ordering::Release);
-                if previous & LOCKED == 0 {
-                    // Another thread released it between our two reads.
-                    return Err(NotHeld);
-                }
-                if previous & WAITERS != 0 {
-                    W::wake_one(&self.word);
-                }
-                Ok(())
-            }
+        // An unheld lock's word is 0, so swapping in 0 leaves it as it was.
+        let previous = self.word.swap(0, Ordering::Release);
+        if previous & LOCKED == 0 {
+            return Err(NotHeld);
         }
+        if previous & WAITERS != 0 {
+            W::wake_one(&self.word);
+        }
+        Ok(())
     }
 
     fn guard(&self) -> LockGuard<'_, W> {
