@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Every check of the project, from a fresh machine: installs what is missing, then runs
-# formatting, lints, host tests, doc tests, loom models and cross builds.
+# formatting, lints, host tests, doc tests, loom models, cross builds and the tour.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# Every cargo test summary line goes here too, for the totals at the end.
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
 
 CROSS_TARGETS=(thumbv7m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf thumbv6m-none-eabi)
 
@@ -29,10 +33,10 @@ step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 step "host tests and doc tests"
-cargo test --workspace
+cargo test --workspace 2>&1 | tee -a "$results"
 
 step "loom models"
-RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --release
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --release 2>&1 | tee -a "$results"
 
 step "cross builds of shmsync-core"
 for target in "${CROSS_TARGETS[@]}"; do
@@ -48,3 +52,4 @@ step "the tour (the README's demo)"
 cargo run -q -p shmsync --example tour
 
 step "all checks passed"
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$results"
