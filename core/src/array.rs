@@ -12,7 +12,7 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::error::{IndexError, RangeError};
+use crate::error::{IndexError, LockError, RangeError};
 use crate::lock::{Lock, LockGuard};
 use crate::scalar::sealed::AtomicBits;
 use crate::scalar::Scalar;
@@ -32,6 +32,12 @@ const ORDER: Ordering = Ordering::SeqCst;
 ///
 /// `#[repr(C)]`: a 4-byte [`Lock`] followed by `N` items of `T`'s width.
 ///
+/// If a writer dies holding the array's lock, [`lock`](Self::lock) reports
+/// [`LockError::OwnerDied`] so the items can be checked; the one-call operations
+/// (`set`, `write`, `read`, `snapshot`) take the lock over and go on, since every item
+/// is atomic on its own. They panic only if a guard from `OwnerDied` was dropped without
+/// [`mark_consistent`](ArrayGuard::mark_consistent), which declares the data unusable.
+///
 /// # Example
 ///
 /// ```
@@ -41,7 +47,7 @@ const ORDER: Ordering = Ordering::SeqCst;
 /// assert_eq!(a.get(2), Ok(3));
 /// a.set(2, 30).unwrap();
 /// {
-///     let mut items = a.lock(); // several steps as one
+///     let mut items = a.lock().unwrap(); // several steps as one
 ///     let sum = items.get(0).unwrap() + items.get(1).unwrap();
 ///     items.set(4, sum).unwrap();
 /// }
@@ -62,7 +68,7 @@ pub struct Array<T: Scalar, const N: usize, W = Spin> {
 /// ```
 /// use shmsync_core::Array;
 /// let a: Array<u32, 2> = Array::new([5, 0]);
-/// let mut items = a.lock();
+/// let mut items = a.lock().unwrap();
 /// let moved = items.get(0).unwrap();
 /// items.write(0, &[0, moved]).unwrap();
 /// drop(items);
@@ -70,7 +76,7 @@ pub struct Array<T: Scalar, const N: usize, W = Spin> {
 /// ```
 pub struct ArrayGuard<'a, T: Scalar, const N: usize, W: Wait = Spin> {
     array: &'a Array<T, N, W>,
-    _guard: LockGuard<'a, W>,
+    guard: LockGuard<'a, W>,
 }
 
 impl<T: Scalar, const N: usize, W> Array<T, N, W> {
@@ -155,33 +161,68 @@ impl<T: Scalar, const N: usize, W> Array<T, N, W> {
 impl<T: Scalar, const N: usize, W: Wait> Array<T, N, W> {
     /// Takes the array's lock (Python's `get_lock()`), for several reads and writes
     /// that must appear as one.
+    ///
+    /// If a process died holding it, the items may be half-written: the error
+    /// [`LockError::OwnerDied`] holds the guard, to check or repair them and then
+    /// [`mark_consistent`](ArrayGuard::mark_consistent) (see [`Lock`]).
     #[doc(alias = "get_lock")]
-    pub fn lock(&self) -> ArrayGuard<'_, T, N, W> {
-        ArrayGuard {
-            array: self,
-            _guard: self.lock.lock(),
+    pub fn lock(&self) -> Result<ArrayGuard<'_, T, N, W>, LockError<ArrayGuard<'_, T, N, W>>> {
+        let wrap = |guard| ArrayGuard { array: self, guard };
+        self.lock.lock().map(wrap).map_err(|error| error.map(wrap))
+    }
+
+    /// Like [`lock`](Self::lock), but gives up with [`LockError::WouldBlock`] after
+    /// `timeout`.
+    pub fn lock_timeout(
+        &self,
+        timeout: core::time::Duration,
+    ) -> Result<ArrayGuard<'_, T, N, W>, LockError<ArrayGuard<'_, T, N, W>>> {
+        let wrap = |guard| ArrayGuard { array: self, guard };
+        self.lock
+            .lock_timeout(timeout)
+            .map(wrap)
+            .map_err(|error| error.map(wrap))
+    }
+
+    /// The lock for the one-call operations. Each item is atomic on its own, so after a
+    /// writer died mid-`write` the array holds some items of its write and the old
+    /// values of the rest, never a torn item: they go on from there.
+    ///
+    /// # Panics
+    ///
+    /// If the lock was made not recoverable by dropping a guard from
+    /// [`LockError::OwnerDied`] without marking it consistent: a decision that the data
+    /// is not to be used.
+    fn locked(&self) -> ArrayGuard<'_, T, N, W> {
+        match self.lock() {
+            Ok(guard) => guard,
+            Err(LockError::OwnerDied(guard)) => {
+                guard.mark_consistent();
+                guard
+            }
+            Err(error) => panic!("Array: {error}"),
         }
     }
 
     /// Writes the item at `index` (Python's `a[i] = x`).
     pub fn set(&self, index: usize, value: T) -> Result<(), IndexError> {
-        self.lock().set(index, value)
+        self.locked().set(index, value)
     }
 
     /// Every item, read under the lock: a state the array was really in.
     #[doc(alias = "raw")]
     pub fn snapshot(&self) -> [T; N] {
-        self.lock().snapshot()
+        self.locked().snapshot()
     }
 
     /// Copies `out.len()` items from `start` into `out`, under the lock.
     pub fn read(&self, start: usize, out: &mut [T]) -> Result<(), RangeError> {
-        self.lock().read(start, out)
+        self.locked().read(start, out)
     }
 
     /// Copies `values` into the array from `start`, under the lock; all or nothing.
     pub fn write(&self, start: usize, values: &[T]) -> Result<(), RangeError> {
-        self.lock().write(start, values)
+        self.locked().write(start, values)
     }
 }
 
@@ -205,7 +246,7 @@ impl<const N: usize, W: Wait> Array<u8, N, W> {
     /// Stores `bytes`, followed by a NUL if there is room (Python's `.value = b".."`).
     /// More than `N` bytes is an error and writes nothing.
     pub fn set_value(&self, bytes: &[u8]) -> Result<(), RangeError> {
-        let mut items = self.lock();
+        let mut items = self.locked();
         items.write(0, bytes)?;
         if bytes.len() < N {
             items.write(bytes.len(), &[0])?;
@@ -237,6 +278,11 @@ impl<T: Scalar, const N: usize, W: Wait> fmt::Debug for Array<T, N, W> {
 }
 
 impl<T: Scalar, const N: usize, W: Wait> ArrayGuard<'_, T, N, W> {
+    /// Says the items are consistent again after [`LockError::OwnerDied`].
+    pub fn mark_consistent(&self) {
+        self.guard.mark_consistent();
+    }
+
     /// The item at `index`.
     pub fn get(&self, index: usize) -> Result<T, IndexError> {
         self.array.get(index)

@@ -65,6 +65,93 @@ impl fmt::Display for RangeError {
 
 impl core::error::Error for RangeError {}
 
+/// Why a [`Lock`](crate::Lock) was not simply taken.
+///
+/// `G` is what the caller holds when the lock was taken after all: the guard for
+/// [`lock`](crate::Lock::lock), nothing for Python's [`acquire`](crate::Lock::acquire).
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{Lock, LockError};
+///
+/// let lock: Lock = Lock::new();
+/// let held = lock.lock().unwrap();
+/// match lock.try_lock() {
+///     Err(LockError::WouldBlock) => {}
+///     other => panic!("{other:?}"),
+/// }
+/// # drop(held);
+/// // After an owner died holding it, whoever takes it next repairs the data:
+/// match lock.lock() {
+///     Ok(guard) => drop(guard),
+///     Err(LockError::OwnerDied(guard)) => {
+///         // check or repair the shared data here, then:
+///         guard.mark_consistent();
+///     }
+///     Err(error) => panic!("{error}"),
+/// };
+/// ```
+pub enum LockError<G = ()> {
+    /// The lock was taken, from an owner that died holding it (`EOWNERDEAD`). The data
+    /// it protects may be half-updated: check or repair it, then mark it consistent
+    /// ([`LockGuard::mark_consistent`](crate::LockGuard::mark_consistent) or
+    /// [`Lock::mark_consistent`](crate::Lock::mark_consistent)). Released unmarked, the
+    /// lock becomes not recoverable.
+    OwnerDied(G),
+    /// An earlier holder took the lock from a dead owner and released it without
+    /// marking the data consistent (`ENOTRECOVERABLE`): the lock can never be taken
+    /// again. Re-create the shared state.
+    NotRecoverable,
+    /// The lock is held, and the call was not to wait (any longer).
+    WouldBlock,
+}
+
+impl<G> LockError<G> {
+    /// The same error holding `f(g)` instead of `g`.
+    pub fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
+        match self {
+            LockError::OwnerDied(g) => LockError::OwnerDied(f(g)),
+            LockError::NotRecoverable => LockError::NotRecoverable,
+            LockError::WouldBlock => LockError::WouldBlock,
+        }
+    }
+}
+
+impl<G> fmt::Debug for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            LockError::NotRecoverable => f.write_str("NotRecoverable"),
+            LockError::WouldBlock => f.write_str("WouldBlock"),
+        }
+    }
+}
+
+impl<G> PartialEq for LockError<G> {
+    fn eq(&self, other: &Self) -> bool {
+        core::mem::discriminant(self) == core::mem::discriminant(other)
+    }
+}
+
+impl<G> fmt::Display for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LockError::OwnerDied(_) => {
+                "the previous owner died holding the lock; it is now yours, but the data it \
+                 protects may be half-updated: check it, then mark it consistent"
+            }
+            LockError::NotRecoverable => {
+                "the lock is not recoverable: an owner died holding it and the data was never \
+                 marked consistent; re-create the shared state"
+            }
+            LockError::WouldBlock => "the lock is held by another thread or process",
+        })
+    }
+}
+
+impl<G> core::error::Error for LockError<G> {}
+
 /// [`Lock::release`](crate::Lock::release) on a lock that nobody holds (Python's
 /// `RuntimeError: release unlocked lock`). The lock is unchanged.
 ///

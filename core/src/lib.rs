@@ -24,7 +24,7 @@
 //!         s.spawn(|| {
 //!             READY.wait();
 //!             SLOTS.acquire();
-//!             let _held = LOCK.lock();
+//!             let _held = LOCK.lock().unwrap();
 //!             COUNT.set(COUNT.get() + 1);
 //!             SLOTS.release();
 //!         });
@@ -57,7 +57,7 @@ mod value;
 mod wait;
 
 pub use array::{Array, ArrayGuard};
-pub use error::{IndexError, NotHeld, OverRelease, RangeError};
+pub use error::{IndexError, LockError, NotHeld, OverRelease, RangeError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
 pub use scalar::{Bitwise, Number, Scalar};

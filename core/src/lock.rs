@@ -1,4 +1,4 @@
-//! A mutual-exclusion lock in one 32-bit word.
+//! A mutual-exclusion lock in one 32-bit word, which survives the death of its owner.
 //!
 //! ```
 //! use shmsync_core::{Lock, Value};
@@ -7,7 +7,7 @@
 //! static TOTAL: Value<u64> = Value::new(0);
 //!
 //! {
-//!     let _guard = LOCK.lock();
+//!     let _guard = LOCK.lock().unwrap();
 //!     TOTAL.set(TOTAL.get() + 1); // a two-step update, safe under the lock
 //! } // released here
 //! assert_eq!(TOTAL.get(), 1);
@@ -17,27 +17,39 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
-use crate::error::NotHeld;
+use crate::error::{LockError, NotHeld};
 use crate::spin::Spin;
 use crate::sync::{const_fn, spin_loop, AtomicU32, Ordering};
 use crate::wait::{deadline_after, expired, Wait};
 
+// The word, after Linux's robust futex: owner id, owner-died mark and waiters bit.
+
 /// Some thread sleeps (or is about to) in `Wait::wait` on the word: unlock must wake one.
-pub(crate) const WAITERS: u32 = 1 << 31;
+const WAITERS: u32 = 1 << 31;
 /// The lock is held.
-pub(crate) const LOCKED: u32 = 1 << 30;
-/// Bit 29 is reserved for an "owner died" mark and bits 0..=28 for the owner's id (a
-/// Linux thread id fits: `pid_max` is at most 2^22), after the robust-futex word.
-#[allow(dead_code)]
-pub(crate) const OWNER_MASK: u32 = (1 << 29) - 1;
+const LOCKED: u32 = 1 << 30;
+/// The holder took the lock from an owner that died holding it, and has not yet said
+/// the protected data is consistent again.
+const OWNER_DIED: u32 = 1 << 29;
+/// The id of the holder, from [`Wait::owner_id`] (0: not recorded). A Linux thread id
+/// fits: `pid_max` is at most 2^22.
+const OWNER_MASK: u32 = (1 << 29) - 1;
+/// A lock whose inconsistent data nobody repaired: it can never be taken again. The
+/// owner field holds an id no thread has.
+const NOT_RECOVERABLE: u32 = LOCKED | OWNER_DIED | OWNER_MASK;
 
 /// Rounds of spinning on a held lock before a locker marks itself waiting and sleeps.
 /// A short critical section usually ends within them, which saves both sides a system
 /// call; the bound keeps a long wait from costing CPU.
 const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 100 };
 
+/// How often a sleeping locker checks that the recorded owner is still alive: the
+/// bound on how late an owner's death is noticed, and the only cost of noticing it
+/// (one check per interval of waiting; none on the uncontended path).
+const OWNER_CHECK_INTERVAL_NS: u64 = if cfg!(loom) { 1 } else { 20_000_000 };
+
 /// A lock in the manner of Python's `threading.Lock` / `multiprocessing.Lock`, with
-/// Rust's RAII guards.
+/// Rust's RAII guards, that survives the death of its owner.
 ///
 /// 4 bytes, `#[repr(C)]`, no pointers: it can live in a `static` or in memory shared
 /// between processes mapped at different addresses. `W` is how a blocked locker waits
@@ -47,20 +59,34 @@ const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 100 };
 /// protects: the data lives in atomics ([`Value`](crate::Value), [`Array`](crate::Array))
 /// that are sound to touch without it, and the lock makes multi-step updates atomic.
 ///
+/// # When the owner dies
+///
+/// Where the backend records owners ([`Wait::owner_id`]; the hosted crate's futex
+/// records Linux thread ids), a locker that waits on a lock whose owner died (a
+/// process killed, a thread that exited holding it) notices within a few tens of
+/// milliseconds and takes the lock, as glibc's robust mutexes do:
+///
+/// - the lock call returns [`LockError::OwnerDied`] holding the guard (`EOWNERDEAD`):
+///   the protected data may be half-updated. Check or repair it, then call
+///   [`LockGuard::mark_consistent`];
+/// - if that guard is dropped without `mark_consistent`, the lock becomes unusable and
+///   every later lock call returns [`LockError::NotRecoverable`] (`ENOTRECOVERABLE`), so
+///   that nobody goes on with data that may be corrupt.
+///
 /// # Example
 ///
 /// ```
-/// use shmsync_core::Lock;
+/// use shmsync_core::{Lock, LockError};
 /// use core::time::Duration;
 ///
 /// let lock: Lock = Lock::new();
-/// let guard = lock.lock();
-/// assert!(lock.try_lock().is_none());
+/// let guard = lock.lock().unwrap();
+/// assert!(matches!(lock.try_lock(), Err(LockError::WouldBlock)));
 /// drop(guard);
-/// assert!(lock.lock_timeout(Duration::from_millis(10)).is_some());
+/// assert!(lock.lock_timeout(Duration::from_millis(10)).is_ok());
 ///
 /// // Python's names, without a guard:
-/// assert!(lock.acquire_timeout(Duration::ZERO));
+/// lock.acquire().unwrap();
 /// lock.release().unwrap();
 /// assert!(lock.release().is_err()); // releasing an unheld lock is an error
 /// ```
@@ -78,7 +104,7 @@ pub struct Lock<W = Spin> {
 /// use shmsync_core::{Lock, LockGuard};
 ///
 /// let lock: Lock = Lock::new();
-/// let guard: LockGuard<'_> = lock.lock();
+/// let guard: LockGuard<'_> = lock.lock().unwrap();
 /// assert!(lock.is_locked());
 /// drop(guard);
 /// assert!(!lock.is_locked());
@@ -86,8 +112,14 @@ pub struct Lock<W = Spin> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a, W: Wait = Spin> {
     lock: &'a Lock<W>,
-    // Not `Send`: a later owner-tracking lock records the thread that took it.
+    // Not `Send`: the lock records the thread that took it.
     _not_send: PhantomData<*const ()>,
+}
+
+/// How a lock attempt that did not fail ended.
+enum Acquired {
+    Clean,
+    OwnerDied,
 }
 
 impl<W> Lock<W> {
@@ -99,6 +131,7 @@ impl<W> Lock<W> {
     }
 
     /// Whether some thread or process holds the lock right now (Python's `locked()`).
+    /// A lock that is [not recoverable](LockError::NotRecoverable) counts as held.
     #[doc(alias = "locked")]
     pub fn is_locked(&self) -> bool {
         self.word.load(Ordering::Relaxed) & LOCKED != 0
@@ -107,45 +140,58 @@ impl<W> Lock<W> {
 
 impl<W: Wait> Lock<W> {
     /// Blocks until the lock is free, takes it, and returns a guard that releases it.
-    pub fn lock(&self) -> LockGuard<'_, W> {
-        self.acquire();
-        self.guard()
+    ///
+    /// Fails only when an owner died holding it: with [`LockError::OwnerDied`] (the lock
+    /// is yours; see [the type's docs](Lock#when-the-owner-dies)) or
+    /// [`LockError::NotRecoverable`].
+    pub fn lock(&self) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
+        self.guarded(self.take(None))
     }
 
-    /// Takes the lock if it is free right now.
-    pub fn try_lock(&self) -> Option<LockGuard<'_, W>> {
-        self.try_acquire().then(|| self.guard())
+    /// Takes the lock if it is free right now; [`LockError::WouldBlock`] if not. It
+    /// does not wait, so it does not look for a dead owner either: the blocking and
+    /// timed forms do.
+    pub fn try_lock(&self) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
+        self.guarded(self.take_now())
     }
 
-    /// Like [`lock`](Self::lock), but gives up after `timeout`.
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, W>> {
-        self.acquire_timeout(timeout).then(|| self.guard())
+    /// Like [`lock`](Self::lock), but gives up with [`LockError::WouldBlock`] after
+    /// `timeout`.
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
+        self.guarded(self.take(Some(deadline_after::<W>(timeout))))
     }
 
     /// Python's `acquire()`: blocks until the lock is taken. Pair it with
     /// [`release`](Self::release); prefer [`lock`](Self::lock), whose guard cannot be
-    /// forgotten.
-    pub fn acquire(&self) {
-        if !self.try_acquire() {
-            self.acquire_slow(None);
-        }
+    /// forgotten. After [`LockError::OwnerDied`] the lock is held: repair the data, call
+    /// [`mark_consistent`](Self::mark_consistent), then release.
+    pub fn acquire(&self) -> Result<(), LockError> {
+        Self::unguarded(self.take(None))
     }
 
     /// Python's `acquire(blocking=False)`.
-    pub fn try_acquire(&self) -> bool {
-        self.word
-            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+    pub fn try_acquire(&self) -> Result<(), LockError> {
+        Self::unguarded(self.take_now())
     }
 
-    /// Python's `acquire(timeout=...)`: whether the lock was taken within `timeout`.
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.try_acquire() || self.acquire_slow(Some(deadline_after::<W>(timeout)))
+    /// Python's `acquire(timeout=...)`.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), LockError> {
+        Self::unguarded(self.take(Some(deadline_after::<W>(timeout))))
     }
 
     /// Python's `release()`. Any thread or process may release a held lock, as in
     /// Python; releasing a lock that nobody holds is an error and changes nothing.
+    ///
+    /// Releasing a lock taken with [`LockError::OwnerDied`] before
+    /// [`mark_consistent`](Self::mark_consistent) makes it not recoverable.
     pub fn release(&self) -> Result<(), NotHeld> {
+        let current = self.word.load(Ordering::Relaxed);
+        if current & OWNER_DIED != 0 {
+            return self.abandon(current);
+        }
         // An unheld lock's word is 0, so swapping in 0 leaves it as it was.
         let previous = self.word.swap(0, Ordering::Release);
         if previous & LOCKED == 0 {
@@ -157,29 +203,115 @@ impl<W: Wait> Lock<W> {
         Ok(())
     }
 
-    fn guard(&self) -> LockGuard<'_, W> {
-        LockGuard {
+    /// Says that the data a lock taken with [`LockError::OwnerDied`] protects is
+    /// consistent again (`pthread_mutex_consistent`). Does nothing otherwise.
+    pub fn mark_consistent(&self) {
+        let mut current = self.word.load(Ordering::Relaxed);
+        while current & OWNER_DIED != 0 && current != NOT_RECOVERABLE {
+            match self.word.compare_exchange_weak(
+                current,
+                current & !OWNER_DIED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Releases a lock whose data was never marked consistent: it stays held forever
+    /// and every waiter is told so.
+    #[cold]
+    fn abandon(&self, mut current: u32) -> Result<(), NotHeld> {
+        loop {
+            if current == NOT_RECOVERABLE || current & LOCKED == 0 {
+                return Err(NotHeld);
+            }
+            match self.word.compare_exchange_weak(
+                current,
+                NOT_RECOVERABLE,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => current = now,
+            }
+        }
+        W::wake_all(&self.word);
+        Ok(())
+    }
+
+    fn guarded(
+        &self,
+        taken: Result<Acquired, LockError>,
+    ) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
+        let guard = || LockGuard {
             lock: self,
             _not_send: PhantomData,
+        };
+        match taken {
+            Ok(Acquired::Clean) => Ok(guard()),
+            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(guard())),
+            Err(error) => Err(error.map(|()| unreachable!("`take` reports OwnerDied as Ok"))),
+        }
+    }
+
+    fn unguarded(taken: Result<Acquired, LockError>) -> Result<(), LockError> {
+        match taken? {
+            Acquired::Clean => Ok(()),
+            Acquired::OwnerDied => Err(LockError::OwnerDied(())),
+        }
+    }
+
+    /// Takes the lock if it is free, without waiting.
+    fn take_now(&self) -> Result<Acquired, LockError> {
+        let me = W::owner_id() & OWNER_MASK;
+        match self
+            .word
+            .compare_exchange(0, LOCKED | me, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => Ok(Acquired::Clean),
+            Err(NOT_RECOVERABLE) => Err(LockError::NotRecoverable),
+            Err(_) => Err(LockError::WouldBlock),
+        }
+    }
+
+    /// Takes the lock, waiting until `deadline` (`None`: for ever).
+    #[inline]
+    fn take(&self, deadline: Option<u64>) -> Result<Acquired, LockError> {
+        let me = W::owner_id() & OWNER_MASK;
+        match self
+            .word
+            .compare_exchange(0, LOCKED | me, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => Ok(Acquired::Clean),
+            Err(_) => self.take_slow(me, deadline),
         }
     }
 
     #[cold]
-    fn acquire_slow(&self, deadline: Option<u64>) -> bool {
+    fn take_slow(&self, me: u32, deadline: Option<u64>) -> Result<Acquired, LockError> {
         let mut spins = SPIN_ROUNDS;
         // Once this thread has slept, others may be asleep too, unseen: it must take the
         // lock with WAITERS set so that its own release wakes the next one.
         let mut slept = false;
+        let mut next_owner_check = None;
+        // The owner last seen alive, and which incarnation of that id it was.
+        let mut watched: Option<(u32, u64)> = None;
         loop {
             let current = self.word.load(Ordering::Relaxed);
+            if current == NOT_RECOVERABLE {
+                return Err(LockError::NotRecoverable);
+            }
             if current & LOCKED == 0 {
-                let taken = current | LOCKED | if slept { WAITERS } else { 0 };
+                let taken = current | LOCKED | me | if slept { WAITERS } else { 0 };
                 if self
                     .word
                     .compare_exchange(current, taken, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    return true;
+                    return Ok(Acquired::Clean);
                 }
                 continue;
             }
@@ -201,13 +333,51 @@ impl<W: Wait> Lock<W> {
             {
                 continue;
             }
+            let current = current | WAITERS;
+            let owner = current & OWNER_MASK;
+            if owner != 0 && next_owner_check.is_some_and(|at| W::now() >= at) {
+                next_owner_check = None;
+                if owner_is_dead::<W>(owner, &mut watched) {
+                    // Take it over, still marked WAITERS: others may sleep on it.
+                    let taken = LOCKED | OWNER_DIED | me | WAITERS;
+                    if self
+                        .word
+                        .compare_exchange(current, taken, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Ok(Acquired::OwnerDied);
+                    }
+                    continue;
+                }
+            }
             // WAITERS is set on the held lock, so its release wakes a sleeper: leaving now
             // cannot strand one, even if the wake we may have consumed was meant for it.
             if expired::<W>(deadline) {
-                return false;
+                return Err(LockError::WouldBlock);
             }
-            W::wait(&self.word, current | WAITERS, deadline);
+            // With a recorded owner, sleep in slices, to look at the owner between them.
+            let slice = if owner == 0 {
+                deadline
+            } else {
+                let at = *next_owner_check
+                    .get_or_insert_with(|| W::now().saturating_add(OWNER_CHECK_INTERVAL_NS));
+                Some(deadline.map_or(at, |d| d.min(at)))
+            };
+            W::wait(&self.word, current, slice);
             slept = true;
+        }
+    }
+}
+
+/// Whether `owner` has died, or its id now names another thread than the one last
+/// seen (`watched`), which means the same.
+fn owner_is_dead<W: Wait>(owner: u32, watched: &mut Option<(u32, u64)>) -> bool {
+    match (W::owner_incarnation(owner), *watched) {
+        (None, _) => true,
+        (Some(now), Some((id, then))) if id == owner && now != then => true,
+        (Some(now), _) => {
+            *watched = Some((owner, now));
+            false
         }
     }
 }
@@ -223,6 +393,15 @@ impl<W> fmt::Debug for Lock<W> {
         f.debug_struct("Lock")
             .field("locked", &self.is_locked())
             .finish()
+    }
+}
+
+impl<W: Wait> LockGuard<'_, W> {
+    /// Says that the protected data is consistent again after
+    /// [`LockError::OwnerDied`]; without it, dropping this guard makes the lock not
+    /// recoverable.
+    pub fn mark_consistent(&self) {
+        self.lock.mark_consistent();
     }
 }
 

@@ -12,6 +12,7 @@
 use core::fmt;
 use core::marker::PhantomData;
 
+use crate::error::LockError;
 use crate::lock::Lock;
 use crate::scalar::sealed::AtomicBits;
 use crate::scalar::{Bitwise, Number, Scalar};
@@ -135,8 +136,19 @@ impl<T: Scalar, W: Wait> Value<T, W> {
     /// the store is a compare-and-swap, so a lock-free writer (`set`, `fetch_add`) that
     /// slips in between the read and the write makes `f` run again on its result
     /// rather than being overwritten.
+    ///
+    /// The lock only serialises updaters (so `f` usually runs once); exactness comes
+    /// from the compare-and-swap. So an owner that died holding the lock costs nothing
+    /// here: the value itself cannot be half-updated.
     pub fn update(&self, f: impl FnMut(T) -> T) -> T {
-        let _guard = self.lock.lock();
+        let _guard = match self.lock.lock() {
+            Ok(guard) => Some(guard),
+            Err(LockError::OwnerDied(guard)) => {
+                guard.mark_consistent();
+                Some(guard)
+            }
+            Err(_) => None,
+        };
         self.modify(f).1
     }
 }

@@ -21,7 +21,10 @@ fn array_index_out_of_range() {
             len: 3
         })
     );
-    assert_eq!(array.lock().set(3, 9), Err(IndexError { index: 3, len: 3 }));
+    assert_eq!(
+        array.lock().unwrap().set(3, 9),
+        Err(IndexError { index: 3, len: 3 })
+    );
     assert_eq!(array.snapshot(), [1, 2, 3]);
     assert_eq!(
         message(&array.get(5).unwrap_err()),
@@ -90,7 +93,7 @@ fn releasing_an_unheld_lock() {
     let lock: Lock = Lock::new();
     assert_eq!(lock.release(), Err(NotHeld));
     assert!(!lock.is_locked());
-    lock.acquire();
+    lock.acquire().unwrap();
     assert_eq!(lock.release(), Ok(()));
     assert_eq!(lock.release(), Err(NotHeld));
     assert!(!lock.is_locked());

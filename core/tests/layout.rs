@@ -39,7 +39,7 @@ fn state_means_the_same_at_another_address() {
     let lock: Lock = Lock::new();
     let sem: Semaphore = Semaphore::new(5);
     let value: Value<i16> = Value::new(-7);
-    core::mem::forget(lock.lock());
+    core::mem::forget(lock.lock().unwrap());
     sem.acquire();
 
     let moved_lock: Lock = unsafe { core::ptr::read(&lock) };

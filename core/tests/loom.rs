@@ -11,7 +11,7 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use shmsync_core::{
-    Array, AtomicU32, BoundedSemaphore, Event, Lock, Ordering, Semaphore, Value, Wait,
+    Array, AtomicU32, BoundedSemaphore, Event, Lock, LockError, Ordering, Semaphore, Value, Wait,
 };
 use std::time::Duration;
 
@@ -31,6 +31,24 @@ struct Table {
 loom::lazy_static! {
     static ref TABLE: (Mutex<Table>, Condvar) = (Mutex::new(Table::default()), Condvar::new());
     static ref CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    /// Owner ids of the threads that "died".
+    static ref DEAD: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+}
+
+loom::thread_local! {
+    /// The owner id a thread records in locks (0: none).
+    static OWNER: std::cell::Cell<u32> = std::cell::Cell::new(0);
+}
+
+/// Gives the calling thread the owner id `id`.
+fn call_me(id: u32) {
+    OWNER.with(|owner| owner.set(id));
+}
+
+/// The calling thread "dies": its id counts as dead from now on. (The thread itself
+/// returns; what matters is that it never releases what it holds.)
+fn die() {
+    DEAD.lock().unwrap().push(OWNER.with(|owner| owner.get()));
 }
 
 fn address(word: &AtomicU32) -> usize {
@@ -55,6 +73,8 @@ impl Wait for Futex {
         table.queued.push((id, address(word), false));
         if deadline.is_some() {
             drop(table);
+            // Time passes: others run (a loop of timed waits must not starve them).
+            thread::yield_now();
             table = mutex.lock().unwrap();
         } else {
             while !table.queued.iter().any(|&(i, _, woken)| i == id && woken) {
@@ -85,6 +105,14 @@ impl Wait for Futex {
         }
         condvar.notify_all();
     }
+
+    fn owner_id() -> u32 {
+        OWNER.with(|owner| owner.get())
+    }
+
+    fn owner_incarnation(owner: u32) -> Option<u64> {
+        (!DEAD.lock().unwrap().contains(&owner)).then_some(0)
+    }
 }
 
 /// How many threads are asleep in the futex model.
@@ -95,6 +123,15 @@ fn sleepers() -> usize {
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);
+    builder.check(f);
+}
+
+/// For models where a waiter watches a live owner in timed slices: each slice is a
+/// few branches, so they need a larger branch budget and fewer preemptions.
+fn model_with_slices(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.max_branches = 20_000;
     builder.check(f);
 }
 
@@ -109,7 +146,7 @@ fn lock_excludes_and_loses_no_wakeup() {
             .map(|_| {
                 let (lock, data) = (lock.clone(), data.clone());
                 thread::spawn(move || {
-                    let _guard = lock.lock();
+                    let _guard = lock.lock().unwrap();
                     // A plain read-modify-write: loom reports a race if two threads
                     // are ever inside at once.
                     data.with_mut(|p| unsafe { *p += 1 });
@@ -117,7 +154,7 @@ fn lock_excludes_and_loses_no_wakeup() {
             })
             .collect();
         {
-            let _guard = lock.lock();
+            let _guard = lock.lock().unwrap();
             data.with_mut(|p| unsafe { *p += 1 });
         }
         for w in workers {
@@ -132,14 +169,14 @@ fn lock_excludes_and_loses_no_wakeup() {
 fn lock_timeout_leaves_no_waiter_stranded() {
     model(|| {
         let lock = Arc::new(Lock::<Futex>::new());
-        let guard = lock.lock();
+        let guard = lock.lock().unwrap();
         let timed = {
             let lock = lock.clone();
-            thread::spawn(move || lock.lock_timeout(TINY).is_some())
+            thread::spawn(move || lock.lock_timeout(TINY).is_ok())
         };
         let blocking = {
             let lock = lock.clone();
-            thread::spawn(move || drop(lock.lock()))
+            thread::spawn(move || drop(lock.lock().unwrap()))
         };
         drop(guard);
         timed.join().unwrap();
@@ -152,7 +189,7 @@ fn lock_timeout_leaves_no_waiter_stranded() {
 fn lock_release_of_unheld_changes_nothing() {
     model(|| {
         let lock = Arc::new(Lock::<Futex>::new());
-        lock.acquire();
+        lock.acquire().unwrap();
         let other = {
             let lock = lock.clone();
             thread::spawn(move || lock.release())
@@ -330,5 +367,87 @@ fn array_snapshot_is_never_torn() {
         assert_eq!(a, b, "a snapshot saw half of a write");
         writer.join().unwrap();
         assert_eq!(array.snapshot(), [2, 2]);
+    });
+}
+
+#[test]
+fn a_dead_owner_is_detected_by_exactly_one_locker() {
+    model_with_slices(|| {
+        let lock = Arc::new(Lock::<Futex>::new());
+        let told = Arc::new(AtomicUsize::new(0));
+        {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                call_me(2);
+                std::mem::forget(lock.lock().unwrap());
+                die();
+            })
+            .join()
+            .unwrap();
+        }
+        let lock_and_repair = |lock: &Lock<Futex>, told: &AtomicUsize| match lock.lock() {
+            Ok(_guard) => {}
+            Err(LockError::OwnerDied(guard)) => {
+                told.fetch_add(1, Ordering::SeqCst);
+                guard.mark_consistent();
+            }
+            Err(error) => panic!("{error}"),
+        };
+        let other = {
+            let (lock, told) = (lock.clone(), told.clone());
+            thread::spawn(move || {
+                call_me(3);
+                lock_and_repair(&lock, &told);
+            })
+        };
+        call_me(1);
+        lock_and_repair(&lock, &told);
+        other.join().unwrap();
+        // The first of the two to take it is told, and repairs; the second gets it
+        // cleanly from the first.
+        assert_eq!(told.load(Ordering::SeqCst), 1);
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn an_unrepaired_lock_is_not_recoverable() {
+    model(|| {
+        let lock = Arc::new(Lock::<Futex>::new());
+        {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                call_me(2);
+                std::mem::forget(lock.lock().unwrap());
+                die();
+            })
+            .join()
+            .unwrap();
+        }
+        let waiter = {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                call_me(3);
+                lock.lock().err().map(|e| e.map(drop))
+            })
+        };
+        call_me(1);
+        let mine = lock.lock().err().map(|e| e.map(drop));
+        // Whoever came first was told the owner died and dropped the guard unrepaired
+        // (the `map(drop)` above); whoever came second finds it not recoverable.
+        let theirs = waiter.join().unwrap();
+        let mut outcomes = [mine, theirs];
+        outcomes.sort_by_key(|e| matches!(e, Some(LockError::NotRecoverable)));
+        assert_eq!(
+            outcomes,
+            [
+                Some(LockError::OwnerDied(())),
+                Some(LockError::NotRecoverable)
+            ]
+        );
+        assert_eq!(
+            lock.try_lock().err().map(|e| e.map(|_| ())),
+            Some(LockError::NotRecoverable)
+        );
     });
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::Yield;
-use shmsync_core::{Array, BoundedSemaphore, Event, Lock, Semaphore, Value};
+use shmsync_core::{Array, BoundedSemaphore, Event, Lock, LockError, Semaphore, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ fn lock_makes_read_modify_write_exact() {
         for _ in 0..THREADS {
             s.spawn(|| {
                 for _ in 0..ROUNDS {
-                    let _held = lock.lock();
+                    let _held = lock.lock().unwrap();
                     total.set(total.get() + 1); // two steps: only the lock makes it exact
                 }
             });
@@ -140,11 +140,14 @@ fn timeouts_wait_at_least_their_duration_and_then_give_up() {
     let lock = Lock::<Yield>::new();
     let sem = Semaphore::<Yield>::new(0);
     let event = Event::<Yield>::new();
-    let _held = lock.lock();
+    let _held = lock.lock().unwrap();
     let timeout = Duration::from_millis(20);
 
     let began = Instant::now();
-    assert!(lock.lock_timeout(timeout).is_none());
+    assert_eq!(
+        lock.lock_timeout(timeout).err(),
+        Some(LockError::WouldBlock)
+    );
     assert!(began.elapsed() >= timeout, "gave up early");
 
     let began = Instant::now();
@@ -163,14 +166,17 @@ fn zero_timeouts_are_tries_and_max_timeouts_do_not_overflow() {
     let event = Event::<Yield>::new();
 
     let held = lock.lock_timeout(Duration::MAX).expect("free lock");
-    assert!(lock.lock_timeout(Duration::ZERO).is_none());
+    assert_eq!(
+        lock.lock_timeout(Duration::ZERO).err(),
+        Some(LockError::WouldBlock)
+    );
     assert!(sem.acquire_timeout(Duration::MAX));
     assert!(!sem.acquire_timeout(Duration::ZERO));
     assert!(!event.wait_timeout(Duration::ZERO));
 
     // Blocked with Duration::MAX, they wake when the condition comes true.
     thread::scope(|s| {
-        s.spawn(|| assert!(lock.lock_timeout(Duration::MAX).is_some()));
+        s.spawn(|| assert!(lock.lock_timeout(Duration::MAX).is_ok()));
         s.spawn(|| assert!(sem.acquire_timeout(Duration::MAX)));
         s.spawn(|| assert!(event.wait_timeout(Duration::MAX)));
         thread::sleep(Duration::from_millis(10));

@@ -16,7 +16,7 @@
 //! let shared = Shared::anonymous(Counter { lock: Lock::new(), total: Value::new(0) })?;
 //! let children: Vec<_> = (0..4)
 //!     .map(|_| Process::spawn(|| for _ in 0..1000 {
-//!         let _held = shared.lock.lock();
+//!         let _held = shared.lock.lock().unwrap();
 //!         shared.total.set(shared.total.get() + 1);
 //!     }))
 //!     .collect::<Result<_, _>>()?;
@@ -38,7 +38,8 @@ pub use futex::{set_spin_rounds, Futex};
 pub use process::{ExitStatus, Process, PANIC_EXIT_CODE};
 pub use shm::{Shared, FORMAT_VERSION};
 pub use shmsync_core::{
-    shm_struct, Bitwise, IndexError, NotHeld, Number, OverRelease, RangeError, Scalar, ShmSafe,
+    shm_struct, Bitwise, IndexError, LockError, NotHeld, Number, OverRelease, RangeError, Scalar,
+    ShmSafe,
 };
 pub use thread::Thread;
 

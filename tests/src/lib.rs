@@ -106,7 +106,7 @@ impl Scenario {
         match self {
             Scenario::LockedCounter => {
                 for _ in 0..INCREMENTS {
-                    let _held = arena.lock.lock();
+                    let _held = arena.lock.lock().unwrap();
                     arena.counter.set(arena.counter.get() + 1);
                 }
             }

@@ -2,7 +2,7 @@
 //! wake-ups, waiters asleep through set-then-clear, zero and huge timeouts, and
 //! timeouts across processes.
 
-use shmsync::{Event, Futex, Lock, Process, Semaphore, Shared, Value};
+use shmsync::{Event, Futex, Lock, LockError, Process, Semaphore, Shared, Value};
 use shmsync_core::{AtomicU32, Wait};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -70,12 +70,12 @@ fn signals_do_not_end_a_blocking_wait() {
     let event = Event::new();
     let released = AtomicBool::new(false);
     let stop = AtomicBool::new(false);
-    let held = lock.lock();
+    let held = lock.lock().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     thread::scope(|s| {
         let waiter = s.spawn(|| {
             tx.send(this_thread()).unwrap();
-            let _lock = lock.lock();
+            let _lock = lock.lock().unwrap();
             assert!(released.load(Ordering::SeqCst), "lock taken while held");
             sem.acquire();
             event.wait();
@@ -104,7 +104,7 @@ fn signals_do_not_end_a_blocking_wait() {
 fn signals_do_not_restart_a_timeout() {
     interruptible();
     let lock = Lock::new();
-    let _held = lock.lock();
+    let _held = lock.lock().unwrap();
     let stop = AtomicBool::new(false);
     let timeout = Duration::from_millis(100);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -112,7 +112,10 @@ fn signals_do_not_restart_a_timeout() {
         let waiter = s.spawn(|| {
             tx.send(this_thread()).unwrap();
             let began = Instant::now();
-            assert!(lock.lock_timeout(timeout).is_none());
+            assert_eq!(
+                lock.lock_timeout(timeout).err(),
+                Some(LockError::WouldBlock)
+            );
             began.elapsed()
         });
         let id = rx.recv().unwrap();
@@ -133,7 +136,7 @@ fn signals_do_not_restart_a_timeout() {
 #[test]
 fn spurious_wakeups_are_absorbed() {
     let lock = Lock::new();
-    let held = lock.lock();
+    let held = lock.lock().unwrap();
     let released = AtomicBool::new(false);
     let stop = AtomicBool::new(false);
     // The lock word is the first (and only) field of the #[repr(C)] Lock.
@@ -141,7 +144,7 @@ fn spurious_wakeups_are_absorbed() {
     let word = unsafe { &*(&lock as *const Lock).cast::<AtomicU32>() };
     thread::scope(|s| {
         s.spawn(|| {
-            let _lock = lock.lock();
+            let _lock = lock.lock().unwrap();
             assert!(
                 released.load(Ordering::SeqCst),
                 "woken spuriously and took a held lock"
@@ -208,8 +211,11 @@ fn sleeping_processes_wake_through_set_then_clear() {
 fn zero_and_huge_timeouts() {
     let lock = Lock::new();
     let sem = Semaphore::new(0);
-    let held = lock.lock();
-    assert!(lock.lock_timeout(Duration::ZERO).is_none());
+    let held = lock.lock().unwrap();
+    assert_eq!(
+        lock.lock_timeout(Duration::ZERO).err(),
+        Some(LockError::WouldBlock)
+    );
     assert!(!sem.acquire_timeout(Duration::ZERO));
     let huge = [
         Duration::MAX,
@@ -219,7 +225,7 @@ fn zero_and_huge_timeouts() {
     thread::scope(|s| {
         s.spawn(|| {
             for timeout in huge {
-                assert!(lock.lock_timeout(timeout).is_some());
+                assert!(lock.lock_timeout(timeout).is_ok());
             }
         });
         s.spawn(|| {
@@ -248,7 +254,7 @@ fn timeouts_hold_across_processes() {
     })
     .unwrap();
     let holder = Process::spawn(|| {
-        let _held = pair.lock.lock();
+        let _held = pair.lock.lock().unwrap();
         pair.holding.set();
         pair.release.wait();
     })
@@ -256,9 +262,12 @@ fn timeouts_hold_across_processes() {
     pair.holding.wait();
     let timeout = Duration::from_millis(50);
     let began = Instant::now();
-    assert!(pair.lock.lock_timeout(timeout).is_none());
+    assert_eq!(
+        pair.lock.lock_timeout(timeout).err(),
+        Some(LockError::WouldBlock)
+    );
     assert!(began.elapsed() >= timeout);
     pair.release.set();
-    assert!(pair.lock.lock_timeout(Duration::from_secs(30)).is_some());
+    assert!(pair.lock.lock_timeout(Duration::from_secs(30)).is_ok());
     assert!(holder.join().unwrap().success());
 }

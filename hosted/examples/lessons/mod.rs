@@ -44,7 +44,7 @@ pub fn value_and_array() -> Result {
         }
     })?;
     let doubler = Process::spawn_named("doubler", || {
-        let mut prices = bank.prices.lock();
+        let mut prices = bank.prices.lock().unwrap();
         for i in 0..prices.snapshot().len() {
             let price = prices.get(i).unwrap();
             prices.set(i, price * 2).unwrap();
@@ -141,7 +141,7 @@ pub fn threads_event_lock() -> Result {
     static STOP: Event = Event::new();
     let writer = Thread::spawn("writer", || {
         for _ in 0..100_000 {
-            let _held = LOCK.lock();
+            let _held = LOCK.lock().unwrap();
             A.set(A.get() + 1);
             B.set(B.get() + 1);
         }
@@ -151,7 +151,7 @@ pub fn threads_event_lock() -> Result {
         let mut mismatches = 0;
         let mut checks = 0;
         while !STOP.is_set() {
-            let _held = LOCK.lock();
+            let _held = LOCK.lock().unwrap();
             checks += 1;
             if A.get() != B.get() {
                 mismatches += 1;

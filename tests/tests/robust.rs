@@ -1,0 +1,182 @@
+//! A Lock whose owner dies: SIGKILLed processes and exited threads. The survivors never
+//! hang, are told exactly when the lock was held, and can repair the data.
+
+use shmsync::{shm_struct, Lock, LockError, Process, Shared, Value};
+use std::time::{Duration, Instant};
+
+shm_struct! {
+    /// `a` and `b` move together under the lock; a death between the two leaves them
+    /// apart, which the next holder must repair.
+    struct Ledger { lock: Lock, a: Value<u64>, b: Value<u64>, rounds: Value<u64> }
+}
+
+impl Ledger {
+    fn new() -> Ledger {
+        Ledger {
+            lock: Lock::new(),
+            a: Value::new(0),
+            b: Value::new(0),
+            rounds: Value::new(0),
+        }
+    }
+
+    /// One locked round: the invariant `a == b` is broken in between.
+    fn round(&self, work: u32) {
+        let guard = self
+            .lock
+            .lock()
+            .expect("only the child locks while it lives");
+        self.a.fetch_add(1);
+        for _ in 0..work {
+            std::hint::spin_loop();
+        }
+        self.b.fetch_add(1);
+        drop(guard);
+        self.rounds.fetch_add(1);
+    }
+}
+
+/// A small deterministic generator: the kill points vary, the run repeats.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn sigkill_fault_suite() {
+    const TRIALS: u32 = 200;
+    let mut random = XorShift(0x5eed_1234_abcd_0001);
+    let (mut held_at_death, mut recoveries) = (0, 0);
+    let mut slowest = Duration::ZERO;
+    for trial in 0..TRIALS {
+        let ledger = Shared::anonymous(Ledger::new()).unwrap();
+        let work = random.below(2_000) as u32;
+        let child = Process::spawn(|| loop {
+            ledger.round(work);
+        })
+        .unwrap();
+        while ledger.rounds.get() == 0 {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        std::thread::sleep(Duration::from_micros(random.below(500)));
+        child.kill().unwrap();
+        assert!(child.join().unwrap().signal().is_some());
+
+        let died = Instant::now();
+        let held = ledger.lock.is_locked();
+        held_at_death += u32::from(held);
+        match ledger.lock.lock_timeout(Duration::from_secs(10)) {
+            Ok(_guard) => assert!(!held, "trial {trial}: held at death, yet no owner-died"),
+            Err(LockError::OwnerDied(guard)) => {
+                assert!(held, "trial {trial}: owner-died for a lock that was free");
+                slowest = slowest.max(died.elapsed());
+                ledger.b.set(ledger.a.get()); // the repair
+                guard.mark_consistent();
+                recoveries += 1;
+            }
+            Err(error) => panic!("trial {trial}: {error}"),
+        }
+        assert_eq!(
+            ledger.a.get(),
+            ledger.b.get(),
+            "trial {trial}: invariant broken"
+        );
+        assert!(
+            ledger.lock.try_lock().is_ok(),
+            "trial {trial}: lock not usable after"
+        );
+    }
+    eprintln!(
+        "{TRIALS} trials: {held_at_death} kills while the lock was held, {recoveries} \
+         recoveries, slowest detection {slowest:?}"
+    );
+    assert_eq!(recoveries, held_at_death);
+    assert!(
+        held_at_death > 0,
+        "no kill landed inside the lock: the suite tested nothing"
+    );
+}
+
+#[test]
+fn a_thread_that_exits_holding_the_lock_is_detected() {
+    let lock = Lock::new();
+    std::thread::scope(|s| {
+        s.spawn(|| std::mem::forget(lock.lock().unwrap()));
+    });
+    match lock.lock() {
+        Err(LockError::OwnerDied(guard)) => guard.mark_consistent(),
+        other => panic!("{other:?}"),
+    }
+    assert!(!lock.is_locked());
+    assert!(lock.lock().is_ok());
+}
+
+#[test]
+fn unrepaired_data_is_refused_to_every_later_locker() {
+    let ledger = Shared::anonymous(Ledger::new()).unwrap();
+    let dying = Process::spawn(|| std::mem::forget(ledger.lock.lock().unwrap())).unwrap();
+    assert!(dying.join().unwrap().success());
+    match ledger.lock.lock() {
+        Err(LockError::OwnerDied(guard)) => drop(guard), // no repair
+        other => panic!("{other:?}"),
+    }
+    let later = Process::spawn(|| {
+        let refused = matches!(ledger.lock.lock(), Err(LockError::NotRecoverable))
+            && matches!(ledger.lock.try_lock(), Err(LockError::NotRecoverable));
+        std::process::exit(if refused { 0 } else { 1 });
+    })
+    .unwrap();
+    assert!(
+        later.join().unwrap().success(),
+        "a later process was not refused"
+    );
+    assert!(matches!(
+        ledger.lock.acquire(),
+        Err(LockError::NotRecoverable)
+    ));
+    assert!(ledger.lock.release().is_err());
+}
+
+#[test]
+fn python_style_acquire_reports_owner_death_too() {
+    let lock = Shared::anonymous(Lock::new()).unwrap();
+    let dying = Process::spawn(|| lock.acquire().unwrap()).unwrap();
+    assert!(dying.join().unwrap().success()); // exited without release
+    assert_eq!(lock.acquire(), Err(LockError::OwnerDied(())));
+    lock.mark_consistent();
+    lock.release().unwrap();
+    assert_eq!(lock.acquire_timeout(Duration::from_secs(1)), Ok(()));
+    lock.release().unwrap();
+}
+
+#[test]
+fn arrays_report_a_dead_writer_to_their_lockers_and_carry_on_in_one_call_operations() {
+    use shmsync::Array;
+    let array = Shared::anonymous(Array::<u32, 4>::zeroed()).unwrap();
+    let writer = Process::spawn(|| {
+        let mut items = array.lock().unwrap();
+        items.write(0, &[1, 1]).unwrap();
+        std::mem::forget(items); // dies before writing the other half
+    })
+    .unwrap();
+    assert!(writer.join().unwrap().success());
+    match array.lock() {
+        Err(LockError::OwnerDied(mut items)) => {
+            assert_eq!(items.snapshot(), [1, 1, 0, 0]);
+            items.write(0, &[0, 0]).unwrap(); // roll back
+            items.mark_consistent();
+        }
+        other => panic!("{other:?}"),
+    }
+    let writer = Process::spawn(|| std::mem::forget(array.lock().unwrap())).unwrap();
+    assert!(writer.join().unwrap().success());
+    // One-call operations go on: each item is atomic on its own.
+    array.write(0, &[7; 4]).unwrap();
+    assert_eq!(array.snapshot(), [7; 4]);
+}
