@@ -27,13 +27,17 @@ cargo fmt --all --check
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p shmsync-core --all-targets --all-features -- -D warnings
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo clippy -p shmsync-core --all-targets -- -D warnings
 
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc -p shmsync-core --all-features --no-deps --quiet
 
 step "host tests and doc tests"
 cargo test --workspace 2>&1 | tee -a "$results"
+# The async forms and the pass-through features.
+cargo test -p shmsync-core --all-features 2>&1 | tee -a "$results"
 
 step "loom models"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --release 2>&1 | tee -a "$results"
@@ -46,6 +50,7 @@ for target in "${CROSS_TARGETS[@]}"; do
   [ "$target" = thumbv6m-none-eabi ] && features=(--features critical-section)
   echo "$target ${features[*]}"
   cargo build -p shmsync-core --target "$target" "${features[@]}" --quiet
+  cargo build -p shmsync-core --target "$target" "${features[@]}" --features embassy --quiet
 done
 
 step "the tour (the README's demo)"

@@ -105,29 +105,57 @@ impl<W: Wait> Event<W> {
     }
 
     fn wait_until(&self, deadline: Option<u64>) -> bool {
-        let mut current = self.word.load(Ordering::Acquire);
-        let generation = current & !(SET | WAITERS);
+        let generation = self.word.load(Ordering::Acquire) & !(SET | WAITERS);
         loop {
-            if current & SET != 0 || current & !(SET | WAITERS) != generation {
+            let Some(current) = self.check_or_mark(generation) else {
                 return true;
-            }
+            };
             if expired::<W>(deadline) {
                 return false;
             }
-            if current & WAITERS == 0 {
-                if let Err(now) = self.word.compare_exchange_weak(
-                    current,
-                    current | WAITERS,
-                    Ordering::Acquire,
-                    Ordering::Acquire,
-                ) {
-                    current = now;
-                    continue;
-                }
-            }
-            W::wait(&self.word, current | WAITERS, deadline);
-            current = self.word.load(Ordering::Acquire);
+            W::wait(&self.word, current, deadline);
         }
+    }
+
+    /// `None` once the flag is set or was set since `generation`; else marks the word
+    /// WAITERS, so that `set` wakes us, and returns it to wait on.
+    fn check_or_mark(&self, generation: u32) -> Option<u32> {
+        let mut current = self.word.load(Ordering::Acquire);
+        loop {
+            if current & SET != 0 || current & !(SET | WAITERS) != generation {
+                return None;
+            }
+            if current & WAITERS != 0 {
+                return Some(current);
+            }
+            match self.word.compare_exchange_weak(
+                current,
+                current | WAITERS,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(current | WAITERS),
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+#[cfg(feature = "embassy")]
+impl<W: crate::WakeTasks> Event<W> {
+    /// The async form of [`wait`](Self::wait), for tasks of one executor. For a
+    /// timeout, race it against a timer (`embassy_time::with_timeout`).
+    pub async fn wait_async(&self) {
+        let generation = self.word.load(Ordering::Acquire) & !(SET | WAITERS);
+        core::future::poll_fn(|cx| {
+            // Register first: a `set` after the look below then wakes us.
+            W::register(&self.word, cx.waker());
+            match self.check_or_mark(generation) {
+                None => core::task::Poll::Ready(()),
+                Some(_) => core::task::Poll::Pending,
+            }
+        })
+        .await
     }
 }
 

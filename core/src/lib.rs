@@ -39,10 +39,12 @@
 //! - `critical-section`: for targets without compare-and-swap (thumbv6m, riscv32imc).
 //!   Turns on portable-atomic's `critical-section` feature; the final binary must
 //!   link a `critical-section` implementation.
+//! - `embassy`: async forms (`Lock::lock_async`, `Semaphore::acquire_async`,
+//!   `Event::wait_async`) for tasks in one address space, over embassy-sync, with the
+//!   `Embassy` backend. The final binary links a `critical-section` implementation.
 //! - `fallback`: 64-bit values on 32-bit targets without 64-bit atomics, through
 //!   portable-atomic's lock-based fallback (atomic within one process only).
 #![no_std]
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod array;
 mod error;
@@ -53,6 +55,8 @@ mod semaphore;
 mod shm_safe;
 mod spin;
 mod sync;
+#[cfg(feature = "embassy")]
+mod tasks;
 mod value;
 mod wait;
 
@@ -65,5 +69,7 @@ pub use semaphore::{BoundedSemaphore, Semaphore};
 pub use shm_safe::ShmSafe;
 pub use spin::{Clock, NoClock, Spin};
 pub use sync::{AtomicU32, Ordering};
+#[cfg(feature = "embassy")]
+pub use tasks::{Embassy, WakeTasks};
 pub use value::Value;
 pub use wait::Wait;

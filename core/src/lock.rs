@@ -301,39 +301,16 @@ impl<W: Wait> Lock<W> {
         let mut watched: Option<(u32, u64)> = None;
         loop {
             let current = self.word.load(Ordering::Relaxed);
-            if current == NOT_RECOVERABLE {
-                return Err(LockError::NotRecoverable);
-            }
-            if current & LOCKED == 0 {
-                let taken = current | LOCKED | me | if slept { WAITERS } else { 0 };
-                if self
-                    .word
-                    .compare_exchange(current, taken, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return Ok(Acquired::Clean);
-                }
-                continue;
-            }
-            if spins > 0 && current & WAITERS == 0 {
+            if spins > 0 && current & LOCKED != 0 && current & WAITERS == 0 {
                 spins -= 1;
                 spin_loop();
                 continue;
             }
-            if current & WAITERS == 0
-                && self
-                    .word
-                    .compare_exchange(
-                        current,
-                        current | WAITERS,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    )
-                    .is_err()
-            {
-                continue;
-            }
-            let current = current | WAITERS;
+            let current = match self.take_or_mark(me, slept) {
+                Step::Taken => return Ok(Acquired::Clean),
+                Step::NotRecoverable => return Err(LockError::NotRecoverable),
+                Step::Wait(current) => current,
+            };
             let owner = current & OWNER_MASK;
             if owner != 0 && next_owner_check.is_some_and(|at| W::now() >= at) {
                 next_owner_check = None;
@@ -366,6 +343,77 @@ impl<W: Wait> Lock<W> {
             W::wait(&self.word, current, slice);
             slept = true;
         }
+    }
+}
+
+/// What one look at the word led to.
+pub(crate) enum Step {
+    /// The lock was free and is now ours.
+    Taken,
+    /// It never will be.
+    NotRecoverable,
+    /// It is held, marked WAITERS, so that its release wakes a waiter: wait while the
+    /// word holds this value.
+    Wait(u32),
+}
+
+impl<W: Wait> Lock<W> {
+    /// Takes the lock if it is free; else makes sure its release will wake a waiter.
+    /// `keep_waiters`: take it with WAITERS set, for a locker that has waited and so
+    /// may not be the only one.
+    pub(crate) fn take_or_mark(&self, me: u32, keep_waiters: bool) -> Step {
+        loop {
+            let current = self.word.load(Ordering::Relaxed);
+            if current == NOT_RECOVERABLE {
+                return Step::NotRecoverable;
+            }
+            if current & LOCKED == 0 {
+                let taken = current | LOCKED | me | if keep_waiters { WAITERS } else { 0 };
+                if self
+                    .word
+                    .compare_exchange(current, taken, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Step::Taken;
+                }
+            } else if current & WAITERS != 0 {
+                return Step::Wait(current);
+            } else if self
+                .word
+                .compare_exchange(
+                    current,
+                    current | WAITERS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                return Step::Wait(current | WAITERS);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "embassy")]
+impl<W: crate::WakeTasks> Lock<W> {
+    /// The async form of [`lock`](Self::lock), for tasks of one executor: it waits by
+    /// yielding to the executor, woken by the release. Dropping the future before it
+    /// completes gives up cleanly (a wake meant for it reaches the other waiters).
+    ///
+    /// Owners are not recorded by task backends, so a dead owner is not looked for.
+    /// For a timeout, race it against a timer (`embassy_time::with_timeout`).
+    pub async fn lock_async(&self) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
+        let me = W::owner_id() & OWNER_MASK;
+        let taken = core::future::poll_fn(|cx| {
+            // Register first: a release after the look below then wakes us.
+            W::register(&self.word, cx.waker());
+            match self.take_or_mark(me, true) {
+                Step::Taken => core::task::Poll::Ready(Ok(Acquired::Clean)),
+                Step::NotRecoverable => core::task::Poll::Ready(Err(LockError::NotRecoverable)),
+                Step::Wait(_) => core::task::Poll::Pending,
+            }
+        });
+        self.guarded(taken.await)
     }
 }
 

@@ -149,7 +149,7 @@ impl<W: Wait> Semaphore<W> {
                 Err(now) => current = now,
             }
         }
-        // Pairs with the fence in `acquire_slow`: either this load sees the waiter's
+        // Pairs with the fence in `waiting`: either this load sees the waiter's
         // increment, or the waiter's next look at `permits` sees ours. Without the two
         // fences both could read stale values and the wake-up be lost (store buffering).
         fence(Ordering::SeqCst);
@@ -171,21 +171,58 @@ impl<W: Wait> Semaphore<W> {
                 return true;
             }
         }
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        let acquired = loop {
+        let _waiting = self.waiting();
+        loop {
             // Try before looking at the clock: a waiter that was woken for a permit
             // must take it, or pass the wake on, rather than leave with it unused.
             if self.try_acquire() {
-                break true;
+                return true;
             }
             if expired::<W>(deadline) {
-                break false;
+                return false;
             }
             W::wait(&self.permits, 0, deadline);
-        };
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
-        acquired
+        }
+    }
+
+    /// Counts the caller among the waiters until the returned value is dropped.
+    fn waiting(&self) -> Waiting<'_, W> {
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        // Pairs with the fence in `release_up_to` (see there).
+        fence(Ordering::SeqCst);
+        Waiting(self)
+    }
+}
+
+/// One acquirer counted in `waiters`; a future dropped while pending is uncounted too.
+struct Waiting<'a, W>(&'a Semaphore<W>);
+
+impl<W> Drop for Waiting<'_, W> {
+    fn drop(&mut self) {
+        self.0.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(feature = "embassy")]
+impl<W: crate::WakeTasks> Semaphore<W> {
+    /// The async form of [`acquire`](Self::acquire), for tasks of one executor.
+    /// Dropping the future before it completes takes no permit and loses no wake-up.
+    /// For a timeout, race it against a timer (`embassy_time::with_timeout`).
+    pub async fn acquire_async(&self) {
+        if self.try_acquire() {
+            return;
+        }
+        let _waiting = self.waiting();
+        core::future::poll_fn(|cx| {
+            // Register first: a release after the try below then wakes us.
+            W::register(&self.permits, cx.waker());
+            if self.try_acquire() {
+                core::task::Poll::Ready(())
+            } else {
+                core::task::Poll::Pending
+            }
+        })
+        .await
     }
 }
 
@@ -248,6 +285,15 @@ impl<W> BoundedSemaphore<W> {
     /// The most permits it may hold: its initial value.
     pub fn bound(&self) -> u32 {
         self.bound.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(feature = "embassy")]
+impl<W: crate::WakeTasks> BoundedSemaphore<W> {
+    /// The async form of [`acquire`](Self::acquire); see
+    /// [`Semaphore::acquire_async`].
+    pub async fn acquire_async(&self) {
+        self.semaphore.acquire_async().await
     }
 }
 

@@ -1,0 +1,172 @@
+//! The async forms with real concurrency on the host: tasks on several threads, each
+//! driven by a small executor, and futures dropped half-way.
+#![cfg(all(feature = "embassy", not(loom)))]
+
+use shmsync_core::{Embassy, Event, Lock, Semaphore, Value};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+/// Wakes a thread that parks while its future is pending.
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs `future` to completion on this thread.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            return output;
+        }
+        thread::park();
+    }
+}
+
+/// Polls `future` once, with a waker that counts its wakes.
+fn poll_once<F: Future + Unpin>(future: &mut F, wakes: &Arc<Counter>) -> Poll<F::Output> {
+    let waker = Waker::from(wakes.clone());
+    Pin::new(future).poll(&mut Context::from_waker(&waker))
+}
+
+use std::pin::Pin;
+
+#[derive(Default)]
+struct Counter(AtomicUsize);
+
+impl Wake for Counter {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn async_lock_makes_read_modify_write_exact() {
+    let lock = Lock::<Embassy>::new();
+    let total = Value::<u64, Embassy>::new(0);
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                block_on(async {
+                    for _ in 0..20_000 {
+                        let _held = lock.lock_async().await.unwrap();
+                        total.set(total.get() + 1);
+                    }
+                })
+            });
+        }
+    });
+    assert_eq!(total.get(), 80_000);
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn async_semaphore_admits_at_most_k() {
+    let sem = Semaphore::<Embassy>::new(2);
+    let (inside, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                block_on(async {
+                    for _ in 0..5_000 {
+                        sem.acquire_async().await;
+                        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        sem.release();
+                    }
+                })
+            });
+        }
+    });
+    assert!((1..=2).contains(&most.into_inner()));
+    assert_eq!(sem.value(), 2);
+}
+
+#[test]
+fn async_event_start_gun() {
+    let start = Event::<Embassy>::new();
+    let started = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                block_on(start.wait_async());
+                started.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        thread::sleep(Duration::from_millis(20));
+        assert_eq!(started.load(Ordering::SeqCst), 0);
+        start.set();
+    });
+    assert_eq!(started.into_inner(), 4);
+}
+
+#[test]
+fn a_dropped_acquire_takes_no_permit_and_swallows_no_wake() {
+    let sem = Semaphore::<Embassy>::new(0);
+    let (first_wakes, second_wakes) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
+    let mut first = Box::pin(sem.acquire_async());
+    let mut second = Box::pin(sem.acquire_async());
+    assert!(poll_once(&mut first, &first_wakes).is_pending());
+    assert!(poll_once(&mut second, &second_wakes).is_pending());
+    sem.release();
+    // The wake reached both; the first is dropped without taking the permit.
+    assert_eq!(first_wakes.0.load(Ordering::SeqCst), 1);
+    assert_eq!(second_wakes.0.load(Ordering::SeqCst), 1);
+    drop(first);
+    assert_eq!(sem.value(), 1);
+    assert!(poll_once(&mut second, &second_wakes).is_ready());
+    assert_eq!(sem.value(), 0);
+}
+
+#[test]
+fn a_dropped_lock_future_leaves_the_lock_to_the_next() {
+    let lock = Lock::<Embassy>::new();
+    let held = lock.lock().unwrap();
+    let wakes = Arc::new(Counter::default());
+    let mut dropped = Box::pin(lock.lock_async());
+    assert!(poll_once(&mut dropped, &wakes).is_pending());
+    let mut next = Box::pin(lock.lock_async());
+    assert!(poll_once(&mut next, &wakes).is_pending());
+    drop(dropped);
+    drop(held);
+    assert!(wakes.0.load(Ordering::SeqCst) >= 1);
+    match poll_once(&mut next, &wakes) {
+        Poll::Ready(Ok(guard)) => drop(guard),
+        other => panic!("{:?}", other.map(|r| r.map(|_| ()))),
+    }
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn timeouts_come_from_a_timer_future() {
+    let sem = Semaphore::<Embassy>::new(0);
+    let event = Event::<Embassy>::new();
+    let lock = Lock::<Embassy>::new();
+    let _held = lock.lock().unwrap();
+    let short = embassy_time::Duration::from_millis(20);
+    block_on(async {
+        assert!(embassy_time::with_timeout(short, sem.acquire_async())
+            .await
+            .is_err());
+        assert!(embassy_time::with_timeout(short, event.wait_async())
+            .await
+            .is_err());
+        assert!(embassy_time::with_timeout(short, lock.lock_async())
+            .await
+            .is_err());
+    });
+    // Nothing was taken by the futures that timed out.
+    assert_eq!(sem.value(), 0);
+    sem.release();
+    block_on(sem.acquire_async());
+}
