@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check of the project, from a fresh machine: installs what is missing, then runs
-# formatting, lints, host tests, doc tests, loom models, cross builds and the tour.
+# formatting, lints, host tests, doc tests, loom models, cross builds, the embedded demo
+# on QEMU and the tour.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -52,6 +53,24 @@ for target in "${CROSS_TARGETS[@]}"; do
   cargo build -p shmsync-core --target "$target" "${features[@]}" --quiet
   cargo build -p shmsync-core --target "$target" "${features[@]}" --features embassy --quiet
 done
+
+step "embedded demo on QEMU: Cortex-M3 (lm3s6965evb) and Cortex-M0 (microbit)"
+if ! command -v qemu-system-arm >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq qemu-system-arm >/dev/null
+fi
+(
+  cd embedded-demo
+  cargo fmt --check
+  for target in thumbv7m-none-eabi thumbv6m-none-eabi; do
+    cargo clippy --release --target "$target" -- -D warnings
+    cargo build --release --target "$target" --quiet
+    echo "--- $target"
+    # QEMU exits with the demo's status: 0 only when every invariant held.
+    timeout 120 cargo run --release --target "$target" --quiet
+  done
+)
 
 step "the tour (the README's demo)"
 cargo run -q -p shmsync --example tour
