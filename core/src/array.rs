@@ -18,9 +18,12 @@ use crate::scalar::sealed::AtomicBits;
 use crate::scalar::Scalar;
 use crate::spin::Spin;
 use crate::sync::Ordering;
-use crate::wait::Wait;
 
-const ORDER: Ordering = Ordering::SeqCst;
+// A write publishes everything before it to the read that sees it (release/acquire),
+// which is what code under a lock, or handing data over through a value, relies on.
+const READ: Ordering = Ordering::Acquire;
+const WRITE: Ordering = Ordering::Release;
+use crate::wait::Wait;
 
 /// `N` scalars shared between threads or processes, with a lock of their own.
 ///
@@ -142,7 +145,7 @@ impl<T: Scalar, const N: usize, W> Array<T, N, W> {
     pub fn get(&self, index: usize) -> Result<T, IndexError> {
         self.items
             .get(index)
-            .map(|item| T::from_bits(item.load(ORDER)))
+            .map(|item| T::from_bits(item.load(READ)))
             .ok_or(IndexError { index, len: N })
     }
 
@@ -295,20 +298,20 @@ impl<T: Scalar, const N: usize, W: Wait> ArrayGuard<'_, T, N, W> {
             .items
             .get(index)
             .ok_or(IndexError { index, len: N })?;
-        item.store(value.to_bits(), ORDER);
+        item.store(value.to_bits(), WRITE);
         Ok(())
     }
 
     /// Every item.
     pub fn snapshot(&self) -> [T; N] {
-        core::array::from_fn(|i| T::from_bits(self.array.items[i].load(ORDER)))
+        core::array::from_fn(|i| T::from_bits(self.array.items[i].load(READ)))
     }
 
     /// Copies `out.len()` items from `start` into `out`.
     pub fn read(&self, start: usize, out: &mut [T]) -> Result<(), RangeError> {
         let range = Array::<T, N, W>::range(start, out.len())?;
         for (slot, item) in out.iter_mut().zip(&self.array.items[range]) {
-            *slot = T::from_bits(item.load(ORDER));
+            *slot = T::from_bits(item.load(READ));
         }
         Ok(())
     }
@@ -317,7 +320,7 @@ impl<T: Scalar, const N: usize, W: Wait> ArrayGuard<'_, T, N, W> {
     pub fn write(&mut self, start: usize, values: &[T]) -> Result<(), RangeError> {
         let range = Array::<T, N, W>::range(start, values.len())?;
         for (item, value) in self.array.items[range].iter().zip(values) {
-            item.store(value.to_bits(), ORDER);
+            item.store(value.to_bits(), WRITE);
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use core::time::Duration;
 
 use crate::spin::Spin;
 use crate::sync::{const_fn, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, Wait};
+use crate::wait::{deadline_after, expired, spin_while, Wait};
 
 /// The flag.
 const SET: u32 = 1;
@@ -106,6 +106,11 @@ impl<W: Wait> Event<W> {
 
     fn wait_until(&self, deadline: Option<u64>) -> bool {
         let generation = self.word.load(Ordering::Acquire) & !(SET | WAITERS);
+        // Until we mark WAITERS, `set` costs the setter no system call.
+        spin_while::<W>(|| {
+            let current = self.word.load(Ordering::Acquire);
+            current & SET == 0 && current & !(SET | WAITERS) == generation
+        });
         loop {
             let Some(current) = self.check_or_mark(generation) else {
                 return true;

@@ -16,10 +16,8 @@ use core::time::Duration;
 
 use crate::error::OverRelease;
 use crate::spin::Spin;
-use crate::sync::{const_fn, fence, spin_loop, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, Wait};
-
-const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 100 };
+use crate::sync::{const_fn, fence, AtomicU32, Ordering};
+use crate::wait::{deadline_after, expired, spin_while, Wait};
 
 /// A counting semaphore, as Python's `multiprocessing.Semaphore`.
 ///
@@ -165,11 +163,8 @@ impl<W: Wait> Semaphore<W> {
 
     #[cold]
     fn acquire_slow(&self, deadline: Option<u64>) -> bool {
-        for _ in 0..SPIN_ROUNDS {
-            spin_loop();
-            if self.try_acquire() {
-                return true;
-            }
+        if !spin_while::<W>(|| !self.try_acquire()) {
+            return true;
         }
         let _waiting = self.waiting();
         loop {

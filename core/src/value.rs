@@ -18,11 +18,14 @@ use crate::scalar::sealed::AtomicBits;
 use crate::scalar::{Bitwise, Number, Scalar};
 use crate::spin::Spin;
 use crate::sync::Ordering;
-use crate::wait::Wait;
 
-/// Every access is sequentially consistent, as Python programmers expect of a shared
-/// value.
-const ORDER: Ordering = Ordering::SeqCst;
+// A write publishes everything before it to the read that sees it (release/acquire),
+// which is what code under a lock, or handing data over through a value, relies on.
+// Read-modify-writes are single atomic instructions either way.
+const READ: Ordering = Ordering::Acquire;
+const WRITE: Ordering = Ordering::Release;
+const MODIFY: Ordering = Ordering::AcqRel;
+use crate::wait::Wait;
 
 /// A scalar shared between threads or processes, with a lock of its own.
 ///
@@ -81,17 +84,17 @@ impl<T: Scalar, W> Value<T, W> {
 
     /// The current value (Python's `v.value`).
     pub fn get(&self) -> T {
-        T::from_bits(self.bits.load(ORDER))
+        T::from_bits(self.bits.load(READ))
     }
 
     /// Replaces the value (Python's `v.value = x`).
     pub fn set(&self, value: T) {
-        self.bits.store(value.to_bits(), ORDER)
+        self.bits.store(value.to_bits(), WRITE)
     }
 
     /// Replaces the value and returns the old one.
     pub fn swap(&self, value: T) -> T {
-        T::from_bits(self.bits.swap(value.to_bits(), ORDER))
+        T::from_bits(self.bits.swap(value.to_bits(), MODIFY))
     }
 
     /// Stores `new` if the value is `current` (compared bit for bit, which matters for
@@ -99,7 +102,7 @@ impl<T: Scalar, W> Value<T, W> {
     /// `Ok` if it was `current`, `Err` otherwise.
     pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
         self.bits
-            .compare_exchange(current.to_bits(), new.to_bits(), ORDER, ORDER)
+            .compare_exchange(current.to_bits(), new.to_bits(), MODIFY, READ)
             .map(T::from_bits)
             .map_err(T::from_bits)
     }
@@ -107,12 +110,12 @@ impl<T: Scalar, W> Value<T, W> {
     /// Replaces the value with `f(value)` by compare-and-swap, calling `f` again if
     /// another writer got in first. Returns the previous and the new value.
     fn modify(&self, mut f: impl FnMut(T) -> T) -> (T, T) {
-        let mut current = self.bits.load(ORDER);
+        let mut current = self.bits.load(READ);
         loop {
             let new = f(T::from_bits(current));
             match self
                 .bits
-                .compare_exchange(current, new.to_bits(), ORDER, ORDER)
+                .compare_exchange(current, new.to_bits(), MODIFY, READ)
             {
                 Ok(_) => return (T::from_bits(current), new),
                 Err(now) => current = now,
@@ -157,7 +160,7 @@ impl<T: Number, W> Value<T, W> {
     /// Adds `delta` and returns the previous value. Integers wrap around on overflow.
     pub fn fetch_add(&self, delta: T) -> T {
         if T::NATIVE_ADD {
-            T::from_bits(self.bits.fetch_add(delta.to_bits(), ORDER))
+            T::from_bits(self.bits.fetch_add(delta.to_bits(), MODIFY))
         } else {
             self.modify(|v| v.add(delta)).0
         }
@@ -166,7 +169,7 @@ impl<T: Number, W> Value<T, W> {
     /// Subtracts `delta` and returns the previous value. Integers wrap around.
     pub fn fetch_sub(&self, delta: T) -> T {
         if T::NATIVE_ADD {
-            T::from_bits(self.bits.fetch_sub(delta.to_bits(), ORDER))
+            T::from_bits(self.bits.fetch_sub(delta.to_bits(), MODIFY))
         } else {
             self.modify(|v| v.sub(delta)).0
         }
@@ -176,17 +179,17 @@ impl<T: Number, W> Value<T, W> {
 impl<T: Bitwise, W> Value<T, W> {
     /// Bitwise and; returns the previous value.
     pub fn fetch_and(&self, bits: T) -> T {
-        T::from_bits(self.bits.fetch_and(bits.to_bits(), ORDER))
+        T::from_bits(self.bits.fetch_and(bits.to_bits(), MODIFY))
     }
 
     /// Bitwise or; returns the previous value.
     pub fn fetch_or(&self, bits: T) -> T {
-        T::from_bits(self.bits.fetch_or(bits.to_bits(), ORDER))
+        T::from_bits(self.bits.fetch_or(bits.to_bits(), MODIFY))
     }
 
     /// Bitwise exclusive or; returns the previous value.
     pub fn fetch_xor(&self, bits: T) -> T {
-        T::from_bits(self.bits.fetch_xor(bits.to_bits(), ORDER))
+        T::from_bits(self.bits.fetch_xor(bits.to_bits(), MODIFY))
     }
 }
 

@@ -34,7 +34,7 @@ mod shm;
 mod thread;
 
 pub use error::{Layout, ShmError};
-pub use futex::{set_spin_rounds, Futex};
+pub use futex::Futex;
 pub use process::{ExitStatus, Process, PANIC_EXIT_CODE};
 pub use shm::{Shared, FORMAT_VERSION};
 pub use shmsync_core::{

@@ -1,0 +1,134 @@
+//! What users would otherwise pick, in memory shared between processes: pthread
+//! mutexes (plain and robust), POSIX `sem_t` and a bare futex.
+
+use std::num::NonZeroUsize;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// `PTHREAD_MUTEX_ROBUST` from Linux's <pthread.h>.
+const PTHREAD_MUTEX_ROBUST: libc::c_int = 1;
+
+/// A `T` in an anonymous `MAP_SHARED` mapping: forked children see the same one.
+/// Leaked on purpose: a benchmark makes a handful.
+pub fn shared<T>(value: T) -> &'static T {
+    let len = NonZeroUsize::new(std::mem::size_of::<T>().max(1)).unwrap();
+    // SAFETY: a fresh anonymous mapping, aliased by nothing.
+    let base: NonNull<T> = unsafe {
+        nix::sys::mman::mmap_anonymous(
+            None,
+            len,
+            nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+            nix::sys::mman::MapFlags::MAP_SHARED,
+        )
+    }
+    .expect("mmap")
+    .cast();
+    // SAFETY: the mapping is page-aligned and large enough for one `T`; never unmapped.
+    unsafe {
+        base.as_ptr().write(value);
+        &*base.as_ptr()
+    }
+}
+
+/// A process-shared pthread mutex, optionally robust.
+pub struct PthreadMutex(std::cell::UnsafeCell<libc::pthread_mutex_t>);
+
+// SAFETY: pthread mutexes are made to be used from several threads (and, being
+// PROCESS_SHARED, processes); every access goes through the pthread API.
+unsafe impl Sync for PthreadMutex {}
+
+impl PthreadMutex {
+    /// Initialises one in shared memory.
+    pub fn new_shared(robust: bool) -> &'static PthreadMutex {
+        let mutex = shared(PthreadMutex(std::cell::UnsafeCell::new(unsafe {
+            // SAFETY: all-zero is a valid value to overwrite with pthread_mutex_init.
+            std::mem::zeroed()
+        })));
+        // SAFETY: attr lives across the calls; the mutex is in shared memory, not moved.
+        unsafe {
+            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+            libc::pthread_mutexattr_init(&mut attr);
+            libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+            if robust {
+                libc::pthread_mutexattr_setrobust(&mut attr, PTHREAD_MUTEX_ROBUST);
+            }
+            assert_eq!(libc::pthread_mutex_init(mutex.0.get(), &attr), 0);
+            libc::pthread_mutexattr_destroy(&mut attr);
+        }
+        mutex
+    }
+
+    pub fn lock(&self) {
+        // SAFETY: an initialised mutex.
+        unsafe { libc::pthread_mutex_lock(self.0.get()) };
+    }
+
+    pub fn unlock(&self) {
+        // SAFETY: locked by this thread just before.
+        unsafe { libc::pthread_mutex_unlock(self.0.get()) };
+    }
+}
+
+/// A process-shared POSIX semaphore.
+pub struct PosixSemaphore(std::cell::UnsafeCell<libc::sem_t>);
+
+// SAFETY: as for the mutex: made for concurrent use through its API.
+unsafe impl Sync for PosixSemaphore {}
+
+impl PosixSemaphore {
+    pub fn new_shared(value: u32) -> &'static PosixSemaphore {
+        // SAFETY: zeroed memory, initialised by sem_init before any use.
+        let sem = shared(PosixSemaphore(std::cell::UnsafeCell::new(unsafe {
+            std::mem::zeroed()
+        })));
+        // SAFETY: in shared memory, never moved; pshared = 1.
+        assert_eq!(unsafe { libc::sem_init(sem.0.get(), 1, value) }, 0);
+        sem
+    }
+
+    pub fn post(&self) {
+        // SAFETY: initialised.
+        unsafe { libc::sem_post(self.0.get()) };
+    }
+
+    pub fn wait(&self) {
+        // SAFETY: initialised; retried on EINTR.
+        while unsafe { libc::sem_wait(self.0.get()) } != 0 {}
+    }
+}
+
+/// The simplest futex ping-pong: a shared word saying whose turn it is, and shared
+/// FUTEX_WAIT / FUTEX_WAKE with no spinning.
+pub struct FutexTurn(pub AtomicU32);
+
+impl FutexTurn {
+    /// Waits while the word is `turn`.
+    pub fn wait_while(&self, turn: u32) {
+        while self.0.load(Ordering::Acquire) == turn {
+            // SAFETY: a shared FUTEX_WAIT on a live aligned word, no timeout.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.0.as_ptr(),
+                    libc::FUTEX_WAIT,
+                    turn,
+                    0,
+                    0,
+                    0,
+                )
+            };
+        }
+    }
+
+    pub fn pass(&self, turn: u32) {
+        self.0.store(turn, Ordering::Release);
+        // SAFETY: FUTEX_WAKE uses the address as a key only.
+        unsafe { libc::syscall(libc::SYS_futex, self.0.as_ptr(), libc::FUTEX_WAKE, 1) };
+    }
+}
+
+/// A `Cell` in shared memory, for a peer's plain counter: only touched under its mutex.
+pub struct SyncCell<T: 'static>(pub &'static std::cell::Cell<T>);
+
+// SAFETY: every access happens while holding the peer's mutex.
+unsafe impl<T> Sync for SyncCell<T> {}
