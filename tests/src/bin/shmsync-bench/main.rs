@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release -p shmsync-tests --bin shmsync-bench [-- --rounds N]
 //!
-//! Every figure is the median of N interleaved rounds (5 by default). The table is
+//! Every figure is the median of N interleaved rounds (7 by default). The table is
 //! printed and written to target/bench/results.md and results.csv.
 
 mod peers;
@@ -431,7 +431,7 @@ const COMPARISONS: &[Comparison] = &[
 fn main() {
     let rounds: usize = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
         [flag, n] if flag == "--rounds" => n.parse().expect("--rounds takes a number"),
-        [] => 5,
+        [] => 7,
         _ => panic!("usage: shmsync-bench [--rounds N]"),
     };
     let python = python::available();
