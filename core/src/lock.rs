@@ -111,12 +111,6 @@ pub struct LockGuard<'a, W: Wait = Spin> {
     _not_send: PhantomData<*const ()>,
 }
 
-/// How a lock attempt that did not fail ended.
-enum Acquired {
-    Clean,
-    OwnerDied,
-}
-
 impl<W> Lock<W> {
     const_fn! {
         /// An unlocked lock.
@@ -164,17 +158,17 @@ impl<W: Wait> Lock<W> {
     /// forgotten. After [`LockError::OwnerDied`] the lock is held: repair the data, call
     /// [`mark_consistent`](Self::mark_consistent), then release.
     pub fn acquire(&self) -> Result<(), LockError> {
-        Self::unguarded(self.take(None))
+        self.take(None)
     }
 
     /// Python's `acquire(blocking=False)`.
     pub fn try_acquire(&self) -> Result<(), LockError> {
-        Self::unguarded(self.take_now())
+        self.take_now()
     }
 
     /// Python's `acquire(timeout=...)`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), LockError> {
-        Self::unguarded(self.take(Some(deadline_after::<W>(timeout))))
+        self.take(Some(deadline_after::<W>(timeout)))
     }
 
     /// Python's `release()`. Any thread or process may release a held lock, as in
@@ -237,36 +231,26 @@ impl<W: Wait> Lock<W> {
         Ok(())
     }
 
+    /// The outcome of taking the lock, with a guard wherever the lock is now held.
     fn guarded(
         &self,
-        taken: Result<Acquired, LockError>,
+        taken: Result<(), LockError>,
     ) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
-        let guard = || LockGuard {
+        let guard = |()| LockGuard {
             lock: self,
             _not_send: PhantomData,
         };
-        match taken {
-            Ok(Acquired::Clean) => Ok(guard()),
-            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(guard())),
-            Err(error) => Err(error.map(|()| unreachable!("`take` reports OwnerDied as Ok"))),
-        }
-    }
-
-    fn unguarded(taken: Result<Acquired, LockError>) -> Result<(), LockError> {
-        match taken? {
-            Acquired::Clean => Ok(()),
-            Acquired::OwnerDied => Err(LockError::OwnerDied(())),
-        }
+        taken.map(guard).map_err(|error| error.map(guard))
     }
 
     /// Takes the lock if it is free, without waiting.
-    fn take_now(&self) -> Result<Acquired, LockError> {
+    fn take_now(&self) -> Result<(), LockError> {
         let me = W::owner_id() & OWNER_MASK;
         match self
             .word
             .compare_exchange(0, LOCKED | me, Ordering::Acquire, Ordering::Relaxed)
         {
-            Ok(_) => Ok(Acquired::Clean),
+            Ok(_) => Ok(()),
             Err(NOT_RECOVERABLE) => Err(LockError::NotRecoverable),
             Err(_) => Err(LockError::WouldBlock),
         }
@@ -274,19 +258,19 @@ impl<W: Wait> Lock<W> {
 
     /// Takes the lock, waiting until `deadline` (`None`: for ever).
     #[inline]
-    fn take(&self, deadline: Option<u64>) -> Result<Acquired, LockError> {
+    fn take(&self, deadline: Option<u64>) -> Result<(), LockError> {
         let me = W::owner_id() & OWNER_MASK;
         match self
             .word
             .compare_exchange(0, LOCKED | me, Ordering::Acquire, Ordering::Relaxed)
         {
-            Ok(_) => Ok(Acquired::Clean),
+            Ok(_) => Ok(()),
             Err(_) => self.take_slow(me, deadline),
         }
     }
 
     #[cold]
-    fn take_slow(&self, me: u32, deadline: Option<u64>) -> Result<Acquired, LockError> {
+    fn take_slow(&self, me: u32, deadline: Option<u64>) -> Result<(), LockError> {
         // No spin before sleeping, unlike the Event and the Semaphore: a waiter that
         // spins on the word slows the holder (each look steals its cache line), and
         // under contention the holder re-takes a free lock at once anyway. Measured on
@@ -299,7 +283,7 @@ impl<W: Wait> Lock<W> {
         let mut watched: Option<(u32, u64)> = None;
         loop {
             let current = match self.take_or_mark(me, slept) {
-                Step::Taken => return Ok(Acquired::Clean),
+                Step::Taken => return Ok(()),
                 Step::NotRecoverable => return Err(LockError::NotRecoverable),
                 Step::Wait(current) => current,
             };
@@ -314,7 +298,7 @@ impl<W: Wait> Lock<W> {
                         .compare_exchange(current, taken, Ordering::Acquire, Ordering::Relaxed)
                         .is_ok()
                     {
-                        return Ok(Acquired::OwnerDied);
+                        return Err(LockError::OwnerDied(()));
                     }
                     continue;
                 }
@@ -400,7 +384,7 @@ impl<W: crate::WakeTasks> Lock<W> {
             // Register first: a release after the look below then wakes us.
             W::register(&self.word, cx.waker());
             match self.take_or_mark(me, true) {
-                Step::Taken => core::task::Poll::Ready(Ok(Acquired::Clean)),
+                Step::Taken => core::task::Poll::Ready(Ok(())),
                 Step::NotRecoverable => core::task::Poll::Ready(Err(LockError::NotRecoverable)),
                 Step::Wait(_) => core::task::Poll::Pending,
             }

@@ -370,21 +370,24 @@ fn array_snapshot_is_never_torn() {
     });
 }
 
+/// A thread (owner id 2) takes `lock` and dies holding it.
+fn die_holding(lock: &Arc<Lock<Futex>>) {
+    let lock = lock.clone();
+    thread::spawn(move || {
+        call_me(2);
+        std::mem::forget(lock.lock().unwrap());
+        die();
+    })
+    .join()
+    .unwrap();
+}
+
 #[test]
 fn a_dead_owner_is_detected_by_exactly_one_locker() {
     model_with_slices(|| {
         let lock = Arc::new(Lock::<Futex>::new());
         let told = Arc::new(AtomicUsize::new(0));
-        {
-            let lock = lock.clone();
-            thread::spawn(move || {
-                call_me(2);
-                std::mem::forget(lock.lock().unwrap());
-                die();
-            })
-            .join()
-            .unwrap();
-        }
+        die_holding(&lock);
         let lock_and_repair = |lock: &Lock<Futex>, told: &AtomicUsize| match lock.lock() {
             Ok(_guard) => {}
             Err(LockError::OwnerDied(guard)) => {
@@ -414,16 +417,7 @@ fn a_dead_owner_is_detected_by_exactly_one_locker() {
 fn an_unrepaired_lock_is_not_recoverable() {
     model(|| {
         let lock = Arc::new(Lock::<Futex>::new());
-        {
-            let lock = lock.clone();
-            thread::spawn(move || {
-                call_me(2);
-                std::mem::forget(lock.lock().unwrap());
-                die();
-            })
-            .join()
-            .unwrap();
-        }
+        die_holding(&lock);
         let waiter = {
             let lock = lock.clone();
             thread::spawn(move || {

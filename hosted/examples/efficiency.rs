@@ -105,9 +105,18 @@ fn main() {
     println!("| lang   | job | 1 thread | {TASKS} threads        | {TASKS} processes      |");
     println!("|--------|-----|----------|------------------|------------------|");
     for (work, task) in [("cpu", cpu_task as fn() -> u64), ("io", io_task)] {
-        row("Rust", work, one_thread(task), threads(task), processes(task));
+        row(
+            "Rust",
+            work,
+            one_thread(task),
+            threads(task),
+            processes(task),
+        );
     }
-    match Command::new("python3").args(["-c", PYTHON, &TASKS.to_string()]).output() {
+    match Command::new("python3")
+        .args(["-c", PYTHON, &TASKS.to_string()])
+        .output()
+    {
         Ok(out) if out.status.success() => {
             for line in String::from_utf8_lossy(&out.stdout).lines() {
                 let fields: Vec<&str> = line.split_whitespace().collect();
