@@ -3,7 +3,8 @@
 
 use shmsync_core::{AtomicU32, Wait};
 
-/// Blocks on the shared futex; the primitives spin briefly first (`SPIN_NS`).
+/// Blocks on the shared futex; an `Event` or `Semaphore` waiter spins briefly first
+/// (`SPIN_NS`), a `Lock` waiter does not.
 ///
 /// Deadlines are absolute `CLOCK_MONOTONIC` times (`FUTEX_WAIT_BITSET`), so a wait
 /// interrupted by a signal (`EINTR`) or woken spuriously resumes toward the same
@@ -23,7 +24,7 @@ pub struct Futex;
 impl Wait for Futex {
     /// A wake-up across CPUs costs about 50 µs on a 2-vCPU VM and a spinning hand-off
     /// about 70 ns: a partner that answers within 10 µs is caught hundreds of times
-    /// sooner, and a 1-second wait spends 10 µs of it on the CPU.
+    /// sooner, and a 1-second wait spins for only the first 10 µs of it.
     const SPIN_NS: u64 = 10_000;
 
     fn now() -> u64 {
