@@ -35,13 +35,17 @@ step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc -p shmsync-core --all-features --no-deps --quiet
 
+# The last line of defence against a hang: every test waits with a timeout of its own,
+# and a test binary still running after this long is killed and fails the run.
+hang_limit() { timeout --kill-after=30 "$1" "${@:2}"; }
+
 step "host tests and doc tests"
-cargo test --workspace 2>&1 | tee -a "$results"
+hang_limit 1800 cargo test --workspace 2>&1 | tee -a "$results"
 # The async forms and the pass-through features.
-cargo test -p shmsync-core --all-features 2>&1 | tee -a "$results"
+hang_limit 900 cargo test -p shmsync-core --all-features 2>&1 | tee -a "$results"
 
 step "loom models"
-RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --release 2>&1 | tee -a "$results"
+hang_limit 1800 env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --release 2>&1 | tee -a "$results"
 
 step "cross builds of shmsync-core"
 for target in "${CROSS_TARGETS[@]}"; do

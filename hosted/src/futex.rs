@@ -81,7 +81,7 @@ impl Wait for Futex {
 /// Who holds a lock: Linux thread ids, and whether they still run.
 mod owner {
     use std::cell::Cell;
-    use std::sync::Once;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     thread_local! {
         /// This thread's id, looked up once (0: not yet).
@@ -105,12 +105,14 @@ mod owner {
 
     #[cold]
     fn look_up_tid() -> u32 {
-        static AT_FORK: Once = Once::new();
-        AT_FORK.call_once(|| {
+        // Not a `Once`: a forked child inherits a `Once` that another parent thread was
+        // running as running for ever, and would wait on it. A flag never waits.
+        static AT_FORK: AtomicBool = AtomicBool::new(false);
+        if !AT_FORK.swap(true, Ordering::AcqRel) {
             // SAFETY: registers a handler that only writes a thread-local, which is
             // safe on the child side of fork.
             unsafe { libc::pthread_atfork(None, None, Some(forget_tid_in_child)) };
-        });
+        }
         let tid = nix::unistd::gettid().as_raw() as u32;
         TID.set(tid);
         tid

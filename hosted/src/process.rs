@@ -134,20 +134,34 @@ impl Process {
     }
 
     fn fork(name: String, f: impl FnOnce()) -> io::Result<Process> {
+        // Python flushes before it forks, so that text printed but not yet written is
+        // not written twice. Holding both locks across the fork also means that no
+        // other thread of ours holds them at the fork: the child (which inherits
+        // them held by its only thread, whose lock is re-entrant) can print and flush
+        // without waiting for a thread that does not exist in it.
+        let mut stdout = io::stdout().lock();
+        let mut stderr = io::stderr().lock();
+        let _ = stdout.flush();
+        let _ = stderr.flush();
         // SAFETY: the child runs only `f` and then `_exit`s, never returning into the
         // parent's code; the fork-after-threads caveat is documented on `Process`.
-        match unsafe { fork() }? {
+        let forked = unsafe { fork() };
+        match forked? {
             ForkResult::Child => {
                 let code = match catch_unwind(AssertUnwindSafe(f)) {
                     Ok(()) => 0,
                     Err(_) => PANIC_EXIT_CODE,
                 };
-                let _ = io::stdout().flush();
+                // Through the guards taken before the fork: never a lock that a
+                // parent thread may have held.
+                let _ = stdout.flush();
+                let _ = stderr.flush();
                 // SAFETY: `_exit` ends the process without running the parent's atexit
                 // handlers or destructors, which belong to the parent.
                 unsafe { libc::_exit(code) }
             }
             ForkResult::Parent { child } => {
+                drop((stdout, stderr));
                 // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
                 let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
                 if fd < 0 {

@@ -4,8 +4,49 @@
 
 #![allow(missing_docs)] // test support, not an API
 
-use shmsync::{shm_struct, Array, Event, Lock, Semaphore, Value};
+use shmsync::{shm_struct, Array, Event, ExitStatus, Lock, Process, Semaphore, Value};
 use std::time::{Duration, Instant};
+
+/// How long a test waits for a child before it calls it hung: far longer than any test
+/// takes, so that only a hang reaches it, and a hang fails the test instead of stalling
+/// the run.
+pub const HANG: Duration = Duration::from_secs(180);
+
+/// Joins `child`, failing the test (after killing and reaping it) if it runs longer
+/// than [`HANG`].
+#[track_caller]
+pub fn join(mut child: Process) -> ExitStatus {
+    match child.join_timeout(HANG).expect("waiting for a child") {
+        Some(status) => status,
+        None => {
+            let pid = child.pid();
+            let _ = child.kill();
+            let _ = child.join_timeout(HANG);
+            panic!(
+                "child {pid} ({}) hung: still running after {HANG:?}",
+                child.name()
+            );
+        }
+    }
+}
+
+/// Waits for an exec'd `child`, failing the test (after killing it) if it runs longer
+/// than [`HANG`].
+#[track_caller]
+pub fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + HANG;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("child {} hung: still running after {HANG:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// Lock-protected increments per worker.
 pub const INCREMENTS: u64 = 100_000;

@@ -2,7 +2,7 @@
 //! segment; unrelated processes (exec'd helpers) over a named segment.
 
 use shmsync::{Process, Shared};
-use shmsync_tests::{Arena, Scenario};
+use shmsync_tests::{join, wait, Arena, Scenario};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -29,7 +29,7 @@ fn in_forked_processes(scenario: Scenario) {
     scenario.coordinate(&arena, WORKERS);
     for child in children {
         let pid = child.pid();
-        assert!(child.join().unwrap().success());
+        assert!(join(child).success());
         assert!(
             !Path::new(&format!("/proc/{pid}")).exists(),
             "child {pid} not reaped"
@@ -58,7 +58,7 @@ fn in_unrelated_processes(scenario: Scenario) {
             .collect();
         scenario.coordinate(&arena, WORKERS);
         for helper in &mut helpers {
-            assert!(helper.wait().unwrap().success());
+            assert!(wait(helper).success());
         }
         scenario.check(&arena, WORKERS);
     }

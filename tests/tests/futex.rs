@@ -4,6 +4,7 @@
 
 use shmsync::{Event, Futex, Lock, LockError, Process, Semaphore, Shared, Value};
 use shmsync_core::{AtomicU32, Wait};
+use shmsync_tests::join;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -203,7 +204,7 @@ fn sleeping_processes_wake_through_set_then_clear() {
     event.set();
     event.clear();
     for child in children {
-        assert!(child.join().unwrap().success());
+        assert!(join(child).success());
     }
 }
 
@@ -269,5 +270,5 @@ fn timeouts_hold_across_processes() {
     assert!(began.elapsed() >= timeout);
     pair.release.set();
     assert!(pair.lock.lock_timeout(Duration::from_secs(30)).is_ok());
-    assert!(holder.join().unwrap().success());
+    assert!(join(holder).success());
 }

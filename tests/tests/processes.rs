@@ -1,6 +1,7 @@
 //! Processes and threads: exit statuses, signals, timed joins, names, and no zombies.
 
 use shmsync::{ExitStatus, Process, Thread, PANIC_EXIT_CODE};
+use shmsync_tests::join;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,31 +13,25 @@ const FOREVER: Duration = Duration::from_secs(600);
 
 #[test]
 fn exit_statuses() {
-    assert_eq!(
-        Process::spawn(|| {}).unwrap().join().unwrap(),
-        ExitStatus::Exited(0)
-    );
+    assert_eq!(join(Process::spawn(|| {}).unwrap()), ExitStatus::Exited(0));
     let panicked = Process::spawn(|| panic!("expected panic in a child")).unwrap();
-    assert_eq!(
-        panicked.join().unwrap(),
-        ExitStatus::Exited(PANIC_EXIT_CODE)
-    );
+    assert_eq!(join(panicked), ExitStatus::Exited(PANIC_EXIT_CODE));
     let exited = Process::spawn(|| std::process::exit(3)).unwrap();
-    assert_eq!(exited.join().unwrap().code(), Some(3));
+    assert_eq!(join(exited).code(), Some(3));
 }
 
 #[test]
 fn terminate_and_kill() {
     let child = Process::spawn(|| std::thread::sleep(FOREVER)).unwrap();
     child.terminate().unwrap();
-    let status = child.join().unwrap();
+    let status = join(child);
     assert_eq!(status.signal(), Some(libc::SIGTERM));
     assert_eq!(status.exitcode(), -libc::SIGTERM);
     assert_eq!(status.to_string(), "killed by SIGTERM");
 
     let child = Process::spawn(|| std::thread::sleep(FOREVER)).unwrap();
     child.kill().unwrap();
-    assert_eq!(child.join().unwrap(), ExitStatus::Signaled(libc::SIGKILL));
+    assert_eq!(join(child), ExitStatus::Signaled(libc::SIGKILL));
 }
 
 #[test]

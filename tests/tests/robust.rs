@@ -2,6 +2,7 @@
 //! hang, are told exactly when the lock was held, and can repair the data.
 
 use shmsync::{shm_struct, Lock, LockError, Process, Shared, Value};
+use shmsync_tests::join;
 use std::time::{Duration, Instant};
 
 shm_struct! {
@@ -66,7 +67,7 @@ fn sigkill_fault_suite() {
         }
         std::thread::sleep(Duration::from_micros(random.below(500)));
         child.kill().unwrap();
-        assert!(child.join().unwrap().signal().is_some());
+        assert!(join(child).signal().is_some());
 
         let died = Instant::now();
         let held = ledger.lock.is_locked();
@@ -121,7 +122,7 @@ fn a_thread_that_exits_holding_the_lock_is_detected() {
 fn unrepaired_data_is_refused_to_every_later_locker() {
     let ledger = Shared::anonymous(Ledger::new()).unwrap();
     let dying = Process::spawn(|| std::mem::forget(ledger.lock.lock().unwrap())).unwrap();
-    assert!(dying.join().unwrap().success());
+    assert!(join(dying).success());
     match ledger.lock.lock() {
         Err(LockError::OwnerDied(guard)) => drop(guard), // no repair
         other => panic!("{other:?}"),
@@ -132,10 +133,7 @@ fn unrepaired_data_is_refused_to_every_later_locker() {
         std::process::exit(if refused { 0 } else { 1 });
     })
     .unwrap();
-    assert!(
-        later.join().unwrap().success(),
-        "a later process was not refused"
-    );
+    assert!(join(later).success(), "a later process was not refused");
     assert!(matches!(
         ledger.lock.acquire(),
         Err(LockError::NotRecoverable)
@@ -147,7 +145,7 @@ fn unrepaired_data_is_refused_to_every_later_locker() {
 fn python_style_acquire_reports_owner_death_too() {
     let lock = Shared::anonymous(Lock::new()).unwrap();
     let dying = Process::spawn(|| lock.acquire().unwrap()).unwrap();
-    assert!(dying.join().unwrap().success()); // exited without release
+    assert!(join(dying).success()); // exited without release
     assert_eq!(lock.acquire(), Err(LockError::OwnerDied(())));
     lock.mark_consistent();
     lock.release().unwrap();
@@ -165,7 +163,7 @@ fn arrays_report_a_dead_writer_to_their_lockers_and_carry_on_in_one_call_operati
         std::mem::forget(items); // dies before writing the other half
     })
     .unwrap();
-    assert!(writer.join().unwrap().success());
+    assert!(join(writer).success());
     match array.lock() {
         Err(LockError::OwnerDied(mut items)) => {
             assert_eq!(items.snapshot(), [1, 1, 0, 0]);
@@ -175,7 +173,7 @@ fn arrays_report_a_dead_writer_to_their_lockers_and_carry_on_in_one_call_operati
         other => panic!("{other:?}"),
     }
     let writer = Process::spawn(|| std::mem::forget(array.lock().unwrap())).unwrap();
-    assert!(writer.join().unwrap().success());
+    assert!(join(writer).success());
     // One-call operations go on: each item is atomic on its own.
     array.write(0, &[7; 4]).unwrap();
     assert_eq!(array.snapshot(), [7; 4]);

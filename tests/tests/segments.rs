@@ -4,6 +4,7 @@ use nix::fcntl::OFlag;
 use nix::sys::mman::{mmap, shm_open, shm_unlink, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
 use shmsync::{Array, Process, Shared, ShmError, Value, FORMAT_VERSION};
+use shmsync_tests::join;
 use std::ffi::CString;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
@@ -211,7 +212,7 @@ fn a_creator_killed_mid_creation_leaves_openers_an_error() {
     })
     .unwrap();
     child.kill().unwrap();
-    assert!(child.join().unwrap().signal().is_some());
+    assert!(join(child).signal().is_some());
     assert!(matches!(
         Shared::<Value<u32>>::open(&name.0, SHORT),
         Err(ShmError::NotReady { .. })
@@ -261,7 +262,7 @@ fn forked_children_do_not_remove_the_parents_name() {
         reopened.fetch_add(1);
     })
     .unwrap();
-    assert!(child.join().unwrap().success());
+    assert!(join(child).success());
     assert!(name.exists());
     assert_eq!(segment.get(), 1);
     drop(segment);
@@ -277,7 +278,7 @@ fn memfd_segments_open_from_their_descriptor() {
         other.fetch_add(4);
     })
     .unwrap();
-    assert!(child.join().unwrap().success());
+    assert!(join(child).success());
     assert_eq!(segment.get(), 7);
     let wrong = segment.fd().unwrap().try_clone_to_owned().unwrap();
     assert!(matches!(
