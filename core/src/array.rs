@@ -5,15 +5,16 @@
 //!
 //! static SAMPLES: Array<f64, 4> = Array::zeroed(); // Array('d', 4)
 //! SAMPLES.write(0, &[1.0, 2.0]).unwrap();         // one atomic multi-item write
-//! assert_eq!(SAMPLES.snapshot(), [1.0, 2.0, 0.0, 0.0]);
+//! assert_eq!(SAMPLES.snapshot(), Ok([1.0, 2.0, 0.0, 0.0]));
 //! assert!(SAMPLES.set(4, 9.0).is_err());           // out of range: an error, not a panic
 //! ```
 
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::error::{IndexError, LockError, RangeError};
+use crate::error::{ArrayError, DataError, IndexError, LockError, RangeError};
 use crate::lock::{Lock, LockGuard};
+use crate::owner::{Owner, Unowned};
 use crate::scalar::sealed::AtomicBits;
 use crate::scalar::Scalar;
 use crate::spin::Spin;
@@ -33,13 +34,14 @@ use crate::wait::Wait;
 /// load and takes no lock. Indexes out of range are errors ([`IndexError`],
 /// [`RangeError`]), never panics or silent truncation.
 ///
-/// `#[repr(C)]`: a 4-byte [`Lock`] followed by `N` items of `T`'s width.
+/// `#[repr(C)]`: a [`Lock`] followed by `N` items of `T`'s width.
 ///
-/// If a writer dies holding the array's lock, [`lock`](Self::lock) reports
-/// [`LockError::OwnerDied`] so the items can be checked; the one-call operations
-/// (`set`, `write`, `read`, `snapshot`) take the lock over and go on, since every item
-/// is atomic on its own. They panic only if a guard from `OwnerDied` was dropped without
-/// [`mark_consistent`](ArrayGuard::mark_consistent), which declares the data unusable.
+/// If a writer dies holding the array's lock, the items may be half-written:
+/// [`lock`](Self::lock) reports [`LockError::OwnerDied`] with the guard, to check and
+/// repair them. The one-call operations (`set`, `write`, `read`, `snapshot`) never
+/// decide that on their own: they do nothing and return [`DataError::OwnerDied`]
+/// (inside [`ArrayError::Data`] where the call has other errors too), and leave the
+/// news for the next `lock()`.
 ///
 /// # Example
 ///
@@ -54,12 +56,12 @@ use crate::wait::Wait;
 ///     let sum = items.get(0).unwrap() + items.get(1).unwrap();
 ///     items.set(4, sum).unwrap();
 /// }
-/// assert_eq!(a.snapshot(), [1, 2, 30, 4, 3]);
+/// assert_eq!(a.snapshot(), Ok([1, 2, 30, 4, 3]));
 /// assert_eq!((&a).into_iter().sum::<i32>(), 40);
 /// ```
 #[repr(C)]
-pub struct Array<T: Scalar, const N: usize, W = Spin> {
-    lock: Lock<W>,
+pub struct Array<T: Scalar, const N: usize, W = Spin, O: Owner = Unowned> {
+    lock: Lock<W, O>,
     items: [T::Atomic; N],
     _type: PhantomData<T>,
 }
@@ -75,14 +77,14 @@ pub struct Array<T: Scalar, const N: usize, W = Spin> {
 /// let moved = items.get(0).unwrap();
 /// items.write(0, &[0, moved]).unwrap();
 /// drop(items);
-/// assert_eq!(a.snapshot(), [0, 5]);
+/// assert_eq!(a.snapshot(), Ok([0, 5]));
 /// ```
-pub struct ArrayGuard<'a, T: Scalar, const N: usize, W: Wait = Spin> {
-    array: &'a Array<T, N, W>,
-    guard: LockGuard<'a, W>,
+pub struct ArrayGuard<'a, T: Scalar, const N: usize, W: Wait = Spin, O: Owner = Unowned> {
+    array: &'a Array<T, N, W, O>,
+    guard: LockGuard<'a, W, O>,
 }
 
-impl<T: Scalar, const N: usize, W> Array<T, N, W> {
+impl<T: Scalar, const N: usize, W, O: Owner> Array<T, N, W, O> {
     /// An array holding `values` (Python's `Array(typecode, [..])`).
     #[cfg(not(loom))]
     pub const fn new(values: [T; N]) -> Self {
@@ -159,9 +161,37 @@ impl<T: Scalar, const N: usize, W> Array<T, N, W> {
             }),
         }
     }
+
+    // The item operations, for callers that hold the lock.
+
+    fn store(&self, index: usize, value: T) -> Result<(), IndexError> {
+        let item = self.items.get(index).ok_or(IndexError { index, len: N })?;
+        item.store(value.to_bits(), WRITE);
+        Ok(())
+    }
+
+    fn load_all(&self) -> [T; N] {
+        core::array::from_fn(|i| T::from_bits(self.items[i].load(READ)))
+    }
+
+    fn load_range(&self, start: usize, out: &mut [T]) -> Result<(), RangeError> {
+        let range = Self::range(start, out.len())?;
+        for (slot, item) in out.iter_mut().zip(&self.items[range]) {
+            *slot = T::from_bits(item.load(READ));
+        }
+        Ok(())
+    }
+
+    fn store_range(&self, start: usize, values: &[T]) -> Result<(), RangeError> {
+        let range = Self::range(start, values.len())?;
+        for (item, value) in self.items[range].iter().zip(values) {
+            item.store(value.to_bits(), WRITE);
+        }
+        Ok(())
+    }
 }
 
-impl<T: Scalar, const N: usize, W: Wait> Array<T, N, W> {
+impl<T: Scalar, const N: usize, W: Wait, O: Owner> Array<T, N, W, O> {
     /// Takes the array's lock (Python's `get_lock()`), for several reads and writes
     /// that must appear as one.
     ///
@@ -169,118 +199,118 @@ impl<T: Scalar, const N: usize, W: Wait> Array<T, N, W> {
     /// [`LockError::OwnerDied`] holds the guard, to check or repair them and then
     /// [`mark_consistent`](ArrayGuard::mark_consistent) (see [`Lock`]).
     #[doc(alias = "get_lock")]
-    pub fn lock(&self) -> Result<ArrayGuard<'_, T, N, W>, LockError<ArrayGuard<'_, T, N, W>>> {
-        let wrap = |guard| ArrayGuard { array: self, guard };
-        self.lock.lock().map(wrap).map_err(|error| error.map(wrap))
+    pub fn lock(&self) -> ArrayLockResult<'_, T, N, W, O> {
+        self.guarded(self.lock.lock())
     }
 
     /// Like [`lock`](Self::lock), but gives up with [`LockError::WouldBlock`] after
     /// `timeout`.
-    pub fn lock_timeout(
-        &self,
-        timeout: core::time::Duration,
-    ) -> Result<ArrayGuard<'_, T, N, W>, LockError<ArrayGuard<'_, T, N, W>>> {
+    pub fn lock_timeout(&self, timeout: core::time::Duration) -> ArrayLockResult<'_, T, N, W, O> {
+        self.guarded(self.lock.lock_timeout(timeout))
+    }
+
+    fn guarded<'a>(
+        &'a self,
+        taken: crate::lock::LockResult<'a, W, O>,
+    ) -> ArrayLockResult<'a, T, N, W, O> {
         let wrap = |guard| ArrayGuard { array: self, guard };
-        self.lock
-            .lock_timeout(timeout)
-            .map(wrap)
-            .map_err(|error| error.map(wrap))
+        taken.map(wrap).map_err(|error| error.map(wrap))
     }
 
-    /// The lock for the one-call operations. Each item is atomic on its own, so after a
-    /// writer died mid-`write` the array holds some items of its write and the old
-    /// values of the rest, never a torn item: they go on from there.
-    ///
-    /// # Panics
-    ///
-    /// If the lock was made not recoverable by dropping a guard from
-    /// [`LockError::OwnerDied`] without marking it consistent: a decision that the data
-    /// is not to be used.
-    fn locked(&self) -> ArrayGuard<'_, T, N, W> {
-        match self.lock() {
-            Ok(guard) => guard,
-            Err(LockError::OwnerDied(guard)) => {
-                guard.mark_consistent();
-                guard
-            }
-            Err(error) => panic!("Array: {error}"),
-        }
-    }
-
-    /// Writes the item at `index` (Python's `a[i] = x`).
-    pub fn set(&self, index: usize, value: T) -> Result<(), IndexError> {
-        self.locked().set(index, value)
+    /// Writes the item at `index` (Python's `a[i] = x`), under the lock.
+    pub fn set(&self, index: usize, value: T) -> Result<(), ArrayError> {
+        self.lock.run_locked(|| self.store(index, value))??;
+        Ok(())
     }
 
     /// Every item, read under the lock: a state the array was really in.
     #[doc(alias = "raw")]
-    pub fn snapshot(&self) -> [T; N] {
-        self.locked().snapshot()
+    pub fn snapshot(&self) -> Result<[T; N], DataError> {
+        self.lock.run_locked(|| self.load_all())
     }
 
     /// Copies `out.len()` items from `start` into `out`, under the lock.
-    pub fn read(&self, start: usize, out: &mut [T]) -> Result<(), RangeError> {
-        self.locked().read(start, out)
+    pub fn read(&self, start: usize, out: &mut [T]) -> Result<(), ArrayError> {
+        self.lock.run_locked(|| self.load_range(start, out))??;
+        Ok(())
     }
 
     /// Copies `values` into the array from `start`, under the lock; all or nothing.
-    pub fn write(&self, start: usize, values: &[T]) -> Result<(), RangeError> {
-        self.locked().write(start, values)
+    pub fn write(&self, start: usize, values: &[T]) -> Result<(), ArrayError> {
+        self.lock.run_locked(|| self.store_range(start, values))??;
+        Ok(())
     }
 }
 
-impl<const N: usize, W: Wait> Array<u8, N, W> {
+/// What [`Array::lock`] returns: the locked array, or why the lock was not simply taken.
+pub type ArrayLockResult<'a, T, const N: usize, W, O> =
+    Result<ArrayGuard<'a, T, N, W, O>, LockError<ArrayGuard<'a, T, N, W, O>>>;
+
+impl<const N: usize, W: Wait, O: Owner> Array<u8, N, W, O> {
     /// The bytes up to the first NUL (Python's `.value` of a `'c'` array).
     ///
     /// ```
     /// use shmsync_core::Array;
     /// let name: Array<u8, 8> = Array::zeroed();
     /// name.set_value(b"shm").unwrap();
-    /// assert_eq!(name.value().as_slice(), b"shm");
+    /// assert_eq!(name.value().unwrap().as_slice(), b"shm");
     /// assert!(name.set_value(b"too long!").is_err());
     /// ```
-    pub fn value(&self) -> heapless::Vec<u8, N> {
-        self.snapshot()
+    pub fn value(&self) -> Result<heapless::Vec<u8, N>, DataError> {
+        Ok(self
+            .snapshot()?
             .into_iter()
             .take_while(|&byte| byte != 0)
-            .collect()
+            .collect())
     }
 
     /// Stores `bytes`, followed by a NUL if there is room (Python's `.value = b".."`).
     /// More than `N` bytes is an error and writes nothing.
-    pub fn set_value(&self, bytes: &[u8]) -> Result<(), RangeError> {
-        let mut items = self.locked();
-        items.write(0, bytes)?;
-        if bytes.len() < N {
-            items.write(bytes.len(), &[0])?;
-        }
+    pub fn set_value(&self, bytes: &[u8]) -> Result<(), ArrayError> {
+        self.lock.run_locked(|| {
+            self.store_range(0, bytes)?;
+            if bytes.len() < N {
+                self.store_range(bytes.len(), &[0])?;
+            }
+            Ok::<(), RangeError>(())
+        })??;
         Ok(())
     }
 }
 
-impl<T: Scalar + Default, const N: usize, W> Default for Array<T, N, W> {
+impl<T: Scalar + Default, const N: usize, W, O: Owner> Default for Array<T, N, W, O> {
     fn default() -> Self {
         Self::new([T::default(); N])
     }
 }
 
-impl<T: Scalar, const N: usize, W: Wait> IntoIterator for &Array<T, N, W> {
+impl<T: Scalar, const N: usize, W: Wait, O: Owner> IntoIterator for &Array<T, N, W, O> {
     type Item = T;
     type IntoIter = core::array::IntoIter<T, N>;
 
     /// Iterates over a [`snapshot`](Array::snapshot).
+    ///
+    /// # Panics
+    ///
+    /// If a writer died holding the array's lock ([`DataError`]): call `snapshot`
+    /// to handle that case.
     fn into_iter(self) -> Self::IntoIter {
-        self.snapshot().into_iter()
+        match self.snapshot() {
+            Ok(items) => items.into_iter(),
+            Err(error) => panic!("iterating over an Array: {error}"),
+        }
     }
 }
 
-impl<T: Scalar, const N: usize, W: Wait> fmt::Debug for Array<T, N, W> {
+impl<T: Scalar, const N: usize, W, O: Owner> fmt::Debug for Array<T, N, W, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Array").field(&self.snapshot()).finish()
+        // Item by item, without the lock: a debug print must not block, and each item is
+        // atomic on its own.
+        f.debug_tuple("Array").field(&self.load_all()).finish()
     }
 }
 
-impl<T: Scalar, const N: usize, W: Wait> ArrayGuard<'_, T, N, W> {
+impl<T: Scalar, const N: usize, W: Wait, O: Owner> ArrayGuard<'_, T, N, W, O> {
     /// Says the items are consistent again after [`LockError::OwnerDied`].
     pub fn mark_consistent(&self) {
         self.guard.mark_consistent();
@@ -293,40 +323,26 @@ impl<T: Scalar, const N: usize, W: Wait> ArrayGuard<'_, T, N, W> {
 
     /// Writes the item at `index`.
     pub fn set(&mut self, index: usize, value: T) -> Result<(), IndexError> {
-        let item = self
-            .array
-            .items
-            .get(index)
-            .ok_or(IndexError { index, len: N })?;
-        item.store(value.to_bits(), WRITE);
-        Ok(())
+        self.array.store(index, value)
     }
 
     /// Every item.
     pub fn snapshot(&self) -> [T; N] {
-        core::array::from_fn(|i| T::from_bits(self.array.items[i].load(READ)))
+        self.array.load_all()
     }
 
     /// Copies `out.len()` items from `start` into `out`.
     pub fn read(&self, start: usize, out: &mut [T]) -> Result<(), RangeError> {
-        let range = Array::<T, N, W>::range(start, out.len())?;
-        for (slot, item) in out.iter_mut().zip(&self.array.items[range]) {
-            *slot = T::from_bits(item.load(READ));
-        }
-        Ok(())
+        self.array.load_range(start, out)
     }
 
     /// Copies `values` into the array from `start`; all or nothing.
     pub fn write(&mut self, start: usize, values: &[T]) -> Result<(), RangeError> {
-        let range = Array::<T, N, W>::range(start, values.len())?;
-        for (item, value) in self.array.items[range].iter().zip(values) {
-            item.store(value.to_bits(), WRITE);
-        }
-        Ok(())
+        self.array.store_range(start, values)
     }
 }
 
-impl<T: Scalar, const N: usize, W: Wait> fmt::Debug for ArrayGuard<'_, T, N, W> {
+impl<T: Scalar, const N: usize, W: Wait, O: Owner> fmt::Debug for ArrayGuard<'_, T, N, W, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ArrayGuard").field(&self.snapshot()).finish()
     }

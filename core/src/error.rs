@@ -39,9 +39,10 @@ impl core::error::Error for IndexError {}
 /// ```
 /// use shmsync_core::{Array, RangeError};
 /// let a: Array<u8, 4> = Array::zeroed();
-/// let err = a.write(2, &[1, 2, 3]).unwrap_err();
+/// let mut items = a.lock().unwrap();
+/// let err = items.write(2, &[1, 2, 3]).unwrap_err();
 /// assert_eq!(err, RangeError { start: 2, count: 3, len: 4 });
-/// assert_eq!(a.snapshot(), [0; 4]);
+/// assert_eq!(items.snapshot(), [0; 4]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RangeError {
@@ -64,6 +65,104 @@ impl fmt::Display for RangeError {
 }
 
 impl core::error::Error for RangeError {}
+
+/// Why an [`Array`](crate::Array) operation that takes the array's lock did nothing.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{Array, ArrayError, RangeError};
+/// let a: Array<u8, 4> = Array::zeroed();
+/// let err = a.write(2, &[1, 2, 3]).unwrap_err();
+/// assert_eq!(err, ArrayError::Range(RangeError { start: 2, count: 3, len: 4 }));
+/// println!("{err}"); // 3 items starting at index 2 do not fit ...
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrayError {
+    /// An index past the end.
+    Index(IndexError),
+    /// A run of items that does not fit.
+    Range(RangeError),
+    /// A writer died holding the array's lock (repair through
+    /// [`Array::lock`](crate::Array::lock)), or the lock is not recoverable.
+    Data(DataError),
+}
+
+impl From<IndexError> for ArrayError {
+    fn from(error: IndexError) -> Self {
+        ArrayError::Index(error)
+    }
+}
+
+impl From<RangeError> for ArrayError {
+    fn from(error: RangeError) -> Self {
+        ArrayError::Range(error)
+    }
+}
+
+impl From<DataError> for ArrayError {
+    fn from(error: DataError) -> Self {
+        ArrayError::Data(error)
+    }
+}
+
+impl fmt::Display for ArrayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArrayError::Index(error) => error.fmt(f),
+            ArrayError::Range(error) => error.fmt(f),
+            ArrayError::Data(error) => error.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for ArrayError {}
+
+/// An operation that takes a lock on the caller's behalf ([`Value::update`],
+/// [`Array::snapshot`], [`Array::write`], ...) found that a holder of that lock died
+/// holding it, so the data it guards may be half-updated. The operation did nothing,
+/// and it did not decide that the data is consistent: the next locker of the lock is
+/// told the owner died, to check and repair the data.
+///
+/// [`Value::update`]: crate::Value::update
+/// [`Array::snapshot`]: crate::Array::snapshot
+/// [`Array::write`]: crate::Array::write
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{DataError, Value};
+/// let v: Value<u32> = Value::new(1);
+/// let doubled: Result<u32, DataError> = v.update(|x| x * 2);
+/// assert_eq!(doubled, Ok(2));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataError {
+    /// A holder died holding the lock; nobody has repaired the data since. Take the
+    /// lock (`lock()` or `get_lock().lock()`) to get [`LockError::OwnerDied`] and its
+    /// guard, repair, and mark it consistent.
+    OwnerDied,
+    /// The lock is [not recoverable](LockError::NotRecoverable).
+    NotRecoverable,
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DataError::OwnerDied => {
+                "a holder of the lock died holding it, so the data it guards may be \
+                 half-updated; nothing was done: take the lock to check the data and mark it \
+                 consistent"
+            }
+            DataError::NotRecoverable => {
+                "the lock is not recoverable: an owner died holding it and the data was never \
+                 marked consistent; re-create the shared state"
+            }
+        })
+    }
+}
+
+impl core::error::Error for DataError {}
 
 /// Why a [`Lock`](crate::Lock) was not simply taken.
 ///

@@ -17,49 +17,68 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
-use crate::error::{LockError, NotHeld};
+use crate::error::{DataError, LockError, NotHeld};
+use crate::owner::{Owner, Unowned};
 use crate::spin::Spin;
 use crate::sync::{const_fn, AtomicU32, Ordering};
 use crate::wait::{deadline_after, expired, Wait};
 
-// The word, after Linux's robust futex: owner id, owner-died mark and waiters bit.
+// The word has the layout of a Linux robust futex, so that the kernel itself can mark
+// it when a holder dies (see `Owner`):
+//
+// | word                                  | state                                         |
+// |---------------------------------------|-----------------------------------------------|
+// | `0`                                   | free                                          |
+// | `id`                                  | held by `id`                                  |
+// | `id \| WAITERS`                       | held; lockers sleep on it: the release wakes one |
+// | `OWNER_DIED [\| WAITERS]`             | free; its holder died holding it: the next locker gets `OwnerDied` |
+// | `OWNER_DIED \| id [\| WAITERS]`       | held by `id`, who got `OwnerDied` and has not yet marked the data consistent |
+// | `OWNER_DIED \| UNUSABLE [\| WAITERS]` | not recoverable: never taken again            |
+//
+// Only a holder, the kernel (at the holder's death) and lockers setting WAITERS change a
+// held word; only lockers change a free one.
 
-/// Some thread sleeps (or is about to) in `Wait::wait` on the word: unlock must wake one.
+/// Some locker sleeps (or is about to) in `Wait::wait` on the word: a release must wake
+/// one (`FUTEX_WAITERS`).
 const WAITERS: u32 = 1 << 31;
-/// The lock is held.
-const LOCKED: u32 = 1 << 30;
-/// The holder took the lock from an owner that died holding it, and has not yet said
-/// the protected data is consistent again.
-const OWNER_DIED: u32 = 1 << 29;
-/// The id of the holder, from [`Wait::owner_id`] (0: not recorded). A Linux thread id
-/// fits: `pid_max` is at most 2^22.
-const OWNER_MASK: u32 = (1 << 29) - 1;
-/// A lock whose inconsistent data nobody repaired: it can never be taken again. The
-/// owner field holds an id no thread has.
-const NOT_RECOVERABLE: u32 = LOCKED | OWNER_DIED | OWNER_MASK;
-
-/// How often a sleeping locker checks that the recorded owner is still alive: the
-/// bound on how late an owner's death is noticed, and the only cost of noticing it
-/// (one check per interval of waiting; none on the uncontended path).
-const OWNER_CHECK_INTERVAL_NS: u64 = if cfg!(loom) { 1 } else { 20_000_000 };
+/// The last holder died holding the lock, and the data has not been marked consistent
+/// since (`FUTEX_OWNER_DIED`).
+const OWNER_DIED: u32 = 1 << 30;
+/// The holder's id, from [`Owner::id`]; 0 when free (`FUTEX_TID_MASK`).
+const ID: u32 = (1 << 30) - 1;
+/// The id of a lock that is not recoverable: no thread has it (Linux thread ids are
+/// below 2^22) and no backend hands it out.
+const UNUSABLE: u32 = ID;
+const NOT_RECOVERABLE: u32 = OWNER_DIED | UNUSABLE;
 
 /// A lock in the manner of Python's `threading.Lock` / `multiprocessing.Lock`, with
 /// Rust's RAII guards, that survives the death of its owner.
 ///
-/// 4 bytes, `#[repr(C)]`, no pointers: it can live in a `static` or in memory shared
-/// between processes mapped at different addresses. `W` is how a blocked locker waits
-/// (see [`Wait`]).
+/// `#[repr(C)]` atomics, no pointers that another process reads: it can live in a
+/// `static` or in memory shared between processes mapped at different addresses. `W` is
+/// how a blocked locker waits (see [`Wait`]); `O` is how the holder is recorded (see
+/// [`Owner`]). The word is 4 bytes; the owner's record comes after it (nothing for
+/// [`Unowned`]; the hosted crate's is 36 bytes, for the kernel's robust list).
 ///
 /// Like Python's lock and unlike `std::sync::Mutex`, it does not own the data it
 /// protects: the data lives in atomics ([`Value`](crate::Value), [`Array`](crate::Array))
 /// that are sound to touch without it, and the lock makes multi-step updates atomic.
 ///
+/// # Who may release it
+///
+/// With an owner-tracking backend the lock belongs to the thread that took it: only
+/// that thread's guard or [`release`](Self::release) gives it up, and a release by any
+/// other thread is [`NotHeld`] and changes nothing. A thread that exits still holding
+/// it has died holding it (below). Python's hand-off (one thread acquires, another
+/// releases) is what a semaphore is for: use a `Semaphore` or `BoundedSemaphore(1)`.
+/// With [`Unowned`] any thread may release a held lock, as in Python.
+///
 /// # When the owner dies
 ///
-/// Where the backend records owners ([`Wait::owner_id`]; the hosted crate's futex
-/// records Linux thread ids), a locker that waits on a lock whose owner died (a
-/// process killed, a thread that exited holding it) notices within a few tens of
-/// milliseconds and takes the lock, as glibc's robust mutexes do:
+/// Where the backend tracks owners (the hosted crate's does, through the kernel), the
+/// word is marked when a holder dies holding the lock: a process killed, a thread that
+/// exited, a program that `exec`ed. A sleeping locker is woken at once and takes the
+/// lock, as with glibc's robust mutexes:
 ///
 /// - the lock call returns [`LockError::OwnerDied`] holding the guard (`EOWNERDEAD`):
 ///   the protected data may be half-updated. Check or repair it, then call
@@ -67,6 +86,8 @@ const OWNER_CHECK_INTERVAL_NS: u64 = if cfg!(loom) { 1 } else { 20_000_000 };
 /// - if that guard is dropped without `mark_consistent`, the lock becomes unusable and
 ///   every later lock call returns [`LockError::NotRecoverable`] (`ENOTRECOVERABLE`), so
 ///   that nobody goes on with data that may be corrupt.
+///
+/// Only the holder told `OwnerDied` can mark the data consistent.
 ///
 /// # Example
 ///
@@ -86,8 +107,9 @@ const OWNER_CHECK_INTERVAL_NS: u64 = if cfg!(loom) { 1 } else { 20_000_000 };
 /// assert!(lock.release().is_err()); // releasing an unheld lock is an error
 /// ```
 #[repr(C)]
-pub struct Lock<W = Spin> {
+pub struct Lock<W = Spin, O: Owner = Unowned> {
     word: AtomicU32,
+    record: O::Record,
     _wait: PhantomData<fn() -> W>,
 }
 
@@ -105,17 +127,21 @@ pub struct Lock<W = Spin> {
 /// assert!(!lock.is_locked());
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct LockGuard<'a, W: Wait = Spin> {
-    lock: &'a Lock<W>,
-    // Not `Send`: the lock records the thread that took it.
-    _not_send: PhantomData<*const ()>,
+pub struct LockGuard<'a, W: Wait = Spin, O: Owner = Unowned> {
+    lock: &'a Lock<W, O>,
+    // Where the owner is a thread, the guard is not `Send`: the thread that took the
+    // lock is the one that must give it up.
+    _owner: PhantomData<O::GuardMarker>,
 }
 
-impl<W> Lock<W> {
+/// What a lock call returns: the guard, or why the lock was not simply taken.
+pub type LockResult<'a, W, O> = Result<LockGuard<'a, W, O>, LockError<LockGuard<'a, W, O>>>;
+
+impl<W, O: Owner> Lock<W, O> {
     const_fn! {
         /// An unlocked lock.
         pub fn new() -> Self {
-            Lock { word: AtomicU32::new(0), _wait: PhantomData }
+            Lock { word: AtomicU32::new(0), record: O::UNHELD, _wait: PhantomData }
         }
     }
 
@@ -123,40 +149,53 @@ impl<W> Lock<W> {
     /// A lock that is [not recoverable](LockError::NotRecoverable) counts as held.
     #[doc(alias = "locked")]
     pub fn is_locked(&self) -> bool {
-        self.word.load(Ordering::Relaxed) & LOCKED != 0
+        self.word.load(Ordering::Relaxed) & ID != 0
+    }
+
+    /// Whether a holder died holding the lock and nobody has marked the data consistent
+    /// since: the next locker will be told [`LockError::OwnerDied`] (or it is already
+    /// held by one who was). Also true of a lock that is not recoverable.
+    pub fn holder_died(&self) -> bool {
+        self.word.load(Ordering::Relaxed) & OWNER_DIED != 0
+    }
+
+    /// The id of its holder as the holder recorded it (with the hosted backend, a Linux
+    /// thread id in the holder's own PID namespace), or `None` if it is free. For
+    /// diagnostics only: another namespace's id may name another thread here.
+    pub fn holder(&self) -> Option<u32> {
+        match self.word.load(Ordering::Relaxed) & ID {
+            0 | UNUSABLE => None,
+            id => Some(id),
+        }
     }
 }
 
-impl<W: Wait> Lock<W> {
+impl<W: Wait, O: Owner> Lock<W, O> {
     /// Blocks until the lock is free, takes it, and returns a guard that releases it.
     ///
     /// Fails only when an owner died holding it: with [`LockError::OwnerDied`] (the lock
     /// is yours; see [the type's docs](Lock#when-the-owner-dies)) or
     /// [`LockError::NotRecoverable`].
-    pub fn lock(&self) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
+    pub fn lock(&self) -> LockResult<'_, W, O> {
         self.guarded(self.take(None))
     }
 
-    /// Takes the lock if it is free right now; [`LockError::WouldBlock`] if not. It
-    /// does not wait, so it does not look for a dead owner either: the blocking and
-    /// timed forms do.
-    pub fn try_lock(&self) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
+    /// Takes the lock if it is free right now; [`LockError::WouldBlock`] if not. A lock
+    /// whose holder died is free: it is taken with [`LockError::OwnerDied`].
+    pub fn try_lock(&self) -> LockResult<'_, W, O> {
         self.guarded(self.take_now())
     }
 
     /// Like [`lock`](Self::lock), but gives up with [`LockError::WouldBlock`] after
     /// `timeout`.
-    pub fn lock_timeout(
-        &self,
-        timeout: Duration,
-    ) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
+    pub fn lock_timeout(&self, timeout: Duration) -> LockResult<'_, W, O> {
         self.guarded(self.take(Some(deadline_after::<W>(timeout))))
     }
 
     /// Python's `acquire()`: blocks until the lock is taken. Pair it with
-    /// [`release`](Self::release); prefer [`lock`](Self::lock), whose guard cannot be
-    /// forgotten. After [`LockError::OwnerDied`] the lock is held: repair the data, call
-    /// [`mark_consistent`](Self::mark_consistent), then release.
+    /// [`release`](Self::release) on the same thread; prefer [`lock`](Self::lock), whose
+    /// guard cannot be forgotten. After [`LockError::OwnerDied`] the lock is held: repair
+    /// the data, call [`mark_consistent`](Self::mark_consistent), then release.
     pub fn acquire(&self) -> Result<(), LockError> {
         self.take(None)
     }
@@ -171,103 +210,131 @@ impl<W: Wait> Lock<W> {
         self.take(Some(deadline_after::<W>(timeout)))
     }
 
-    /// Python's `release()`. Any thread or process may release a held lock, as in
-    /// Python; releasing a lock that nobody holds is an error and changes nothing.
+    /// Python's `release()`. Releasing a lock that the calling thread does not hold
+    /// (free, or held by another thread or process) is an error and changes nothing; see
+    /// [who may release it](Lock#who-may-release-it).
     ///
     /// Releasing a lock taken with [`LockError::OwnerDied`] before
     /// [`mark_consistent`](Self::mark_consistent) makes it not recoverable.
     pub fn release(&self) -> Result<(), NotHeld> {
         let current = self.word.load(Ordering::Relaxed);
+        let hold = self.my_hold(current)?;
+        O::releasing(&self.word, hold);
+        // Only the holder changes OWNER_DIED, so `current` still tells which release
+        // this is; WAITERS may have been set since, which the swap sees.
         if current & OWNER_DIED != 0 {
-            return self.abandon(current);
+            self.abandon();
+        } else {
+            let previous = self.word.swap(0, Ordering::Release);
+            if previous & WAITERS != 0 {
+                W::wake_one(&self.word);
+            }
         }
-        // An unheld lock's word is 0, so swapping in 0 leaves it as it was.
-        let previous = self.word.swap(0, Ordering::Release);
-        if previous & LOCKED == 0 {
-            return Err(NotHeld);
-        }
-        if previous & WAITERS != 0 {
-            W::wake_one(&self.word);
-        }
+        O::released(hold);
         Ok(())
     }
 
     /// Says that the data a lock taken with [`LockError::OwnerDied`] protects is
-    /// consistent again (`pthread_mutex_consistent`). Does nothing otherwise.
-    pub fn mark_consistent(&self) {
-        let mut current = self.word.load(Ordering::Relaxed);
-        while current & OWNER_DIED != 0 && current != NOT_RECOVERABLE {
-            match self.word.compare_exchange_weak(
-                current,
-                current & !OWNER_DIED,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(now) => current = now,
-            }
-        }
-    }
-
-    /// Releases a lock whose data was never marked consistent: it stays held forever
-    /// and every waiter is told so.
-    #[cold]
-    fn abandon(&self, mut current: u32) -> Result<(), NotHeld> {
-        loop {
-            if current == NOT_RECOVERABLE || current & LOCKED == 0 {
-                return Err(NotHeld);
-            }
-            match self.word.compare_exchange_weak(
-                current,
-                NOT_RECOVERABLE,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => current = now,
-            }
-        }
-        W::wake_all(&self.word);
+    /// consistent again (`pthread_mutex_consistent`). Only the calling thread's own
+    /// hold can be marked: on a lock it does not hold this is [`NotHeld`], and on a lock
+    /// it holds cleanly it does nothing.
+    pub fn mark_consistent(&self) -> Result<(), NotHeld> {
+        self.my_hold(self.word.load(Ordering::Relaxed))?;
+        // Only the holder clears OWNER_DIED; lockers may set WAITERS meanwhile.
+        self.word.fetch_and(!OWNER_DIED, Ordering::Relaxed);
         Ok(())
     }
 
+    /// Gives up a lock taken with [`LockError::OwnerDied`] without repairing it and
+    /// without deciding that it never can be: the next locker is told the owner died,
+    /// as if this holder had never taken it. For operations that take the lock on a
+    /// caller's behalf (`Value::update`, `Array::snapshot`) and must not pass judgement
+    /// on data they do not understand.
+    pub(crate) fn pass_on_unrepaired(&self) {
+        let Ok(hold) = self.my_hold(self.word.load(Ordering::Relaxed)) else {
+            return;
+        };
+        O::releasing(&self.word, hold);
+        let previous = self.word.fetch_and(WAITERS | OWNER_DIED, Ordering::Release);
+        if previous & WAITERS != 0 {
+            W::wake_one(&self.word);
+        }
+        O::released(hold);
+    }
+
+    /// Runs `f` holding the lock, for an operation that takes it on the caller's behalf.
+    /// If the last holder died, `f` does not run: the caller gets
+    /// [`DataError::OwnerDied`], and the next locker [`LockError::OwnerDied`], to repair
+    /// the data.
+    pub(crate) fn run_locked<R>(&self, f: impl FnOnce() -> R) -> Result<R, DataError> {
+        match self.take(None) {
+            Ok(()) => {
+                let result = f();
+                let _ = self.release();
+                Ok(result)
+            }
+            Err(LockError::OwnerDied(())) => {
+                self.pass_on_unrepaired();
+                Err(DataError::OwnerDied)
+            }
+            Err(_) => Err(DataError::NotRecoverable),
+        }
+    }
+
+    /// The calling thread's hold of the lock, by the word (`current`) and by the
+    /// backend's account: both must agree.
+    #[inline]
+    fn my_hold(&self, current: u32) -> Result<O::Hold, NotHeld> {
+        if current & ID != O::id() {
+            return Err(NotHeld);
+        }
+        O::holding(&self.word, &self.record).ok_or(NotHeld)
+    }
+
+    /// Releases a lock whose data was never marked consistent: it stays held for ever
+    /// and every waiter is told so.
+    #[cold]
+    fn abandon(&self) {
+        // A swap, not a store: lockers may be setting WAITERS at the same moment, and
+        // whatever they saw, every one of them must be woken into the new state.
+        self.word.swap(NOT_RECOVERABLE, Ordering::Release);
+        W::wake_all(&self.word);
+    }
+
     /// The outcome of taking the lock, with a guard wherever the lock is now held.
-    fn guarded(
-        &self,
-        taken: Result<(), LockError>,
-    ) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
+    fn guarded(&self, taken: Result<(), LockError>) -> LockResult<'_, W, O> {
         let guard = |()| LockGuard {
             lock: self,
-            _not_send: PhantomData,
+            _owner: PhantomData,
         };
         taken.map(guard).map_err(|error| error.map(guard))
     }
 
-    /// The uncontended path: one compare-and-swap from free to held by `me`. On
-    /// failure, the word as it was.
-    #[inline]
-    fn take_free(&self, me: u32) -> Result<u32, u32> {
-        self.word
-            .compare_exchange(0, LOCKED | me, Ordering::Acquire, Ordering::Relaxed)
-    }
-
     /// Takes the lock if it is free, without waiting.
     fn take_now(&self) -> Result<(), LockError> {
-        match self.take_free(W::owner_id() & OWNER_MASK) {
-            Ok(_) => Ok(()),
-            Err(NOT_RECOVERABLE) => Err(LockError::NotRecoverable),
-            Err(_) => Err(LockError::WouldBlock),
+        match self.take_or_mark(O::id(), false, false) {
+            Step::Taken(outcome) => outcome,
+            Step::NotRecoverable => Err(LockError::NotRecoverable),
+            Step::Wait(_) => Err(LockError::WouldBlock),
         }
     }
 
     /// Takes the lock, waiting until `deadline` (`None`: for ever).
     #[inline]
     fn take(&self, deadline: Option<u64>) -> Result<(), LockError> {
-        let me = W::owner_id() & OWNER_MASK;
-        match self.take_free(me) {
-            Ok(_) => Ok(()),
-            Err(_) => self.take_slow(me, deadline),
+        let me = O::id();
+        // The uncontended path: one compare-and-swap from free to held by `me`.
+        O::attempt(&self.word, &self.record);
+        if self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            O::taken(&self.word, &self.record);
+            return Ok(());
         }
+        O::missed(&self.word, &self.record);
+        self.take_slow(me, deadline)
     }
 
     #[cold]
@@ -280,80 +347,70 @@ impl<W: Wait> Lock<W> {
         // Once this thread has slept, others may be asleep too, unseen: it must take the
         // lock with WAITERS set so that its own release wakes the next one.
         let mut slept = false;
-        let mut next_owner_check = None;
-        // The owner last seen alive, and which incarnation of that id it was.
-        let mut watched: Option<(u32, u64)> = None;
         loop {
-            let current = match self.take_or_mark(me, slept) {
-                Step::Taken => return Ok(()),
+            let current = match self.take_or_mark(me, slept, true) {
+                Step::Taken(outcome) => return outcome,
                 Step::NotRecoverable => return Err(LockError::NotRecoverable),
                 Step::Wait(current) => current,
             };
-            let owner = current & OWNER_MASK;
-            if owner != 0 && next_owner_check.is_some_and(|at| W::now() >= at) {
-                next_owner_check = None;
-                if owner_is_dead::<W>(owner, &mut watched) {
-                    // Take it over, still marked WAITERS: others may sleep on it.
-                    let taken = LOCKED | OWNER_DIED | me | WAITERS;
-                    if self
-                        .word
-                        .compare_exchange(current, taken, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        return Err(LockError::OwnerDied(()));
-                    }
-                    continue;
-                }
-            }
             // WAITERS is set on the held lock, so its release wakes a sleeper: leaving now
             // cannot strand one, even if the wake we may have consumed was meant for it.
             if expired::<W>(deadline) {
                 return Err(LockError::WouldBlock);
             }
-            // With a recorded owner, sleep in slices, to look at the owner between them.
-            let slice = if owner == 0 {
-                deadline
-            } else {
-                let at = *next_owner_check
-                    .get_or_insert_with(|| W::now().saturating_add(OWNER_CHECK_INTERVAL_NS));
-                Some(deadline.map_or(at, |d| d.min(at)))
+            let slice = match O::RECHECK_NS {
+                None => deadline,
+                Some(ns) => {
+                    let recheck = W::now().saturating_add(ns);
+                    Some(deadline.map_or(recheck, |d| d.min(recheck)))
+                }
             };
             W::wait(&self.word, current, slice);
             slept = true;
         }
     }
 
-    /// Takes the lock if it is free; else makes sure its release will wake a waiter.
+    /// One look at the word: takes the lock if it is free (from a dead holder too);
+    /// else, if `mark`, makes sure its release will wake a waiter.
     /// `keep_waiters`: take it with WAITERS set, for a locker that has waited and so
     /// may not be the only one.
-    fn take_or_mark(&self, me: u32, keep_waiters: bool) -> Step {
+    fn take_or_mark(&self, me: u32, keep_waiters: bool, mark: bool) -> Step {
+        let mut current = self.word.load(Ordering::Relaxed);
         loop {
-            let current = self.word.load(Ordering::Relaxed);
-            if current == NOT_RECOVERABLE {
+            let id = current & ID;
+            if id == UNUSABLE {
                 return Step::NotRecoverable;
             }
-            if current & LOCKED == 0 {
-                let taken = current | LOCKED | me | if keep_waiters { WAITERS } else { 0 };
-                if self
-                    .word
-                    .compare_exchange(current, taken, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return Step::Taken;
-                }
-            } else if current & WAITERS != 0 {
+            let next = if id == 0 {
+                current | me | if keep_waiters { WAITERS } else { 0 }
+            } else if current & WAITERS != 0 || !mark {
                 return Step::Wait(current);
-            } else if self
+            } else {
+                current | WAITERS
+            };
+            let taking = id == 0;
+            if taking {
+                O::attempt(&self.word, &self.record);
+            }
+            match self
                 .word
-                .compare_exchange(
-                    current,
-                    current | WAITERS,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
+                .compare_exchange(current, next, Ordering::Acquire, Ordering::Relaxed)
             {
-                return Step::Wait(current | WAITERS);
+                Ok(_) if taking => {
+                    O::taken(&self.word, &self.record);
+                    return Step::Taken(if current & OWNER_DIED != 0 {
+                        Err(LockError::OwnerDied(()))
+                    } else {
+                        Ok(())
+                    });
+                }
+                Ok(_) => return Step::Wait(next),
+                Err(now) => {
+                    if taking {
+                        O::missed(&self.word, &self.record);
+                    }
+                    current = now;
+                }
             }
         }
     }
@@ -361,30 +418,29 @@ impl<W: Wait> Lock<W> {
 
 /// What one look at the word led to.
 enum Step {
-    /// The lock was free and is now ours.
-    Taken,
+    /// The lock was free and is now ours: cleanly, or from an owner that died.
+    Taken(Result<(), LockError>),
     /// It never will be.
     NotRecoverable,
-    /// It is held, marked WAITERS, so that its release wakes a waiter: wait while the
-    /// word holds this value.
+    /// It is held (marked WAITERS if the look was to mark it): wait while the word
+    /// holds this value.
     Wait(u32),
 }
 
 #[cfg(feature = "embassy")]
-impl<W: crate::WakeTasks> Lock<W> {
+impl<W: crate::WakeTasks, O: Owner> Lock<W, O> {
     /// The async form of [`lock`](Self::lock), for tasks of one executor: it waits by
     /// yielding to the executor, woken by the release. Dropping the future before it
     /// completes gives up cleanly (a wake meant for it reaches the other waiters).
     ///
-    /// Owners are not recorded by task backends, so a dead owner is not looked for.
     /// For a timeout, race it against a timer (`embassy_time::with_timeout`).
-    pub async fn lock_async(&self) -> Result<LockGuard<'_, W>, LockError<LockGuard<'_, W>>> {
-        let me = W::owner_id() & OWNER_MASK;
+    pub async fn lock_async(&self) -> LockResult<'_, W, O> {
+        let me = O::id();
         let taken = core::future::poll_fn(|cx| {
             // Register first: a release after the look below then wakes us.
             W::register(&self.word, cx.waker());
-            match self.take_or_mark(me, true) {
-                Step::Taken => core::task::Poll::Ready(Ok(())),
+            match self.take_or_mark(me, true, true) {
+                Step::Taken(outcome) => core::task::Poll::Ready(outcome),
                 Step::NotRecoverable => core::task::Poll::Ready(Err(LockError::NotRecoverable)),
                 Step::Wait(_) => core::task::Poll::Pending,
             }
@@ -393,26 +449,20 @@ impl<W: crate::WakeTasks> Lock<W> {
     }
 }
 
-/// Whether `owner` has died, or its id now names another thread than the one last
-/// seen (`watched`), which means the same.
-fn owner_is_dead<W: Wait>(owner: u32, watched: &mut Option<(u32, u64)>) -> bool {
-    match (W::owner_incarnation(owner), *watched) {
-        (None, _) => true,
-        (Some(now), Some((id, then))) if id == owner && now != then => true,
-        (Some(now), _) => {
-            *watched = Some((owner, now));
-            false
-        }
-    }
-}
-
-impl<W> Default for Lock<W> {
+impl<W, O: Owner> Default for Lock<W, O> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<W> fmt::Debug for Lock<W> {
+impl<W, O: Owner> Drop for Lock<W, O> {
+    fn drop(&mut self) {
+        let id = self.word.load(Ordering::Relaxed) & ID;
+        O::forget(&self.word, &self.record, id != 0 && id != UNUSABLE);
+    }
+}
+
+impl<W, O: Owner> fmt::Debug for Lock<W, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lock")
             .field("locked", &self.is_locked())
@@ -420,24 +470,26 @@ impl<W> fmt::Debug for Lock<W> {
     }
 }
 
-impl<W: Wait> LockGuard<'_, W> {
+impl<W: Wait, O: Owner> LockGuard<'_, W, O> {
     /// Says that the protected data is consistent again after
     /// [`LockError::OwnerDied`]; without it, dropping this guard makes the lock not
     /// recoverable.
     pub fn mark_consistent(&self) {
-        self.lock.mark_consistent();
+        // The guard's thread holds the lock, unless it was released by hand.
+        let _ = self.lock.mark_consistent();
     }
 }
 
-impl<W: Wait> Drop for LockGuard<'_, W> {
+impl<W: Wait, O: Owner> Drop for LockGuard<'_, W, O> {
     fn drop(&mut self) {
         // It fails only if the lock was released behind the guard's back with
-        // `Lock::release`; there is nothing left to undo then.
+        // `Lock::release`: the lock is then not this thread's to release, whoever holds
+        // it now.
         let _ = self.lock.release();
     }
 }
 
-impl<W: Wait> fmt::Debug for LockGuard<'_, W> {
+impl<W: Wait, O: Owner> fmt::Debug for LockGuard<'_, W, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockGuard").finish_non_exhaustive()
     }

@@ -1,6 +1,6 @@
 //! Which types may live in memory shared between processes.
 
-use crate::{Array, BoundedSemaphore, Event, Lock, Scalar, Semaphore, Value};
+use crate::{Array, BoundedSemaphore, Event, Lock, Owner, Scalar, Semaphore, Value};
 
 /// A type that stays valid when the same bytes are mapped by several processes, each
 /// at its own address.
@@ -64,18 +64,20 @@ plain_data!(
 
 // SAFETY: an array of `ShmSafe` items has no other bytes than theirs.
 unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
-// SAFETY: each of these is `#[repr(C)]` and holds only atomics and zero-sized markers.
-unsafe impl<W> ShmSafe for Lock<W> {}
-// SAFETY: as above.
+// SAFETY: `#[repr(C)]`: an atomic, the owner's record (`ShmSafe` by `Owner`'s bound)
+// and a zero-sized marker.
+unsafe impl<W, O: Owner> ShmSafe for Lock<W, O> {}
+// SAFETY: each of these is `#[repr(C)]` and holds only atomics, zero-sized markers and
+// (in `Value` and `Array`) a `Lock`.
 unsafe impl<W> ShmSafe for Event<W> {}
 // SAFETY: as above.
 unsafe impl<W> ShmSafe for Semaphore<W> {}
 // SAFETY: as above.
 unsafe impl<W> ShmSafe for BoundedSemaphore<W> {}
 // SAFETY: as above.
-unsafe impl<T: Scalar, W> ShmSafe for Value<T, W> {}
+unsafe impl<T: Scalar, W, O: Owner> ShmSafe for Value<T, W, O> {}
 // SAFETY: as above.
-unsafe impl<T: Scalar, const N: usize, W> ShmSafe for Array<T, N, W> {}
+unsafe impl<T: Scalar, const N: usize, W, O: Owner> ShmSafe for Array<T, N, W, O> {}
 
 /// Declares a `#[repr(C)]` struct and implements [`ShmSafe`] for it, after checking at
 /// compile time that every field is `ShmSafe`.

@@ -5,15 +5,16 @@
 //!
 //! static COUNTER: Value<i32> = Value::new(0); // Value('i', 0)
 //! COUNTER.fetch_add(1);                      // lock-free, never loses an update
-//! COUNTER.update(|v| v * 10);                // any function, under the value's lock
+//! COUNTER.update(|v| v * 10).unwrap();       // any function, under the value's lock
 //! assert_eq!(COUNTER.get(), 10);
 //! ```
 
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::error::LockError;
+use crate::error::DataError;
 use crate::lock::Lock;
+use crate::owner::{Owner, Unowned};
 use crate::scalar::sealed::AtomicBits;
 use crate::scalar::{Bitwise, Number, Scalar};
 use crate::spin::Spin;
@@ -35,8 +36,8 @@ use crate::wait::Wait;
 /// the `v.value += 1` that loses updates in Python (cpython #106691) cannot lose them
 /// here.
 ///
-/// `#[repr(C)]`: a 4-byte [`Lock`] followed by the value's bits (8 bytes for a 32-bit
-/// `T`, 16 for a 64-bit one).
+/// `#[repr(C)]`: a [`Lock`] followed by the value's bits (with [`Unowned`], 8 bytes for
+/// a 32-bit `T` and 16 for a 64-bit one).
 ///
 /// # Example
 ///
@@ -46,19 +47,19 @@ use crate::wait::Wait;
 /// let hits: Value<u64> = Value::new(0);
 /// std::thread::scope(|s| {
 ///     for _ in 0..4 {
-///         s.spawn(|| for _ in 0..1000 { hits.update(|v| v + 1); });
+///         s.spawn(|| for _ in 0..1000 { hits.update(|v| v + 1).unwrap(); });
 ///     }
 /// });
 /// assert_eq!(hits.get(), 4000);
 /// ```
 #[repr(C)]
-pub struct Value<T: Scalar, W = Spin> {
-    lock: Lock<W>,
+pub struct Value<T: Scalar, W = Spin, O: Owner = Unowned> {
+    lock: Lock<W, O>,
     bits: T::Atomic,
     _type: PhantomData<T>,
 }
 
-impl<T: Scalar, W> Value<T, W> {
+impl<T: Scalar, W, O: Owner> Value<T, W, O> {
     /// A value holding `value` (Python's `Value(typecode, value)`).
     #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
@@ -127,12 +128,12 @@ impl<T: Scalar, W> Value<T, W> {
     ///
     /// It is not re-entrant: [`update`](Self::update) takes it, so do not call `update`
     /// while holding it. `get`, `set` and the `fetch_*` operations never take it.
-    pub fn get_lock(&self) -> &Lock<W> {
+    pub fn get_lock(&self) -> &Lock<W, O> {
         &self.lock
     }
 }
 
-impl<T: Scalar, W: Wait> Value<T, W> {
+impl<T: Scalar, W: Wait, O: Owner> Value<T, W, O> {
     /// Applies `f` to the value under the value's lock and returns the new value.
     ///
     /// Nothing is lost, by construction: writers that hold the lock are serialised, and
@@ -140,23 +141,19 @@ impl<T: Scalar, W: Wait> Value<T, W> {
     /// slips in between the read and the write makes `f` run again on its result
     /// rather than being overwritten.
     ///
-    /// The lock only serialises updaters (so `f` usually runs once); exactness comes
-    /// from the compare-and-swap. So an owner that died holding the lock costs nothing
-    /// here: the value itself cannot be half-updated.
-    pub fn update(&self, f: impl FnMut(T) -> T) -> T {
-        let _guard = match self.lock.lock() {
-            Ok(guard) => Some(guard),
-            Err(LockError::OwnerDied(guard)) => {
-                guard.mark_consistent();
-                Some(guard)
-            }
-            Err(_) => None,
-        };
-        self.modify(f).1
+    /// # Errors
+    ///
+    /// If a holder of [`get_lock`](Self::get_lock) died holding it, the data it guards
+    /// (this value, and whatever else the program keeps under that lock) may be
+    /// half-updated: `f` does not run, the result is [`DataError::OwnerDied`], and the
+    /// next `get_lock().lock()` is told the owner died, to repair the data. `update`
+    /// never decides on its own that the data is consistent.
+    pub fn update(&self, f: impl FnMut(T) -> T) -> Result<T, DataError> {
+        self.lock.run_locked(|| self.modify(f).1)
     }
 }
 
-impl<T: Number, W> Value<T, W> {
+impl<T: Number, W, O: Owner> Value<T, W, O> {
     /// Adds `delta` and returns the previous value. Integers wrap around on overflow.
     pub fn fetch_add(&self, delta: T) -> T {
         if T::NATIVE_ADD {
@@ -176,7 +173,7 @@ impl<T: Number, W> Value<T, W> {
     }
 }
 
-impl<T: Bitwise, W> Value<T, W> {
+impl<T: Bitwise, W, O: Owner> Value<T, W, O> {
     /// Bitwise and; returns the previous value.
     pub fn fetch_and(&self, bits: T) -> T {
         T::from_bits(self.bits.fetch_and(bits.to_bits(), MODIFY))
@@ -193,13 +190,13 @@ impl<T: Bitwise, W> Value<T, W> {
     }
 }
 
-impl<T: Scalar + Default, W> Default for Value<T, W> {
+impl<T: Scalar + Default, W, O: Owner> Default for Value<T, W, O> {
     fn default() -> Self {
         Self::new(T::default())
     }
 }
 
-impl<T: Scalar, W> fmt::Debug for Value<T, W> {
+impl<T: Scalar, W, O: Owner> fmt::Debug for Value<T, W, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Value").field(&self.get()).finish()
     }

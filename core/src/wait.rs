@@ -67,22 +67,6 @@ pub trait Wait {
 
     /// Wakes every thread blocked in [`wait`](Wait::wait) on `word`.
     fn wake_all(word: &AtomicU32);
-
-    /// An id of the calling thread that a [`Lock`](crate::Lock) records as its owner,
-    /// below 2^29 - 1; 0 records no owner (the default), and then a dead owner cannot
-    /// be detected.
-    fn owner_id() -> u32 {
-        0
-    }
-
-    /// Whether the thread `owner` (an [`owner_id`](Wait::owner_id)) is alive: `None` if
-    /// it has died, else a number that identifies this incarnation of the id, so that a
-    /// reused id is told apart from the thread that held the lock. By default every
-    /// owner is alive.
-    fn owner_incarnation(owner: u32) -> Option<u64> {
-        let _ = owner;
-        Some(0)
-    }
 }
 
 /// The absolute deadline `timeout` from now on `W`'s clock. Saturates instead of

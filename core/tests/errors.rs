@@ -2,7 +2,8 @@
 #![cfg(not(loom))]
 
 use shmsync_core::{
-    Array, BoundedSemaphore, IndexError, Lock, NotHeld, OverRelease, RangeError, Semaphore,
+    Array, ArrayError, BoundedSemaphore, IndexError, Lock, NotHeld, OverRelease, RangeError,
+    Semaphore,
 };
 use std::error::Error;
 
@@ -16,16 +17,16 @@ fn array_index_out_of_range() {
     assert_eq!(array.get(3), Err(IndexError { index: 3, len: 3 }));
     assert_eq!(
         array.set(usize::MAX, 9),
-        Err(IndexError {
+        Err(ArrayError::Index(IndexError {
             index: usize::MAX,
             len: 3
-        })
+        }))
     );
     assert_eq!(
         array.lock().unwrap().set(3, 9),
         Err(IndexError { index: 3, len: 3 })
     );
-    assert_eq!(array.snapshot(), [1, 2, 3]);
+    assert_eq!(array.snapshot(), Ok([1, 2, 3]));
     assert_eq!(
         message(&array.get(5).unwrap_err()),
         "index 5 is out of range for an array of length 3"
@@ -37,30 +38,30 @@ fn array_runs_that_do_not_fit_write_nothing() {
     let array: Array<u16, 4> = Array::new([1, 2, 3, 4]);
     assert_eq!(
         array.write(2, &[9, 9, 9]),
-        Err(RangeError {
+        Err(ArrayError::Range(RangeError {
             start: 2,
             count: 3,
             len: 4
-        })
+        }))
     );
     assert_eq!(
         array.write(usize::MAX, &[9]),
-        Err(RangeError {
+        Err(ArrayError::Range(RangeError {
             start: usize::MAX,
             count: 1,
             len: 4
-        })
+        }))
     );
-    assert_eq!(array.snapshot(), [1, 2, 3, 4]);
+    assert_eq!(array.snapshot(), Ok([1, 2, 3, 4]));
 
     let mut out = [7u16; 5];
     assert_eq!(
         array.read(0, &mut out),
-        Err(RangeError {
+        Err(ArrayError::Range(RangeError {
             start: 0,
             count: 5,
             len: 4
-        })
+        }))
     );
     assert_eq!(out, [7; 5]);
     assert!(message(&array.write(2, &[0; 3]).unwrap_err()).contains("nothing was written"));
@@ -73,19 +74,19 @@ fn array_runs_that_do_not_fit_write_nothing() {
 fn byte_strings_longer_than_the_array_are_refused() {
     let name: Array<u8, 4> = Array::zeroed();
     name.set_value(b"abcd").unwrap(); // exactly full: no NUL, as in Python
-    assert_eq!(name.value().as_slice(), b"abcd");
+    assert_eq!(name.value().unwrap().as_slice(), b"abcd");
     assert_eq!(
         name.set_value(b"abcde"),
-        Err(RangeError {
+        Err(ArrayError::Range(RangeError {
             start: 0,
             count: 5,
             len: 4
-        })
+        }))
     );
-    assert_eq!(name.snapshot(), *b"abcd");
+    assert_eq!(name.snapshot(), Ok(*b"abcd"));
     name.set_value(b"x").unwrap();
-    assert_eq!(name.value().as_slice(), b"x");
-    assert_eq!(name.snapshot(), *b"x\0cd"); // Python leaves the tail too
+    assert_eq!(name.value().unwrap().as_slice(), b"x");
+    assert_eq!(name.snapshot(), Ok(*b"x\0cd")); // Python leaves the tail too
 }
 
 #[test]

@@ -63,6 +63,6 @@ fn constructors_are_const() {
     assert!(!EVENT.is_set());
     assert_eq!(SEM.value(), 2);
     assert_eq!(RATIO.get(), 0.5);
-    assert_eq!(NAME.value().as_slice(), b"shmsync");
-    assert_eq!(ZEROS.snapshot(), [0; 3]);
+    assert_eq!(NAME.value().unwrap().as_slice(), b"shmsync");
+    assert_eq!(ZEROS.snapshot(), Ok([0; 3]));
 }

@@ -11,7 +11,7 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use shmsync_core::{
-    Array, AtomicU32, BoundedSemaphore, Event, Lock, LockError, Ordering, Semaphore, Value, Wait,
+    AtomicU32, BoundedSemaphore, Event, LockError, Ordering, Owner, Semaphore, Wait,
 };
 use std::time::Duration;
 
@@ -31,13 +31,19 @@ struct Table {
 loom::lazy_static! {
     static ref TABLE: (Mutex<Table>, Condvar) = (Mutex::new(Table::default()), Condvar::new());
     static ref CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    /// Owner ids of the threads that "died".
-    static ref DEAD: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 }
 
+static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 loom::thread_local! {
-    /// The owner id a thread records in locks (0: none).
-    static OWNER: std::cell::Cell<u32> = std::cell::Cell::new(0);
+    /// The owner id a thread records in locks: its own, unless a model names it.
+    static OWNER: std::cell::Cell<u32> = std::cell::Cell::new(
+        NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1_000_000 + 10,
+    );
+    /// The words of the locks a thread holds, as the kernel's robust list has them, and
+    /// the pending one.
+    static HELD: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(Vec::new());
+    static PENDING: std::cell::Cell<usize> = std::cell::Cell::new(0);
 }
 
 /// Gives the calling thread the owner id `id`.
@@ -45,11 +51,91 @@ fn call_me(id: u32) {
     OWNER.with(|owner| owner.set(id));
 }
 
-/// The calling thread "dies": its id counts as dead from now on. (The thread itself
-/// returns; what matters is that it never releases what it holds.)
+const WAITERS: u32 = 1 << 31;
+const OWNER_DIED: u32 = 1 << 30;
+const ID: u32 = (1 << 30) - 1;
+
+/// The calling thread "dies": the kernel walks its robust list, as Linux does at a
+/// thread's exit. (The thread itself returns; what matters is that it never releases
+/// what it holds.)
 fn die() {
-    DEAD.lock().unwrap().push(OWNER.with(|owner| owner.get()));
+    let me = OWNER.with(|owner| owner.get());
+    let pending = PENDING.with(|p| p.replace(0));
+    let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
+    for (address, is_pending) in held
+        .into_iter()
+        .map(|a| (a, false))
+        .chain((pending != 0).then_some((pending, true)))
+    {
+        // SAFETY: the model keeps every lock alive across the deaths it stages.
+        let word = unsafe { &*(address as *const AtomicU32) };
+        let mut current = word.load(Ordering::SeqCst);
+        loop {
+            if is_pending && current & ID == 0 {
+                Futex::wake_one(word);
+            } else if current & ID == me {
+                // Retried, as the kernel does, when a locker sets WAITERS meanwhile.
+                let marked = current & WAITERS | OWNER_DIED;
+                if let Err(now) =
+                    word.compare_exchange(current, marked, Ordering::SeqCst, Ordering::SeqCst)
+                {
+                    current = now;
+                    continue;
+                }
+                if current & WAITERS != 0 {
+                    Futex::wake_one(word);
+                }
+            }
+            break;
+        }
+    }
 }
+
+/// The kernel's robust list, as the hosted backend uses it.
+struct Kernel;
+
+impl Owner for Kernel {
+    type Record = ();
+    const UNHELD: () = ();
+    type Hold = usize;
+    type GuardMarker = *const ();
+    // No uninvited looks: the algorithm must not need them, and a lost wake-up then
+    // shows as a deadlock.
+    const RECHECK_NS: Option<u64> = None;
+
+    fn id() -> u32 {
+        OWNER.with(|owner| owner.get())
+    }
+    fn attempt(word: &AtomicU32, _: &()) {
+        PENDING.with(|p| p.set(address(word)));
+    }
+    fn taken(word: &AtomicU32, _: &()) {
+        HELD.with(|held| held.borrow_mut().push(address(word)));
+        PENDING.with(|p| p.set(0));
+    }
+    fn missed(_: &AtomicU32, _: &()) {
+        PENDING.with(|p| p.set(0));
+    }
+    fn holding(word: &AtomicU32, _: &()) -> Option<usize> {
+        let address = address(word);
+        HELD.with(|held| held.borrow().contains(&address).then_some(address))
+    }
+    fn releasing(_: &AtomicU32, address: usize) {
+        PENDING.with(|p| p.set(address));
+        HELD.with(|held| held.borrow_mut().retain(|&a| a != address));
+    }
+    fn released(_: usize) {
+        PENDING.with(|p| p.set(0));
+    }
+    fn forget(word: &AtomicU32, _: &(), _: bool) {
+        let address = address(word);
+        HELD.with(|held| held.borrow_mut().retain(|&a| a != address));
+    }
+}
+
+type Lock = shmsync_core::Lock<Futex, Kernel>;
+type Value<T> = shmsync_core::Value<T, Futex, Kernel>;
+type Array<T, const N: usize> = shmsync_core::Array<T, N, Futex, Kernel>;
 
 fn address(word: &AtomicU32) -> usize {
     word as *const AtomicU32 as usize
@@ -105,14 +191,6 @@ impl Wait for Futex {
         }
         condvar.notify_all();
     }
-
-    fn owner_id() -> u32 {
-        OWNER.with(|owner| owner.get())
-    }
-
-    fn owner_incarnation(owner: u32) -> Option<u64> {
-        (!DEAD.lock().unwrap().contains(&owner)).then_some(0)
-    }
 }
 
 /// How many threads are asleep in the futex model.
@@ -140,7 +218,7 @@ const TINY: Duration = Duration::from_nanos(2);
 #[test]
 fn lock_excludes_and_loses_no_wakeup() {
     model(|| {
-        let lock = Arc::new(Lock::<Futex>::new());
+        let lock = Arc::new(Lock::new());
         let data = Arc::new(UnsafeCell::new(0u32));
         let workers: Vec<_> = (0..2)
             .map(|_| {
@@ -168,7 +246,7 @@ fn lock_excludes_and_loses_no_wakeup() {
 #[test]
 fn lock_timeout_leaves_no_waiter_stranded() {
     model(|| {
-        let lock = Arc::new(Lock::<Futex>::new());
+        let lock = Arc::new(Lock::new());
         let guard = lock.lock().unwrap();
         let timed = {
             let lock = lock.clone();
@@ -188,7 +266,7 @@ fn lock_timeout_leaves_no_waiter_stranded() {
 #[test]
 fn lock_release_of_unheld_changes_nothing() {
     model(|| {
-        let lock = Arc::new(Lock::<Futex>::new());
+        let lock = Arc::new(Lock::new());
         lock.acquire().unwrap();
         let other = {
             let lock = lock.clone();
@@ -335,12 +413,12 @@ fn event_timed_wait_sees_a_set_that_stays() {
 #[test]
 fn value_update_loses_nothing() {
     model(|| {
-        let value = Arc::new(Value::<u32, Futex>::new(0));
+        let value = Arc::new(Value::<u32>::new(0));
         let updaters: Vec<_> = (0..2)
             .map(|_| {
                 let value = value.clone();
                 thread::spawn(move || {
-                    value.update(|v| v + 1);
+                    value.update(|v| v + 1).unwrap();
                 })
             })
             .collect();
@@ -355,7 +433,7 @@ fn value_update_loses_nothing() {
 #[test]
 fn array_snapshot_is_never_torn() {
     model(|| {
-        let array = Arc::new(Array::<u16, 2, Futex>::zeroed());
+        let array = Arc::new(Array::<u16, 2>::zeroed());
         let writer = {
             let array = array.clone();
             thread::spawn(move || {
@@ -363,15 +441,15 @@ fn array_snapshot_is_never_torn() {
                 array.write(0, &[2, 2]).unwrap();
             })
         };
-        let [a, b] = array.snapshot();
+        let [a, b] = array.snapshot().unwrap();
         assert_eq!(a, b, "a snapshot saw half of a write");
         writer.join().unwrap();
-        assert_eq!(array.snapshot(), [2, 2]);
+        assert_eq!(array.snapshot(), Ok([2, 2]));
     });
 }
 
 /// A thread (owner id 2) takes `lock` and dies holding it.
-fn die_holding(lock: &Arc<Lock<Futex>>) {
+fn die_holding(lock: &Arc<Lock>) {
     let lock = lock.clone();
     thread::spawn(move || {
         call_me(2);
@@ -385,10 +463,10 @@ fn die_holding(lock: &Arc<Lock<Futex>>) {
 #[test]
 fn a_dead_owner_is_detected_by_exactly_one_locker() {
     model_with_slices(|| {
-        let lock = Arc::new(Lock::<Futex>::new());
+        let lock = Arc::new(Lock::new());
         let told = Arc::new(AtomicUsize::new(0));
         die_holding(&lock);
-        let lock_and_repair = |lock: &Lock<Futex>, told: &AtomicUsize| match lock.lock() {
+        let lock_and_repair = |lock: &Lock, told: &AtomicUsize| match lock.lock() {
             Ok(_guard) => {}
             Err(LockError::OwnerDied(guard)) => {
                 told.fetch_add(1, Ordering::SeqCst);
@@ -416,7 +494,7 @@ fn a_dead_owner_is_detected_by_exactly_one_locker() {
 #[test]
 fn an_unrepaired_lock_is_not_recoverable() {
     model(|| {
-        let lock = Arc::new(Lock::<Futex>::new());
+        let lock = Arc::new(Lock::new());
         die_holding(&lock);
         let waiter = {
             let lock = lock.clone();
@@ -443,5 +521,83 @@ fn an_unrepaired_lock_is_not_recoverable() {
             lock.try_lock().err().map(|e| e.map(|_| ())),
             Some(LockError::NotRecoverable)
         );
+    });
+}
+
+#[test]
+fn a_sleeping_locker_is_woken_by_the_kernel_when_the_holder_dies() {
+    model(|| {
+        let lock = Arc::new(Lock::new());
+        let holding = Arc::new(Event::<Futex>::new());
+        let holder = {
+            let (lock, holding) = (lock.clone(), holding.clone());
+            thread::spawn(move || {
+                call_me(2);
+                std::mem::forget(lock.lock().unwrap());
+                holding.set();
+                die();
+            })
+        };
+        holding.wait();
+        call_me(3);
+        // Blocks until the kernel's mark; a wake lost at the death would deadlock here.
+        match lock.lock() {
+            Err(LockError::OwnerDied(guard)) => guard.mark_consistent(),
+            other => panic!("{other:?}"),
+        }
+        holder.join().unwrap();
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn update_passes_a_dead_holders_news_on_and_never_repairs() {
+    model(|| {
+        let value = Arc::new(Value::<u32>::new(1));
+        {
+            let value = value.clone();
+            thread::spawn(move || {
+                call_me(2);
+                std::mem::forget(value.get_lock().lock().unwrap());
+                die();
+            })
+            .join()
+            .unwrap();
+        }
+        let updater = {
+            let value = value.clone();
+            thread::spawn(move || value.update(|v| v + 1))
+        };
+        call_me(3);
+        let updated = updater.join().unwrap();
+        assert_eq!(updated, Err(shmsync_core::DataError::OwnerDied));
+        assert_eq!(value.get(), 1);
+        match value.get_lock().lock() {
+            Err(LockError::OwnerDied(guard)) => guard.mark_consistent(),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(value.update(|v| v + 1), Ok(2));
+    });
+}
+
+#[test]
+fn a_guard_never_releases_a_lock_it_no_longer_holds() {
+    model(|| {
+        let lock = Arc::new(Lock::new());
+        let guard = lock.lock().unwrap();
+        lock.release().unwrap(); // behind the guard's back
+        let other = {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                let taken = lock.lock().unwrap();
+                // Whatever the first thread does with its stale guard, this one holds it.
+                thread::yield_now();
+                assert!(lock.is_locked());
+                drop(taken);
+            })
+        };
+        drop(guard);
+        other.join().unwrap();
+        assert!(!lock.is_locked());
     });
 }

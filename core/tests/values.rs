@@ -9,9 +9,9 @@ fn round_trip<T: Scalar>(a: T, b: T) {
     assert_eq!(value.swap(b), a);
     assert_eq!(value.compare_exchange(a, a), Err(b));
     assert_eq!(value.compare_exchange(b, a), Ok(b));
-    assert_eq!(value.update(|_| b), b);
+    assert_eq!(value.update(|_| b), Ok(b));
     let array: Array<T, 2> = Array::new([a, b]);
-    assert_eq!(array.snapshot(), [a, b]);
+    assert_eq!(array.snapshot(), Ok([a, b]));
     array.set(0, b).unwrap();
     assert_eq!(array.get(0), Ok(b));
 }

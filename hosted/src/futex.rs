@@ -66,75 +66,9 @@ impl Wait for Futex {
     fn wake_all(word: &AtomicU32) {
         wake(word, i32::MAX);
     }
-
-    /// The Linux thread id, as a robust futex records it.
-    #[inline]
-    fn owner_id() -> u32 {
-        owner::current_tid()
-    }
-
-    fn owner_incarnation(owner: u32) -> Option<u64> {
-        owner::incarnation(owner)
-    }
 }
 
-/// Who holds a lock: Linux thread ids, and whether they still run.
-mod owner {
-    use std::cell::Cell;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    thread_local! {
-        /// This thread's id, looked up once (0: not yet).
-        static TID: Cell<u32> = const { Cell::new(0) };
-    }
-
-    extern "C" fn forget_tid_in_child() {
-        // The forking thread lives on in the child under a new id.
-        TID.set(0);
-    }
-
-    /// The calling thread's id, from a per-thread cache: the uncontended lock pays a
-    /// thread-local read, not a system call.
-    #[inline]
-    pub fn current_tid() -> u32 {
-        match TID.get() {
-            0 => look_up_tid(),
-            tid => tid,
-        }
-    }
-
-    #[cold]
-    fn look_up_tid() -> u32 {
-        // Not a `Once`: a forked child inherits a `Once` that another parent thread was
-        // running as running for ever, and would wait on it. A flag never waits.
-        static AT_FORK: AtomicBool = AtomicBool::new(false);
-        if !AT_FORK.swap(true, Ordering::AcqRel) {
-            // SAFETY: registers a handler that only writes a thread-local, which is
-            // safe on the child side of fork.
-            unsafe { libc::pthread_atfork(None, None, Some(forget_tid_in_child)) };
-        }
-        let tid = nix::unistd::gettid().as_raw() as u32;
-        TID.set(tid);
-        tid
-    }
-
-    /// `None` if thread `tid` is gone or a zombie (killed, not yet reaped); else its
-    /// start time, which differs for a later thread that reuses the id.
-    pub fn incarnation(tid: u32) -> Option<u64> {
-        // /proc/TID/stat exists for every thread, not only for process leaders.
-        let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
-        // After the parenthesised command name: state is the 1st field, start time
-        // the 20th.
-        let mut fields = stat.rsplit_once(") ")?.1.split(' ');
-        let state = fields.next()?;
-        if state == "Z" || state == "X" {
-            return None;
-        }
-        fields.nth(18)?.parse().ok()
-    }
-}
-
-fn wake(word: &AtomicU32, count: i32) {
+pub(crate) fn wake(word: &AtomicU32, count: i32) {
     // SAFETY: FUTEX_WAKE only uses the address as a key; it does not access memory
     // beyond checking that the address is mapped, which `word` is.
     unsafe {

@@ -30,23 +30,28 @@
 mod error;
 mod futex;
 mod process;
+mod robust;
 mod shm;
 mod thread;
 
 pub use error::{Layout, ShmError};
 pub use futex::Futex;
 pub use process::{ExitStatus, Process, PANIC_EXIT_CODE};
+pub use robust::{Robust, RobustRecord};
 pub use shm::{Shared, FORMAT_VERSION};
 pub use shmsync_core::{
-    shm_struct, Bitwise, IndexError, LockError, NotHeld, Number, OverRelease, RangeError, Scalar,
-    ShmSafe,
+    shm_struct, ArrayError, Bitwise, DataError, IndexError, LockError, NotHeld, Number,
+    OverRelease, RangeError, Scalar, ShmSafe,
 };
 pub use thread::Thread;
 
-/// A lock that blocks on the futex: see [`shmsync_core::Lock`].
-pub type Lock = shmsync_core::Lock<Futex>;
+/// A lock that blocks on the futex and whose holder's death the kernel reports: see
+/// [`shmsync_core::Lock`] and [`Robust`].
+pub type Lock = shmsync_core::Lock<Futex, Robust>;
 /// The guard of a [`Lock`]: see [`shmsync_core::LockGuard`].
-pub type LockGuard<'a> = shmsync_core::LockGuard<'a, Futex>;
+pub type LockGuard<'a> = shmsync_core::LockGuard<'a, Futex, Robust>;
+/// What [`Lock::lock`] returns.
+pub type LockResult<'a> = shmsync_core::LockResult<'a, Futex, Robust>;
 /// A counting semaphore: see [`shmsync_core::Semaphore`].
 pub type Semaphore = shmsync_core::Semaphore<Futex>;
 /// A semaphore with an upper bound: see [`shmsync_core::BoundedSemaphore`].
@@ -54,11 +59,11 @@ pub type BoundedSemaphore = shmsync_core::BoundedSemaphore<Futex>;
 /// An event flag: see [`shmsync_core::Event`].
 pub type Event = shmsync_core::Event<Futex>;
 /// A shared scalar: see [`shmsync_core::Value`].
-pub type Value<T> = shmsync_core::Value<T, Futex>;
+pub type Value<T> = shmsync_core::Value<T, Futex, Robust>;
 /// A shared fixed-size array: see [`shmsync_core::Array`].
-pub type Array<T, const N: usize> = shmsync_core::Array<T, N, Futex>;
+pub type Array<T, const N: usize> = shmsync_core::Array<T, N, Futex, Robust>;
 /// The locked [`Array`]: see [`shmsync_core::ArrayGuard`].
-pub type ArrayGuard<'a, T, const N: usize> = shmsync_core::ArrayGuard<'a, T, N, Futex>;
+pub type ArrayGuard<'a, T, const N: usize> = shmsync_core::ArrayGuard<'a, T, N, Futex, Robust>;
 
 /// The README's examples, run as doc tests so that they stay true.
 #[doc = include_str!("../../README.md")]

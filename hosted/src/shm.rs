@@ -452,6 +452,10 @@ impl<T: ShmSafe> Deref for Shared<T> {
 
 impl<T: ShmSafe> Drop for Shared<T> {
     fn drop(&mut self) {
+        // A lock in here that this thread still holds (a forgotten guard, an `acquire`
+        // never released) goes to the next locker as if this thread had died, before
+        // the memory its robust-list entry names goes away.
+        crate::Robust::abandon_range(self.base.as_ptr() as usize, self.len);
         // SAFETY: `base`/`len` are the mapping made at construction, and no `&T`
         // outlives `self`.
         let _ = unsafe { munmap(self.base.cast(), self.len) };

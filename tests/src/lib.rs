@@ -4,6 +4,7 @@
 
 #![allow(missing_docs)] // test support, not an API
 
+
 use shmsync::{shm_struct, Array, Event, ExitStatus, Lock, Process, Semaphore, Value};
 use std::time::{Duration, Instant};
 
@@ -155,7 +156,7 @@ impl Scenario {
                 for _ in 0..2_000 {
                     arena.semaphore.acquire();
                     let now = arena.inside.fetch_add(1) + 1;
-                    arena.most_inside.update(|most| most.max(now));
+                    arena.most_inside.update(|most| most.max(now)).unwrap();
                     std::hint::spin_loop();
                     arena.inside.fetch_sub(1);
                     arena.semaphore.release();
@@ -174,7 +175,7 @@ impl Scenario {
                             .write(0, &[round * 1000 + u64::from(id); ITEMS])
                             .unwrap();
                     } else {
-                        let snapshot = arena.array.snapshot();
+                        let snapshot = arena.array.snapshot().unwrap();
                         if snapshot.iter().any(|&x| x != snapshot[0]) {
                             arena.torn.fetch_add(1);
                         }

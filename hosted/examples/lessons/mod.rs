@@ -35,7 +35,9 @@ pub fn value_and_array() -> Result {
     // Python's `obj.value += 1` from two processes loses updates; `update` cannot.
     let saver = Process::spawn_named("saver", || {
         for _ in 0..10_000 {
-            bank.money.update(|m| m + 1);
+            bank.money
+                .update(|m| m + 1)
+                .expect("nobody died holding the lock");
         }
     })?;
     let spender = Process::spawn_named("spender", || {
@@ -59,10 +61,10 @@ pub fn value_and_array() -> Result {
         "parent: money = {} (10,000 deposits and 10,000 withdrawals, none lost)",
         bank.money.get()
     );
-    println!("parent: prices = {:?}", bank.prices.snapshot());
+    println!("parent: prices = {:?}", bank.prices.snapshot()?);
     println!(
         "parent: motto = {:?}",
-        String::from_utf8_lossy(&bank.motto.value())
+        String::from_utf8_lossy(&bank.motto.value()?)
     );
     match bank.prices.get(5) {
         Err(error) => println!("parent: prices[5] -> error: {error}"),
@@ -93,7 +95,9 @@ pub fn semaphore_limit() -> Result {
             Process::spawn(|| {
                 room.seats.acquire();
                 let now = room.inside.fetch_add(1) + 1;
-                room.most_inside.update(|most| most.max(now));
+                room.most_inside
+                    .update(|most| most.max(now))
+                    .expect("nobody died holding the lock");
                 println!(
                     "  worker {n} works ({now} inside, {} seats left)",
                     room.seats.value()
@@ -194,7 +198,7 @@ pub fn meeting_host(name: &str, wait: Duration) -> Result {
     if meeting.replied.wait_timeout(wait) {
         println!(
             "host: the guest replied {:?}",
-            String::from_utf8_lossy(&meeting.reply.value())
+            String::from_utf8_lossy(&meeting.reply.value()?)
         );
     } else {
         println!("host: nobody came");
@@ -216,7 +220,7 @@ pub fn meeting_guest(name: &str) -> Result {
     };
     println!(
         "guest: read {:?}",
-        String::from_utf8_lossy(&meeting.greeting.value())
+        String::from_utf8_lossy(&meeting.greeting.value()?)
     );
     meeting
         .reply

@@ -1,0 +1,604 @@
+//! Lock owners as the kernel knows them: Linux thread ids, and the thread's robust-futex
+//! list, through which the kernel itself marks a lock whose holder died.
+//!
+//! Every Linux thread may register one list of the robust futexes it holds
+//! (`set_robust_list(2)`). When the thread exits, is killed or calls `exec`, the kernel
+//! walks the list and, for each futex word whose owner bits hold the thread's id (in the
+//! thread's own PID namespace), sets `FUTEX_OWNER_DIED`, clears the id and wakes a
+//! waiter. That is the whole liveness mechanism: no waiter ever asks whether an owner
+//! lives, so nothing depends on `/proc`, on file descriptors, on which PID namespace
+//! the waiter is in, or on ids being reused. See `OWNERSHIP.md` for the designs that lost.
+//!
+//! glibc registers one list per thread and keeps its robust mutexes on it, and the
+//! kernel takes only one. So a held shmsync lock is put on glibc's list, in a run of
+//! nodes of our own between two sentinel nodes that glibc sees as two quiet neighbours:
+//!
+//! ```text
+//! head → … glibc's … → OPEN → lock₁ → node₁ → lock₂ → node₂ → CLOSE → … glibc's … → head
+//! ```
+//!
+//! The kernel finds a lock's word 32 bytes before its entry (glibc's offset, which the
+//! list's head fixes for every entry), so each lock keeps the entry (a `next` pointer)
+//! 32 bytes after its word. Every held lock is followed by a node in this thread's own
+//! memory, so that unlinking a lock writes only this thread's memory, never another
+//! lock's: a peer that scribbles on a lock, or a lock whose memory went away, can only
+//! mislead the kernel's walk, never this process. A node's own "word" is 0, never a
+//! thread id, so the kernel passes over it.
+
+use std::cell::Cell;
+use std::sync::atomic::{
+    compiler_fence, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
+
+use shmsync_core::{Owner, ShmSafe, Wait};
+
+/// Records lock owners by Linux thread id and has the kernel mark a lock whose holder
+/// died (see [`shmsync_core::Lock`]). The owner backend of [`Lock`](crate::Lock).
+///
+/// A lock's owner is a thread: its guard cannot move to another thread, and a thread
+/// that exits holding it has died holding it. Each thread may hold up to 32 locks at
+/// once (a 33rd lock call panics).
+///
+/// Where the thread's robust list cannot be used (a C library other than glibc, or a
+/// 32-bit target), locks still exclude and release as always, but a holder's death is
+/// not detected: a waiter waits (its timeout still ends the wait). [`Robust::detects_deaths`]
+/// tells which.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::{Futex, Robust};
+/// use shmsync_core::Lock;
+///
+/// let lock: Lock<Futex, Robust> = Lock::new(); // what `shmsync::Lock` is
+/// drop(lock.lock().unwrap());
+/// assert_eq!(std::mem::size_of_val(&lock), 40);
+/// ```
+pub struct Robust;
+
+/// A lock's entry on its holder's robust list: 32 bytes after the lock's word, as the
+/// list's head says, with the bytes between unused (and zero).
+///
+/// The `next` pointer is meaningful only in the holder's address space and only while it
+/// holds the lock; other processes never read it.
+#[repr(C, align(8))]
+pub struct RobustRecord {
+    _unused: [AtomicU32; 6],
+    next: AtomicUsize,
+}
+
+// SAFETY: `#[repr(C)]` atomics only, valid for every byte pattern; nothing in this
+// process ever follows `next` (only the kernel does, with its own checks).
+unsafe impl ShmSafe for RobustRecord {}
+
+/// Where a lock keeps its entry: 8 (the record after the 4-byte word, aligned to 8) plus
+/// 24 (`next` in the record) is glibc's 32.
+const ENTRY_AFTER_WORD: usize = 32;
+const _: () = assert!(std::mem::offset_of!(RobustRecord, next) == ENTRY_AFTER_WORD - 8);
+const _: () = assert!(std::mem::size_of::<shmsync_core::Lock<crate::Futex, Robust>>() == 40);
+
+/// The kernel's `struct robust_list_head`.
+#[repr(C)]
+struct ListHead {
+    list: AtomicUsize,
+    futex_offset: AtomicIsize,
+    pending: AtomicUsize,
+}
+
+/// A node of the list in this thread's own memory, laid out as glibc lays out the
+/// list part of a mutex: a back link (which glibc writes in the sentinels) at 24, the
+/// entry (`next`) at 32, and 0 where the kernel looks for a futex word.
+#[repr(C, align(8))]
+struct Node {
+    word: AtomicU32,
+    _unused: [u32; 5],
+    prev: AtomicUsize,
+    next: AtomicUsize,
+}
+
+impl Node {
+    const fn new() -> Node {
+        Node {
+            word: AtomicU32::new(0),
+            _unused: [0; 5],
+            prev: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The address the list links to: the node's `next` field.
+    fn entry(&self) -> usize {
+        &self.next as *const AtomicUsize as usize
+    }
+}
+
+/// How many locks a thread may hold at once.
+const SLOTS: usize = 32;
+
+/// This thread's part of the robust list, and what it holds.
+///
+/// The held locks form a stack, newest on top, and the list runs down it:
+///
+/// ```text
+/// OPEN → lock[n-1] → node[n-1] → … → lock[0] → node[0] → CLOSE
+/// ```
+///
+/// so that lock `i`'s entry points at `node[i]`, and `node[i]` at the lock below (or at
+/// CLOSE). Releasing the top lock is one store (`OPEN` skips it). Releasing another
+/// one also rewrites only a node of ours, the one above it, and leaves a tombstone that
+/// goes when the stack shrinks to it.
+///
+/// It lives in static thread-local storage (no destructor) so that it stays valid
+/// until the kernel has walked the list at the thread's exit. A forked child inherits
+/// the forking thread's copy; see [`Thread::ready`].
+struct Thread {
+    /// The process this state was set up in (see [`process_generation`]).
+    generation: Cell<u64>,
+    /// Where the process's generation is kept: [`NEVER`] until set up.
+    process: Cell<*const AtomicU64>,
+    tid: Cell<u32>,
+    /// The `list_op_pending` slot of the registered head, or `no_list` where deaths
+    /// are not detected.
+    pending: Cell<*const AtomicUsize>,
+    no_list: AtomicUsize,
+    open: Node,
+    close: Node,
+    /// A head of our own, for a thread that has none registered (a child of a raw
+    /// `clone`).
+    own_head: ListHead,
+    /// The node after each held lock.
+    follower: [Node; SLOTS],
+    /// Each held lock's entry address, bottom up; 0: a tombstone.
+    held: [Cell<usize>; SLOTS],
+    depth: Cell<usize>,
+}
+
+thread_local! {
+    static THREAD: Thread = const { Thread::new() };
+}
+
+/// The generation of a thread that was never set up: 0, which no thread's generation is.
+static NEVER: AtomicU64 = AtomicU64::new(0);
+
+impl Thread {
+    const fn new() -> Thread {
+        Thread {
+            generation: Cell::new(1),
+            process: Cell::new(&NEVER),
+            tid: Cell::new(0),
+            pending: Cell::new(std::ptr::null()),
+            no_list: AtomicUsize::new(0),
+            open: Node::new(),
+            close: Node::new(),
+            own_head: ListHead {
+                list: AtomicUsize::new(0),
+                futex_offset: AtomicIsize::new(0),
+                pending: AtomicUsize::new(0),
+            },
+            follower: [const { Node::new() }; SLOTS],
+            held: [const { Cell::new(0) }; SLOTS],
+            depth: Cell::new(0),
+        }
+    }
+
+    /// This thread's state, set up for this process.
+    ///
+    /// A forked child (by `fork`, or by a raw `clone` that runs no `pthread_atfork`
+    /// handler) starts with a copy of the forking thread's state: its id, its held
+    /// locks (which the parent, not the child, holds) and its place on a list that the
+    /// child's kernel task does not have. The process generation, kept in a page that
+    /// the kernel zeroes in every child, tells the copy apart from the real thing.
+    #[inline]
+    fn ready(&self) -> &Thread {
+        // A thread's generation is never 0, and a fresh child's page (or `NEVER`) is.
+        // SAFETY: `process` is `NEVER` or the generation page, mapped for good.
+        let process = unsafe { &*self.process.get() };
+        if self.generation.get() != process.load(Ordering::Relaxed) {
+            self.set_up();
+        }
+        self
+    }
+
+    #[cold]
+    fn set_up(&self) {
+        let generation = process_generation();
+        if generation.load(Ordering::Relaxed) == 0 {
+            // First thread of this process to get here: a value that no copy of a
+            // parent's state can hold (a parent's generation was made in another process).
+            let _ = generation.compare_exchange(
+                0,
+                fresh_generation(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+        self.tid.set(nix::unistd::gettid().as_raw() as u32);
+        self.depth.set(0);
+        let pending = self.join_robust_list();
+        self.pending.set(if pending.is_null() {
+            &self.no_list
+        } else {
+            pending
+        });
+        self.process.set(generation);
+        self.generation.set(generation.load(Ordering::Relaxed));
+    }
+    /// Puts the two sentinels on this thread's robust list, and returns the list's
+    /// pending slot (null if there is no list we can use).
+    fn join_robust_list(&self) -> *const AtomicUsize {
+        self.open.next.store(self.close.entry(), Ordering::Relaxed);
+        self.close.prev.store(self.open.entry(), Ordering::Relaxed);
+        let Some((head, futex_offset)) = registered_head() else {
+            // No list at all: a raw clone's child. Register one of our own.
+            let head = &self.own_head;
+            head.list.store(self.open.entry(), Ordering::Relaxed);
+            self.close
+                .next
+                .store(head as *const ListHead as usize, Ordering::Relaxed);
+            head.pending.store(0, Ordering::Relaxed);
+            head.futex_offset
+                .store(-(ENTRY_AFTER_WORD as isize), Ordering::Relaxed);
+            // SAFETY: `own_head` lives in this thread's static thread-local storage, so
+            // it stays valid until the kernel walks it at the thread's exit.
+            let registered = unsafe {
+                libc::syscall(
+                    libc::SYS_set_robust_list,
+                    head as *const ListHead,
+                    size_of::<ListHead>(),
+                )
+            };
+            return if registered == 0 {
+                &head.pending
+            } else {
+                std::ptr::null()
+            };
+        };
+        if !cfg!(all(target_env = "gnu", target_pointer_width = "64"))
+            || futex_offset != -(ENTRY_AFTER_WORD as isize)
+        {
+            // Somebody else's list, with a layout we cannot share.
+            return std::ptr::null();
+        }
+        // Splice OPEN, CLOSE in at the front, as glibc links a mutex: each entry's
+        // back link (8 bytes before it) points at the entry before it.
+        // SAFETY: `head` is this thread's registered glibc head, in glibc's thread
+        // descriptor, which outlives the thread's use of it; its first entry is either
+        // the head itself (glibc keeps a back-link word just before its head) or a glibc
+        // robust mutex this thread holds, whose back link is 8 bytes before its entry.
+        // Only this thread changes this list, and glibc does not run in between.
+        unsafe {
+            let head = &*head;
+            let first = head.list.load(Ordering::Relaxed);
+            self.close.next.store(first, Ordering::Relaxed);
+            let first_back_link = ((first & !1) - 8) as *const AtomicUsize;
+            (*first_back_link).store(self.close.entry(), Ordering::Relaxed);
+            self.open
+                .prev
+                .store(head as *const ListHead as usize, Ordering::Relaxed);
+            compiler_fence(Ordering::SeqCst);
+            head.list.store(self.open.entry(), Ordering::Relaxed);
+            &head.pending
+        }
+    }
+
+    /// Sets the list's pending entry (0: none), in program order with the lock's word.
+    #[inline]
+    fn set_pending(&self, entry: usize) {
+        compiler_fence(Ordering::SeqCst);
+        // SAFETY: the registered head's pending slot, or `no_list`: valid for the
+        // thread's life.
+        unsafe { (*self.pending.get()).store(entry, Ordering::Relaxed) };
+        compiler_fence(Ordering::SeqCst);
+    }
+
+    /// Puts a lock this thread just took on top of the stack and on the list.
+    #[inline]
+    fn link(&self, record: &RobustRecord) {
+        let depth = self.depth.get();
+        if depth == SLOTS {
+            too_many_held();
+        }
+        let node = &self.follower[depth];
+        // Build the link fully, then publish it with one store: the kernel may walk the
+        // list at any instruction (a SIGKILL).
+        record.next.store(node.entry(), Ordering::Relaxed);
+        node.next
+            .store(self.open.next.load(Ordering::Relaxed), Ordering::Relaxed);
+        let entry = entry_of(record);
+        self.held[depth].set(entry);
+        self.depth.set(depth + 1);
+        compiler_fence(Ordering::SeqCst);
+        self.open.next.store(entry, Ordering::Relaxed);
+    }
+
+    /// Where a lock this thread holds sits on the stack.
+    #[inline]
+    fn find(&self, record: &RobustRecord) -> Option<usize> {
+        let entry = entry_of(record);
+        let depth = self.depth.get();
+        match depth.checked_sub(1) {
+            // Locks are mostly released in the order opposite to taking them.
+            Some(top) if self.held[top].get() == entry => Some(top),
+            _ => (0..depth).rev().find(|&i| self.held[i].get() == entry),
+        }
+    }
+
+    /// Takes the lock at stack slot `slot` off the list.
+    #[inline]
+    fn unlink(&self, slot: usize) {
+        let depth = self.depth.get();
+        if slot + 1 == depth && (slot == 0 || self.held[slot - 1].get() != 0) {
+            // The top, with a live lock (or nothing) below: one store takes it off.
+            self.open.next.store(
+                self.follower[slot].next.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+            compiler_fence(Ordering::SeqCst);
+            self.depth.set(slot);
+            return;
+        }
+        self.unlink_within(slot, depth);
+    }
+
+    #[cold]
+    fn unlink_within(&self, slot: usize, depth: usize) {
+        // The node that links to it: OPEN, or the follower of the nearest live lock above.
+        let above = (slot + 1..depth).find(|&i| self.held[i].get() != 0);
+        let before = above.map_or(&self.open, |i| &self.follower[i]);
+        // One store takes the lock and its node off the kernel's list.
+        before.next.store(
+            self.follower[slot].next.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        compiler_fence(Ordering::SeqCst);
+        self.held[slot].set(0);
+        if above.is_none() {
+            let mut depth = slot;
+            while depth > 0 && self.held[depth - 1].get() == 0 {
+                depth -= 1;
+            }
+            self.depth.set(depth);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn too_many_held() -> ! {
+    panic!("a thread may hold at most {SLOTS} shmsync locks at once; release one first")
+}
+
+fn entry_of(record: &RobustRecord) -> usize {
+    &record.next as *const AtomicUsize as usize
+}
+
+/// The calling thread's registered robust-list head and its futex offset, if any.
+fn registered_head() -> Option<(*const ListHead, isize)> {
+    let mut head: *const ListHead = std::ptr::null();
+    let mut len: usize = 0;
+    // SAFETY: get_robust_list(0, ..) writes the calling thread's head pointer and its
+    // length through the two pointers, which point at locals.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_get_robust_list,
+            0,
+            &mut head as *mut *const ListHead,
+            &mut len as *mut usize,
+        )
+    };
+    if result != 0 || head.is_null() || len != size_of::<ListHead>() {
+        return None;
+    }
+    // SAFETY: the kernel returned this thread's registered head, which its registrant
+    // keeps valid while the thread runs.
+    let futex_offset = unsafe { (*head).futex_offset.load(Ordering::Relaxed) };
+    Some((head, futex_offset))
+}
+
+/// A word that identifies this process's incarnation of the thread states: it lives in
+/// a page the kernel zeroes in every child (`MADV_WIPEONFORK`), so a child sees 0 and
+/// knows that the states it inherited are its parent's.
+fn process_generation() -> &'static AtomicU64 {
+    static PAGE: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
+    let page = PAGE.load(Ordering::Acquire);
+    if !page.is_null() {
+        // SAFETY: a page mapped below and never unmapped.
+        return unsafe { &*page };
+    }
+    // Not a `Once`: a child forked while another thread ran it would wait for ever.
+    // Racing threads each map a page; one wins, the others unmap theirs.
+    let mine = map_generation_page();
+    match PAGE.compare_exchange(
+        std::ptr::null_mut(),
+        mine,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // SAFETY: as above.
+        Ok(_) => unsafe { &*mine },
+        Err(theirs) => {
+            // SAFETY: `mine` was mapped by `map_generation_page` and nobody else saw it.
+            unsafe { libc::munmap(mine.cast(), page_size()) };
+            // SAFETY: as above.
+            unsafe { &*theirs }
+        }
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+#[cold]
+fn map_generation_page() -> *mut AtomicU64 {
+    // SAFETY: a fresh private anonymous mapping; the result is checked.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            page_size(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert!(
+        page != libc::MAP_FAILED,
+        "shmsync: mapping one page failed: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `page` is the mapping just made.
+    if unsafe { libc::madvise(page, page_size(), libc::MADV_WIPEONFORK) } != 0 {
+        // Before Linux 4.14: a `fork` (not a raw `clone`) still clears it.
+        extern "C" fn wipe_in_child() {
+            process_generation().store(0, Ordering::Relaxed);
+        }
+        // SAFETY: the handler only stores to an atomic, which is safe in a forked child.
+        unsafe { libc::pthread_atfork(None, None, Some(wipe_in_child)) };
+    }
+    page.cast()
+}
+
+/// A nonzero value that no other process's generation has: it includes the process id
+/// (two processes that live at once differ) and fresh random bits (a pid reused later,
+/// or pid 1 of two namespaces, still differs).
+fn fresh_generation() -> u64 {
+    let mut random = [0u8; 8];
+    // SAFETY: getrandom writes at most `random.len()` bytes into `random`.
+    unsafe {
+        libc::getrandom(
+            random.as_mut_ptr().cast(),
+            random.len(),
+            libc::GRND_NONBLOCK,
+        )
+    };
+    let pid = u64::from(std::process::id());
+    (u64::from_ne_bytes(random) << 32 ^ pid ^ crate::Futex::now()) | 1
+}
+
+impl Robust {
+    /// Whether a holder's death is detected on this thread (its robust list is usable;
+    /// see the type's docs). Fixed for the life of the thread.
+    pub fn detects_deaths() -> bool {
+        THREAD.with(|thread| {
+            let thread = thread.ready();
+            !std::ptr::eq(thread.pending.get(), &thread.no_list)
+        })
+    }
+
+    /// Gives up, as if this thread had died, every lock it holds inside
+    /// `[start, start + len)`: memory about to be unmapped, which the kernel must not
+    /// look into later. The next locker of each is told its owner died.
+    pub(crate) fn abandon_range(start: usize, len: usize) {
+        const WAITERS: u32 = 1 << 31;
+        const OWNER_DIED: u32 = 1 << 30;
+        const ID: u32 = (1 << 30) - 1;
+        THREAD.with(|thread| {
+            let thread = thread.ready();
+            for slot in (0..thread.depth.get()).rev() {
+                let entry = thread.held[slot].get();
+                if entry == 0 || !(start..start.saturating_add(len)).contains(&entry) {
+                    continue;
+                }
+                // SAFETY: `entry` is the entry of a lock this thread holds, inside memory
+                // the caller still has mapped; the word is `ENTRY_AFTER_WORD` before it.
+                let word =
+                    unsafe { &*((entry - ENTRY_AFTER_WORD) as *const shmsync_core::AtomicU32) };
+                thread.set_pending(entry);
+                thread.unlink(slot);
+                let mine = thread.tid.get();
+                let marked = word.fetch_update(
+                    shmsync_core::Ordering::Release,
+                    shmsync_core::Ordering::Relaxed,
+                    |w| (w & ID == mine).then_some(w & WAITERS | OWNER_DIED),
+                );
+                if let Ok(previous) = marked {
+                    if previous & WAITERS != 0 {
+                        crate::futex::wake(word, 1);
+                    }
+                }
+                thread.set_pending(0);
+            }
+        });
+    }
+}
+
+impl Owner for Robust {
+    type Record = RobustRecord;
+    #[allow(clippy::declare_interior_mutable_const)] // a fresh value per lock, by design
+    const UNHELD: RobustRecord = RobustRecord {
+        _unused: [const { AtomicU32::new(0) }; 6],
+        next: AtomicUsize::new(0),
+    };
+    type Hold = usize;
+    type GuardMarker = *const ();
+    /// A holder killed between its release and its wake-up leaves sleepers unwoken
+    /// unless the kernel saw the release as pending; this bounds the rest.
+    const RECHECK_NS: Option<u64> = Some(50_000_000);
+
+    #[inline]
+    fn id() -> u32 {
+        THREAD.with(|thread| thread.ready().tid.get())
+    }
+
+    #[inline]
+    fn attempt(_: &shmsync_core::AtomicU32, record: &RobustRecord) {
+        THREAD.with(|thread| thread.set_pending(entry_of(record)));
+    }
+
+    #[inline]
+    fn taken(_: &shmsync_core::AtomicU32, record: &RobustRecord) {
+        // Left pending as well as listed, which the kernel handles once: pending names
+        // a lock this thread holds until the next lock operation replaces it.
+        THREAD.with(|thread| thread.link(record));
+    }
+
+    #[inline]
+    fn missed(_: &shmsync_core::AtomicU32, _: &RobustRecord) {
+        THREAD.with(|thread| thread.set_pending(0));
+    }
+
+    #[inline]
+    fn holding(_: &shmsync_core::AtomicU32, record: &RobustRecord) -> Option<usize> {
+        // The lock asked for `id()` first, which set this thread up for this process.
+        THREAD.with(|thread| thread.find(record))
+    }
+
+    #[inline]
+    fn releasing(_: &shmsync_core::AtomicU32, slot: usize) {
+        THREAD.with(|thread| {
+            // Pending from here: a death before the word is released still marks it, and
+            // one after it (before the wake-up) still wakes a waiter.
+            thread.set_pending(thread.held[slot].get());
+            thread.unlink(slot);
+        });
+    }
+
+    #[inline]
+    fn released(_: usize) {
+        THREAD.with(|thread| thread.set_pending(0));
+    }
+
+    fn forget(_: &shmsync_core::AtomicU32, record: &RobustRecord, held_by_someone: bool) {
+        THREAD.with(|thread| {
+            let thread = thread.ready();
+            match thread.find(record) {
+                Some(slot) => thread.unlink(slot),
+                None if held_by_someone && !std::ptr::eq(thread.pending.get(), &thread.no_list) => {
+                    // Another thread of this process may have this lock on its robust
+                    // list: freeing the memory would let the kernel write into whatever
+                    // comes to live there when that thread exits.
+                    const MESSAGE: &[u8] = b"shmsync: a Lock was dropped while another thread \
+                        holds it; aborting, since that thread's robust list still names \
+                        its memory\n";
+                    // SAFETY: write(2) from a static buffer; no lock is taken, so this
+                    // cannot wait on state held by another thread.
+                    unsafe { libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len()) };
+                    std::process::abort();
+                }
+                None => {}
+            }
+        });
+    }
+}
