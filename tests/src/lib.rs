@@ -4,6 +4,7 @@
 
 #![allow(missing_docs)] // test support, not an API
 
+pub mod ownership;
 
 use shmsync::{shm_struct, Array, Event, ExitStatus, Lock, Process, Semaphore, Value};
 use std::time::{Duration, Instant};
