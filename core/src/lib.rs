@@ -58,6 +58,7 @@ mod spin;
 mod sync;
 #[cfg(feature = "embassy")]
 mod tasks;
+mod tracked_semaphore;
 mod value;
 mod wait;
 
@@ -73,5 +74,6 @@ pub use spin::{Clock, NoClock, Spin};
 pub use sync::{AtomicU32, Ordering};
 #[cfg(feature = "embassy")]
 pub use tasks::{Embassy, WakeTasks};
+pub use tracked_semaphore::{Permit, TrackedBoundedSemaphore, TrackedSemaphore, TRACKED_HOLDERS};
 pub use value::Value;
 pub use wait::Wait;

@@ -281,6 +281,11 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         }
     }
 
+    /// Whether the calling thread holds the lock (with [`Unowned`], whether anyone does).
+    pub(crate) fn is_mine(&self) -> bool {
+        self.my_hold(self.word.load(Ordering::Relaxed)).is_ok()
+    }
+
     /// The calling thread's hold of the lock, by the word (`current`) and by the
     /// backend's account: both must agree.
     #[inline]

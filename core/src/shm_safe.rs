@@ -1,6 +1,9 @@
 //! Which types may live in memory shared between processes.
 
-use crate::{Array, BoundedSemaphore, Event, Lock, Owner, Scalar, Semaphore, Value};
+use crate::{
+    Array, BoundedSemaphore, Event, Lock, Owner, Scalar, Semaphore, TrackedBoundedSemaphore,
+    TrackedSemaphore, Value,
+};
 
 /// A type that stays valid when the same bytes are mapped by several processes, each
 /// at its own address.
@@ -76,6 +79,10 @@ unsafe impl<W> ShmSafe for Semaphore<W> {}
 unsafe impl<W> ShmSafe for BoundedSemaphore<W> {}
 // SAFETY: as above.
 unsafe impl<T: Scalar, W, O: Owner> ShmSafe for Value<T, W, O> {}
+// SAFETY: as above.
+unsafe impl<W, O: Owner> ShmSafe for TrackedSemaphore<W, O> {}
+// SAFETY: as above.
+unsafe impl<W, O: Owner> ShmSafe for TrackedBoundedSemaphore<W, O> {}
 // SAFETY: as above.
 unsafe impl<T: Scalar, const N: usize, W, O: Owner> ShmSafe for Array<T, N, W, O> {}
 

@@ -52,10 +52,13 @@ pub type Lock = shmsync_core::Lock<Futex, Robust>;
 pub type LockGuard<'a> = shmsync_core::LockGuard<'a, Futex, Robust>;
 /// What [`Lock::lock`] returns.
 pub type LockResult<'a> = shmsync_core::LockResult<'a, Futex, Robust>;
-/// A counting semaphore: see [`shmsync_core::Semaphore`].
-pub type Semaphore = shmsync_core::Semaphore<Futex>;
-/// A semaphore with an upper bound: see [`shmsync_core::BoundedSemaphore`].
-pub type BoundedSemaphore = shmsync_core::BoundedSemaphore<Futex>;
+/// A counting semaphore whose permits come back when their holder dies: see
+/// [`shmsync_core::TrackedSemaphore`].
+pub type Semaphore = shmsync_core::TrackedSemaphore<Futex, Robust>;
+/// A semaphore with an upper bound: see [`shmsync_core::TrackedBoundedSemaphore`].
+pub type BoundedSemaphore = shmsync_core::TrackedBoundedSemaphore<Futex, Robust>;
+/// A permit of a [`Semaphore`] or [`BoundedSemaphore`], given back when dropped.
+pub type Permit<'a> = shmsync_core::Permit<'a, Futex, Robust>;
 /// An event flag: see [`shmsync_core::Event`].
 pub type Event = shmsync_core::Event<Futex>;
 /// A shared scalar: see [`shmsync_core::Value`].

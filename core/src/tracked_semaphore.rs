@@ -1,0 +1,535 @@
+//! Semaphores whose permits come back when their holder dies: [`TrackedSemaphore`] and
+//! [`TrackedBoundedSemaphore`].
+//!
+//! ```
+//! use shmsync_core::{Lock, TrackedSemaphore, Unowned};
+//! # use shmsync_core::Spin;
+//!
+//! // At most two workers at a time, as with Python's `Semaphore(2)`.
+//! let slots: TrackedSemaphore<Spin, Unowned> = TrackedSemaphore::new(2);
+//! let permit = slots.permit(); // given back when dropped
+//! assert_eq!(slots.value(), 1);
+//! drop(permit);
+//! assert_eq!(slots.value(), 2);
+//! ```
+//!
+//! # How the permits are kept
+//!
+//! Every change of the counts happens under an internal [`Lock`], so that a process
+//! killed in the middle of one leaves nothing that cannot be repaired. The counts are
+//! kept so that one store commits each change:
+//!
+//! - `total`: the permits that exist;
+//! - per holder slot, `held`: how many permits the slot's thread holds. A thread that
+//!   holds permits owns its slot's own lock, so that its death marks the slot (with the
+//!   hosted crate's owner backend, the kernel does it);
+//! - `untracked`: permits held by threads that found no free slot;
+//! - `free`, the word sleepers wait on, is always `total - held - untracked` (and a
+//!   SLEEPERS bit): whoever finds a dead holder's slot, or the internal lock's last
+//!   holder dead, drops the dead slot's permits and recomputes it.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::error::{LockError, OverRelease};
+use crate::lock::Lock;
+use crate::owner::{Owner, Unowned};
+use crate::spin::Spin;
+use crate::sync::{AtomicU32, Ordering};
+use crate::wait::{deadline_after, expired, spin_while, Wait};
+
+/// Threads that can hold permits of one semaphore at once with their deaths tracked;
+/// further holders at the same moment hold untracked permits.
+pub const TRACKED_HOLDERS: usize = if cfg!(loom) { 2 } else { 8 };
+
+/// Set in `free` when some acquirer sleeps (or is about to) on it.
+const SLEEPERS: u32 = 1 << 31;
+const COUNT: u32 = SLEEPERS - 1;
+
+/// One thread's holding: the lock it owns while it holds any permit, and how many.
+#[repr(C)]
+struct Holder<W, O: Owner> {
+    lock: Lock<W, O>,
+    held: AtomicU32,
+}
+
+/// The state and algorithm shared by both semaphores.
+#[repr(C)]
+struct Permits<W, O: Owner> {
+    /// Free permits (the low 31 bits) and SLEEPERS: the word sleepers wait on.
+    free: AtomicU32,
+    total: AtomicU32,
+    untracked: AtomicU32,
+    /// The most permits there may be.
+    bound: AtomicU32,
+    /// Serialises changes of the counts.
+    guard: Lock<W, O>,
+    holders: [Holder<W, O>; TRACKED_HOLDERS],
+}
+
+/// A counting semaphore, as Python's `multiprocessing.Semaphore`, whose permits come
+/// back when a thread or process that holds them dies.
+///
+/// [`permit`](Self::permit) takes a permit, blocking while there are none, and returns
+/// a [`Permit`] that gives it back when dropped (Python's `with sem:`);
+/// [`acquire`](Self::acquire) and [`release`](Self::release) are Python's manual style.
+///
+/// # Who holds a permit
+///
+/// A permit is held by the thread that acquired it. Where the owner backend tracks
+/// owners (the hosted crate's does), the permits of a thread that dies (killed, exited,
+/// `exec`ed) return to the count, found by the next caller that looks: any `acquire`,
+/// `release` or [`value`](Self::value); a waiter looks every
+/// [`Owner::RECHECK_NS`]. The permits of up to [`TRACKED_HOLDERS`] holding threads at
+/// once are tracked; a further thread that acquires while all slots are taken holds an
+/// untracked permit, lost if it dies holding it.
+///
+/// Python's hand-off, one thread or process acquiring and another releasing (a
+/// producer releasing what a consumer acquires), is declared by
+/// [`release`](Self::release) itself: a release by a thread that holds no permit
+/// returns one held by another thread (so that the other's death does not return it a
+/// second time), or, if none is held, adds a permit.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{Spin, TrackedSemaphore, Unowned};
+/// use core::time::Duration;
+///
+/// let sem: TrackedSemaphore<Spin, Unowned> = TrackedSemaphore::new(1);
+/// assert!(sem.try_acquire());
+/// assert!(!sem.acquire_timeout(Duration::from_millis(1)));
+/// sem.release();
+/// sem.release_n(2);
+/// assert_eq!(sem.get_value(), 3);
+/// ```
+#[repr(C)]
+pub struct TrackedSemaphore<W = Spin, O: Owner = Unowned> {
+    permits: Permits<W, O>,
+}
+
+/// A [`TrackedSemaphore`] that refuses to be released above its initial value, as
+/// Python's `BoundedSemaphore`: an extra release is a bug, reported as
+/// [`OverRelease`], and no death ever returns more permits than were taken.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{Spin, TrackedBoundedSemaphore, Unowned};
+///
+/// let sem: TrackedBoundedSemaphore<Spin, Unowned> = TrackedBoundedSemaphore::new(2);
+/// sem.acquire(); // Python's manual style
+/// sem.release().unwrap();
+/// let err = sem.release().unwrap_err(); // already back at 2
+/// assert_eq!(sem.value(), 2);
+/// println!("{err}");
+/// ```
+#[repr(C)]
+pub struct TrackedBoundedSemaphore<W = Spin, O: Owner = Unowned> {
+    permits: Permits<W, O>,
+}
+
+/// A permit taken from a semaphore, given back when dropped (Python's `with sem:`).
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{Spin, TrackedSemaphore, Unowned};
+///
+/// let sem: TrackedSemaphore<Spin, Unowned> = TrackedSemaphore::new(1);
+/// {
+///     let _permit = sem.permit();
+///     assert_eq!(sem.value(), 0);
+/// }
+/// assert_eq!(sem.value(), 1);
+/// ```
+#[must_use = "the permit is given back as soon as it is dropped"]
+pub struct Permit<'a, W: Wait, O: Owner> {
+    permits: &'a Permits<W, O>,
+    _owner: core::marker::PhantomData<O::GuardMarker>,
+}
+
+#[cfg(not(loom))]
+impl<W, O: Owner> Holder<W, O> {
+    #[allow(clippy::declare_interior_mutable_const)] // a fresh value per slot
+    const FREE: Self = Holder {
+        lock: Lock::new(),
+        held: AtomicU32::new(0),
+    };
+}
+
+impl<W, O: Owner> Permits<W, O> {
+    #[cfg(not(loom))]
+    const fn new(permits: u32, bound: u32) -> Self {
+        let permits = if permits > COUNT { COUNT } else { permits };
+        Permits {
+            free: AtomicU32::new(permits),
+            total: AtomicU32::new(permits),
+            untracked: AtomicU32::new(0),
+            bound: AtomicU32::new(bound),
+            guard: Lock::new(),
+            holders: [Holder::FREE; TRACKED_HOLDERS],
+        }
+    }
+
+    #[cfg(loom)]
+    fn new(permits: u32, bound: u32) -> Self {
+        Permits {
+            free: AtomicU32::new(permits),
+            total: AtomicU32::new(permits),
+            untracked: AtomicU32::new(0),
+            bound: AtomicU32::new(bound),
+            guard: Lock::new(),
+            holders: core::array::from_fn(|_| Holder {
+                lock: Lock::new(),
+                held: AtomicU32::new(0),
+            }),
+        }
+    }
+
+    fn free_count(&self) -> u32 {
+        self.free.load(Ordering::Relaxed) & COUNT
+    }
+}
+
+impl<W: Wait, O: Owner> Permits<W, O> {
+    /// Runs `f` holding the internal lock, after returning the permits of dead
+    /// holders. `f`'s changes are committed by one store each; `free` is recomputed
+    /// after it. Returns what `f` returned and whether sleepers must be woken.
+    fn locked<R>(&self, f: impl FnOnce(&Self) -> R) -> (R, bool) {
+        let (guard, repair) = match self.guard.lock() {
+            Ok(guard) => (guard, false),
+            // A caller died between a change and the recomputation that follows it.
+            Err(LockError::OwnerDied(guard)) => (guard, true),
+            // The internal lock is always marked consistent by whoever is told its
+            // holder died, and nobody else can take it.
+            Err(_) => unreachable!("a semaphore's internal lock is always repaired"),
+        };
+        let mut wake = false;
+        if self.return_dead_holders() || repair {
+            wake |= self.recompute_free();
+        }
+        let result = f(self);
+        wake |= self.recompute_free();
+        guard.mark_consistent();
+        drop(guard);
+        (result, wake)
+    }
+
+    /// Takes back the slots of holders that died, whose permits are then free again
+    /// (`free` is recomputed from `held`). Returns whether there were any.
+    fn return_dead_holders(&self) -> bool {
+        let mut returned = false;
+        for holder in &self.holders {
+            if holder.lock.holder_died() {
+                if let Err(LockError::OwnerDied(slot)) = holder.lock.try_lock() {
+                    holder.held.store(0, Ordering::Relaxed);
+                    slot.mark_consistent();
+                    returned = true;
+                }
+            }
+        }
+        returned
+    }
+
+    /// Sets `free` to what the counts say is free; returns whether a sleeper must be
+    /// woken (it was asleep, and a permit is free).
+    fn recompute_free(&self) -> bool {
+        let held: u32 = self
+            .holders
+            .iter()
+            .map(|holder| holder.held.load(Ordering::Relaxed))
+            .sum();
+        let count = self
+            .total
+            .load(Ordering::Relaxed)
+            .saturating_sub(held)
+            .saturating_sub(self.untracked.load(Ordering::Relaxed))
+            .min(COUNT);
+        let previous = self.free.load(Ordering::Relaxed);
+        let wake = previous & SLEEPERS != 0 && count > 0;
+        let sleepers = if wake { 0 } else { previous & SLEEPERS };
+        if previous != count | sleepers {
+            self.free.store(count | sleepers, Ordering::Release);
+        }
+        wake
+    }
+
+    /// The calling thread's slot, if it has one.
+    fn my_slot(&self) -> Option<&Holder<W, O>> {
+        self.holders.iter().find(|holder| holder.lock.is_mine())
+    }
+
+    /// Takes one free permit for the calling thread, under the internal lock.
+    fn take(&self, slept: bool) -> bool {
+        if self.free_count() == 0 {
+            // Announce a sleeper before the caller sleeps; released under this same
+            // lock, so no release can slip in between unseen.
+            self.free.fetch_or(SLEEPERS, Ordering::Relaxed);
+            return false;
+        }
+        if let Some(holder) = self.my_slot() {
+            holder.held.fetch_add(1, Ordering::Relaxed);
+        } else if let Some(holder) = self.holders.iter().find(|h| h.lock.try_acquire().is_ok()) {
+            holder.held.store(1, Ordering::Relaxed);
+        } else {
+            self.untracked.fetch_add(1, Ordering::Relaxed);
+        }
+        if slept {
+            // Others may sleep too, unseen: the next release must wake one of them.
+            self.free.fetch_or(SLEEPERS, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Gives back `n` permits: the calling thread's first, then untracked ones, then
+    /// other threads' (a hand-off), then new ones up to the bound. All or nothing.
+    fn give(&self, n: u32) -> Result<(), OverRelease> {
+        let mine = self.my_slot();
+        let mut left = n;
+        let mut take = |available: u32| {
+            let taken = left.min(available);
+            left -= taken;
+            taken
+        };
+        let from_mine = mine.map_or(0, |h| take(h.held.load(Ordering::Relaxed)));
+        let from_untracked = take(self.untracked.load(Ordering::Relaxed));
+        let mut from_others = [0u32; TRACKED_HOLDERS];
+        for (from, holder) in from_others.iter_mut().zip(&self.holders) {
+            if !mine.is_some_and(|m| core::ptr::eq(m, holder)) {
+                *from = take(holder.held.load(Ordering::Relaxed));
+            }
+        }
+        let added = left;
+        let total = self.total.load(Ordering::Relaxed);
+        let bound = self.bound.load(Ordering::Relaxed).min(COUNT);
+        if total.checked_add(added).is_none_or(|t| t > bound) {
+            return Err(OverRelease {
+                released: n,
+                value: self.free_count(),
+                bound,
+            });
+        }
+        // Each store below commits its part; `free` is recomputed after them.
+        if let Some(mine) = mine {
+            if from_mine > 0 {
+                mine.held.fetch_sub(from_mine, Ordering::Relaxed);
+            }
+            if mine.held.load(Ordering::Relaxed) == 0 {
+                // No permit left (a hand-off may have taken them): the slot is free for
+                // others.
+                let _ = mine.lock.release();
+            }
+        }
+        if from_untracked > 0 {
+            self.untracked.fetch_sub(from_untracked, Ordering::Relaxed);
+        }
+        for (holder, from) in self.holders.iter().zip(from_others) {
+            if from > 0 {
+                // The other thread keeps its slot (and its lock) until its own
+                // release, or its death, finds nothing held.
+                holder.held.fetch_sub(from, Ordering::Relaxed);
+            }
+        }
+        if added > 0 {
+            self.total.fetch_add(added, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn acquire(&self, deadline: Option<u64>) -> bool {
+        let mut slept = false;
+        loop {
+            let (taken, wake) = self.locked(|permits| permits.take(slept));
+            if wake {
+                W::wake_one(&self.free);
+            }
+            if taken {
+                return true;
+            }
+            if expired::<W>(deadline) {
+                return false;
+            }
+            // A partner that releases within the spin saves both a system call.
+            if !spin_while::<W>(|| self.free_count() == 0) {
+                continue;
+            }
+            let observed = self.free.load(Ordering::Acquire);
+            if observed & COUNT == 0 && observed & SLEEPERS != 0 {
+                let slice = match O::RECHECK_NS {
+                    None => deadline,
+                    Some(ns) => {
+                        let recheck = W::now().saturating_add(ns);
+                        Some(deadline.map_or(recheck, |d| d.min(recheck)))
+                    }
+                };
+                W::wait(&self.free, observed, slice);
+            }
+            slept = true;
+        }
+    }
+
+    fn release(&self, n: u32) -> Result<(), OverRelease> {
+        let (given, wake) = self.locked(|permits| permits.give(n));
+        if wake {
+            if n == 1 {
+                W::wake_one(&self.free);
+            } else {
+                W::wake_all(&self.free);
+            }
+        }
+        given
+    }
+
+    fn value(&self) -> u32 {
+        let (value, wake) = self.locked(|permits| permits.free_count());
+        if wake {
+            W::wake_one(&self.free);
+        }
+        value
+    }
+}
+
+macro_rules! semaphore_api {
+    ($type:ident, $release:ty, $release_doc:literal, $release_map:expr) => {
+        impl<W, O: Owner> $type<W, O> {
+            /// The most permits a semaphore can hold.
+            pub const MAX_PERMITS: u32 = COUNT;
+        }
+
+        impl<W: Wait, O: Owner> $type<W, O> {
+            /// Takes a permit, blocking while there is none, and returns a guard that
+            /// gives it back when dropped (Python's `with sem:`).
+            pub fn permit(&self) -> Permit<'_, W, O> {
+                self.permits.acquire(None);
+                self.permits.permit()
+            }
+
+            /// Python's `acquire()`: takes a permit, blocking while there is none. Give
+            /// it back with [`release`](Self::release); prefer
+            /// [`permit`](Self::permit), whose guard cannot be forgotten.
+            pub fn acquire(&self) {
+                self.permits.acquire(None);
+            }
+
+            /// Takes a permit if one is free right now (Python's
+            /// `acquire(blocking=False)`); released by [`release`](Self::release).
+            pub fn try_acquire(&self) -> bool {
+                let (taken, wake) = self.permits.locked(|permits| permits.take(false));
+                if wake {
+                    W::wake_one(&self.permits.free);
+                }
+                taken
+            }
+
+            /// Takes a permit, waiting at most `timeout` (Python's
+            /// `acquire(timeout=...)`); released by [`release`](Self::release).
+            /// Returns whether it did.
+            pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+                self.permits.acquire(Some(deadline_after::<W>(timeout)))
+            }
+
+            #[doc = $release_doc]
+            pub fn release(&self) -> $release {
+                $release_map(self.permits.release(1))
+            }
+
+            /// Gives back `n` permits at once; see [`release`](Self::release).
+            pub fn release_n(&self, n: u32) -> $release {
+                $release_map(self.permits.release(n))
+            }
+
+            /// The number of free permits right now (Python's `get_value()`), after
+            /// returning the permits of holders that died.
+            pub fn value(&self) -> u32 {
+                self.permits.value()
+            }
+
+            /// Python's name for [`value`](Self::value).
+            pub fn get_value(&self) -> u32 {
+                self.value()
+            }
+
+            /// Whether some acquirer has said it sleeps waiting for a permit, so that the
+            /// next release makes a wake-up call. A mark left by a waiter that died asleep
+            /// costs one such call, and that release clears it. For diagnostics.
+            pub fn sleepers_announced(&self) -> bool {
+                self.permits.free.load(Ordering::Relaxed) & SLEEPERS != 0
+            }
+        }
+
+        impl<W, O: Owner> fmt::Debug for $type<W, O> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($type))
+                    .field("free", &self.permits.free_count())
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+semaphore_api!(
+    TrackedSemaphore,
+    (),
+    "Gives back a permit (see [who holds a permit](Self#who-holds-a-permit)), waking a \
+     waiter if there is one.\n\n# Panics\n\nIf the count would pass \
+     [`MAX_PERMITS`](Self::MAX_PERMITS), a bug of the caller's (as an overflowing \
+     reference count is).",
+    |given: Result<(), OverRelease>| if let Err(full) = given {
+        panic!("{full}")
+    }
+);
+
+semaphore_api!(
+    TrackedBoundedSemaphore,
+    Result<(), OverRelease>,
+    "Gives back a permit (see [who holds a permit](TrackedSemaphore#who-holds-a-permit));\
+     an error, and no change, if that would pass the bound.",
+    |given| given
+);
+
+impl<W, O: Owner> TrackedSemaphore<W, O> {
+    crate::sync::const_fn! {
+        /// A semaphore holding `permits` free permits (at most
+        /// [`MAX_PERMITS`](Self::MAX_PERMITS)).
+        pub fn new(permits: u32) -> Self {
+            TrackedSemaphore { permits: Permits::new(permits, COUNT) }
+        }
+    }
+}
+
+impl<W, O: Owner> TrackedBoundedSemaphore<W, O> {
+    crate::sync::const_fn! {
+        /// A semaphore holding `permits` permits, which is also its upper bound.
+        pub fn new(permits: u32) -> Self {
+            TrackedBoundedSemaphore { permits: Permits::new(permits, permits) }
+        }
+    }
+
+    /// The most permits it may hold: its initial value.
+    pub fn bound(&self) -> u32 {
+        self.permits.bound.load(Ordering::Relaxed)
+    }
+}
+
+impl<W: Wait, O: Owner> Permits<W, O> {
+    fn permit(&self) -> Permit<'_, W, O> {
+        Permit {
+            permits: self,
+            _owner: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<W: Wait, O: Owner> Drop for Permit<'_, W, O> {
+    fn drop(&mut self) {
+        // One permit is held, so giving one back cannot pass the bound.
+        let _ = self.permits.release(1);
+    }
+}
+
+impl<W: Wait, O: Owner> fmt::Debug for Permit<'_, W, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
