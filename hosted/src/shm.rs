@@ -209,13 +209,16 @@ impl<T: ShmSafe> Shared<T> {
         Ok(shared)
     }
 
-    /// Creates a memfd-backed segment holding `value`. Its [`fd`](Self::fd) is
-    /// inherited across `exec`; the child maps it with [`from_fd`](Self::from_fd).
-    /// `name` only labels it (in `/proc/PID/fd`).
+    /// Creates a memfd-backed segment holding `value`. `name` only labels it (in
+    /// `/proc/PID/fd`).
+    ///
+    /// Its [`fd`](Self::fd) is close-on-exec: no program this process starts inherits
+    /// it by accident; a child given the descriptor on purpose maps it with
+    /// [`from_fd`](Self::from_fd).
     pub fn memfd(name: &str, value: T) -> Result<Self, ShmError> {
         let label = shm_path(name)?;
         let fd =
-            nix::sys::memfd::memfd_create(label.as_c_str(), nix::sys::memfd::MFdFlags::empty())
+            nix::sys::memfd::memfd_create(label.as_c_str(), nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
                 .map_err(|e| os_error("memfd_create", name, e))?;
         Self::create_in(fd, name, None, value)
     }
