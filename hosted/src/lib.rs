@@ -32,6 +32,7 @@ mod futex;
 mod process;
 mod robust;
 mod shm;
+mod spawn;
 mod thread;
 
 pub use error::{Layout, ShmError};
@@ -42,6 +43,10 @@ pub use shm::{Shared, FORMAT_VERSION};
 pub use shmsync_core::{
     shm_struct, ArrayError, Bitwise, DataError, IndexError, LockError, NotHeld, Number,
     OverRelease, RangeError, Scalar, ShmSafe,
+};
+pub use spawn::{
+    run_if_spawned, Entry, Spawn, SpawnError, Spawned, ENTRY_FAILED_EXIT_CODE,
+    UNKNOWN_ENTRY_EXIT_CODE,
 };
 pub use thread::Thread;
 

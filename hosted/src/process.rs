@@ -123,8 +123,7 @@ static SPAWNED: AtomicU32 = AtomicU32::new(0);
 impl Process {
     /// Runs `f` in a new child process named `Process-N`, as Python names them.
     pub fn spawn(f: impl FnOnce()) -> io::Result<Process> {
-        let n = SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
-        Self::fork(format!("Process-{n}"), f)
+        Self::fork(Self::next_name(), f)
     }
 
     /// Runs `f` in a new child process called `name`.
@@ -162,24 +161,37 @@ impl Process {
             }
             ForkResult::Parent { child } => {
                 drop((stdout, stderr));
-                // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-                let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
-                if fd < 0 {
-                    let error = io::Error::last_os_error();
-                    let _ = kill(child, Signal::SIGKILL);
-                    let _ = waitpid(child, None);
-                    return Err(error);
-                }
-                Ok(Process {
-                    pid: child,
-                    name,
-                    // SAFETY: `fd` was just returned by pidfd_open and is owned by no one else.
-                    pidfd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
-                    status: None,
-                    daemon: false,
-                })
+                Self::adopt(child, name)
             }
         }
+    }
+
+    /// The name of the next unnamed child: `Process-N`, as Python names them.
+    pub(crate) fn next_name() -> String {
+        let n = SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("Process-{n}")
+    }
+
+    /// Takes charge of `child`, a child of this process that nothing else waits
+    /// for: from here on only the returned `Process` reaps it. If that cannot be set
+    /// up, the child is killed and reaped.
+    pub(crate) fn adopt(child: Pid, name: String) -> io::Result<Process> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) };
+        if fd < 0 {
+            let error = io::Error::last_os_error();
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            return Err(error);
+        }
+        Ok(Process {
+            pid: child,
+            name,
+            // SAFETY: `fd` was just returned by pidfd_open and is owned by no one else.
+            pidfd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
+            status: None,
+            daemon: false,
+        })
     }
 
     /// The child's process id.
