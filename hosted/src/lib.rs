@@ -6,6 +6,9 @@
 //! `Event` and `Lock` work the same between threads of one process and between
 //! processes that map the same [`Shared`] memory.
 //!
+//! Child processes are forked ([`Process::spawn`]) or, with Python's `spawn` start
+//! method, fresh starts of this executable ([`Spawn`]); [`Process`] compares the two.
+//!
 //! ```
 //! use shmsync::{shm_struct, Lock, Process, Shared, Value};
 //!
