@@ -458,10 +458,14 @@ impl Spawned {
             .map_while(|index| var(format!("{ARG_VAR}{index}")))
             .map(|(_, value)| value.to_string_lossy().into_owned())
             .collect();
-        let segments = (0..)
-            .map_while(|index| var(format!("{SEGMENT_VAR}{index}")))
-            .map(|(variable, value)| Handed::parse(variable, value.to_string_lossy().into()))
-            .collect();
+        let mut segments = Vec::new();
+        for index in 0.. {
+            let Some((variable, value)) = var(format!("{SEGMENT_VAR}{index}")) else {
+                break;
+            };
+            let handed = Handed::parse(variable, value.to_string_lossy().into(), &segments);
+            segments.push(handed);
+        }
         let ours: Vec<OsString> = std::env::vars_os()
             .map(|(variable, _)| variable)
             .filter(|variable| variable.to_string_lossy().starts_with(PREFIX))
@@ -528,24 +532,36 @@ impl Spawned {
 }
 
 impl Handed {
-    /// `fd:NUMBER:LABEL` or `name:NAME`, as [`Spawn::start`] writes them.
-    fn parse(variable: String, value: String) -> Handed {
+    /// `fd:NUMBER:LABEL` or `name:NAME`, as [`Spawn::start`] writes them; `earlier`
+    /// are the segments before it (the same descriptor may be handed twice).
+    fn parse(variable: String, value: String, earlier: &[Handed]) -> Handed {
         if let Some(name) = value.strip_prefix("name:") {
             return Handed::Name(name.to_owned());
         }
-        let fd = value.strip_prefix("fd:").and_then(|rest| {
+        let Some((number, label)) = value.strip_prefix("fd:").and_then(|rest| {
             let (number, label) = rest.split_once(':')?;
-            Some((number.parse::<RawFd>().ok()?, label))
+            Some((number.parse::<RawFd>().ok()?, label.to_owned()))
+        }) else {
+            return Handed::Bad { variable, value };
+        };
+        let earlier = earlier.iter().find_map(|handed| match handed {
+            Handed::Fd { fd, .. } if fd.as_raw_fd() == number => Some(fd),
+            _ => None,
         });
+        let fd = match earlier {
+            // The same segment handed twice: the descriptor is ours already.
+            Some(fd) => fd.try_clone().ok(),
+            None if number > 2 && adopt_handed_fd(number) => {
+                // SAFETY: `adopt_handed_fd` saw `number` open and inheritable, which
+                // in a child starting up only a descriptor handed on purpose is, and
+                // no earlier variable named it.
+                Some(unsafe { OwnedFd::from_raw_fd(number) })
+            }
+            None => None,
+        };
         match fd {
-            Some((number, label)) if number > 2 && adopt_handed_fd(number) => Handed::Fd {
-                // SAFETY: `adopt_handed_fd` saw `number` open and inheritable, which in
-                // a child starting up only a descriptor handed on purpose is, and the
-                // variable naming it was just read for the first and only time.
-                fd: unsafe { OwnedFd::from_raw_fd(number) },
-                label: label.to_owned(),
-            },
-            _ => Handed::Bad { variable, value },
+            Some(fd) => Handed::Fd { fd, label },
+            None => Handed::Bad { variable, value },
         }
     }
 }

@@ -243,9 +243,10 @@ fn handed_segments_are_shared_for_real() {
     let children: Vec<_> = (0..2)
         .map(|_| {
             respawn("handed_segments_are_shared_for_real", "increments")
-                .args(["10000", "2"])
+                .args(["10000", "3"])
                 .segment(&memfd)
                 .segment(&named)
+                .segment(&memfd) // the same descriptor, handed twice
                 .start()
                 .unwrap()
         })
@@ -253,7 +254,7 @@ fn handed_segments_are_shared_for_real() {
     for child in children {
         assert!(join(child).success());
     }
-    assert_eq!(memfd.get(), 20_000);
+    assert_eq!(memfd.get(), 40_000);
     assert_eq!(named.get(), 20_000);
 }
 
