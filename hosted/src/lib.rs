@@ -6,6 +6,9 @@
 //! `Event` and `Lock` work the same between threads of one process and between
 //! processes that map the same [`Shared`] memory.
 //!
+//! Child processes are forked ([`Process::spawn`]) or, with Python's `spawn` start
+//! method, fresh starts of this executable ([`Spawn`]); [`Process`] compares the two.
+//!
 //! ```
 //! use shmsync::{shm_struct, Lock, Process, Shared, Value};
 //!
@@ -32,6 +35,7 @@ mod futex;
 mod process;
 mod robust;
 mod shm;
+mod spawn;
 mod thread;
 
 pub use error::{Layout, ShmError};
@@ -42,6 +46,10 @@ pub use shm::{Shared, FORMAT_VERSION};
 pub use shmsync_core::{
     shm_struct, ArrayError, Bitwise, DataError, IndexError, LockError, NotHeld, Number,
     OverRelease, RangeError, Scalar, ShmSafe,
+};
+pub use spawn::{
+    run_if_spawned, Entry, Spawn, SpawnError, Spawned, ENTRY_FAILED_EXIT_CODE,
+    UNKNOWN_ENTRY_EXIT_CODE,
 };
 pub use thread::Thread;
 

@@ -115,7 +115,27 @@ pub struct Shared<T: ShmSafe> {
     /// The process that created the name and may remove it; forked children inherit
     /// this struct and must not.
     unlink_by: Option<u32>,
+    kind: Kind,
     _type: PhantomData<T>,
+}
+
+/// What backs a segment, which decides how a spawned child can be handed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Anonymous,
+    Memfd,
+    Named,
+}
+
+/// How a segment is handed to a spawned child (see [`crate::Spawn::segment`]).
+#[derive(Debug)]
+pub(crate) enum Handoff<'a> {
+    /// It cannot be: only forked children see it.
+    Anonymous,
+    /// As this file descriptor, labelled `label`.
+    Fd { fd: BorrowedFd<'a>, label: &'a str },
+    /// By this name.
+    Name(&'a str),
 }
 
 // SAFETY: `Shared<T>` hands out only `&T`, and `T: ShmSafe` is `Sync`; the mapping
@@ -203,21 +223,27 @@ impl<T: ShmSafe> Shared<T> {
             name: None,
             fd: None,
             unlink_by: None,
+            kind: Kind::Anonymous,
             _type: PhantomData,
         };
         shared.initialise(value);
         Ok(shared)
     }
 
-    /// Creates a memfd-backed segment holding `value`. Its [`fd`](Self::fd) is
-    /// inherited across `exec`; the child maps it with [`from_fd`](Self::from_fd).
-    /// `name` only labels it (in `/proc/PID/fd`).
+    /// Creates a memfd-backed segment holding `value`. `name` only labels it (in
+    /// `/proc/PID/fd`).
+    ///
+    /// Its [`fd`](Self::fd) is close-on-exec: no program this process starts inherits
+    /// it by accident. Hand it to a child on purpose with
+    /// [`Spawn::segment`](crate::Spawn::segment); the child maps it with
+    /// [`Spawned::segment`](crate::Spawned::segment) (or, given the descriptor by
+    /// other means, with [`from_fd`](Self::from_fd)).
     pub fn memfd(name: &str, value: T) -> Result<Self, ShmError> {
         let label = shm_path(name)?;
         let fd =
-            nix::sys::memfd::memfd_create(label.as_c_str(), nix::sys::memfd::MFdFlags::empty())
+            nix::sys::memfd::memfd_create(label.as_c_str(), nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
                 .map_err(|e| os_error("memfd_create", name, e))?;
-        Self::create_in(fd, name, None, value)
+        Self::create_in(fd, name, Kind::Memfd, None, value)
     }
 
     /// Creates the named segment `name` (mode 0600, failing if it exists) holding
@@ -237,7 +263,7 @@ impl<T: ShmSafe> Shared<T> {
         let created = (|| {
             // Exactly 0600 whatever the umask.
             fchmod(&fd, mode).map_err(|e| os_error("fchmod", name, e))?;
-            Self::create_in(fd, name, Some(std::process::id()), value)
+            Self::create_in(fd, name, Kind::Named, Some(std::process::id()), value)
         })();
         if created.is_err() {
             let _ = shm_unlink(path.as_c_str());
@@ -249,6 +275,7 @@ impl<T: ShmSafe> Shared<T> {
     fn create_in(
         fd: OwnedFd,
         name: &str,
+        kind: Kind,
         unlink_by: Option<u32>,
         value: T,
     ) -> Result<Self, ShmError> {
@@ -266,7 +293,7 @@ impl<T: ShmSafe> Shared<T> {
             }
             Err(e) => return Err(os_error("posix_fallocate", name, e)),
         }
-        let shared = Self::map(fd, len, name, unlink_by)?;
+        let shared = Self::map(fd, len, name, kind, unlink_by)?;
         shared.initialise(value);
         Ok(shared)
     }
@@ -277,16 +304,25 @@ impl<T: ShmSafe> Shared<T> {
         let path = shm_path(name)?;
         let fd = shm_open(path.as_c_str(), OFlag::O_RDWR, Mode::empty())
             .map_err(|e| name_error("shm_open", name, e))?;
-        Self::open_fd(fd, name, timeout)
+        Self::open_fd(fd, name, Kind::Named, timeout)
     }
 
     /// Maps a segment made by [`memfd`](Self::memfd) in another process, from its
     /// file descriptor (inherited across `exec`).
     pub fn from_fd(fd: OwnedFd, timeout: Duration) -> Result<Self, ShmError> {
-        Self::open_fd(fd, "(memfd)", timeout)
+        Self::open_fd(fd, "(memfd)", Kind::Memfd, timeout)
     }
 
-    fn open_fd(fd: OwnedFd, name: &str, timeout: Duration) -> Result<Self, ShmError> {
+    /// Maps the memfd segment `fd`, labelled `label`, handed to a spawned child.
+    pub(crate) fn from_handed_fd(
+        fd: OwnedFd,
+        label: &str,
+        timeout: Duration,
+    ) -> Result<Self, ShmError> {
+        Self::open_fd(fd, label, Kind::Memfd, timeout)
+    }
+
+    fn open_fd(fd: OwnedFd, name: &str, kind: Kind, timeout: Duration) -> Result<Self, ShmError> {
         let started = Futex::now();
         let deadline =
             started.saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX));
@@ -305,7 +341,7 @@ impl<T: ShmSafe> Shared<T> {
             }
             std::thread::sleep(Duration::from_millis(1));
         };
-        let shared = Self::map(fd, len, name, None)?;
+        let shared = Self::map(fd, len, name, kind, None)?;
         let header = shared.header();
         loop {
             match header.magic.load(Ordering::Acquire) {
@@ -362,7 +398,13 @@ impl<T: ShmSafe> Shared<T> {
         }
     }
 
-    fn map(fd: OwnedFd, len: usize, name: &str, unlink_by: Option<u32>) -> Result<Self, ShmError> {
+    fn map(
+        fd: OwnedFd,
+        len: usize,
+        name: &str,
+        kind: Kind,
+        unlink_by: Option<u32>,
+    ) -> Result<Self, ShmError> {
         let size = NonZeroUsize::new(len).expect("segments are at least a header long");
         // SAFETY: a new shared mapping of a file; Rust code reaches it only through
         // the header's atomics and `&T`, never through `&mut`.
@@ -383,6 +425,7 @@ impl<T: ShmSafe> Shared<T> {
             name: Some(name.to_owned()),
             fd: Some(fd),
             unlink_by,
+            kind,
             _type: PhantomData,
         })
     }
@@ -425,6 +468,18 @@ impl<T: ShmSafe> Shared<T> {
     /// The file descriptor of a memfd or named segment.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.fd.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// How [`Spawn`](crate::Spawn) hands this segment to a child.
+    pub(crate) fn handoff(&self) -> Handoff<'_> {
+        match (self.kind, &self.fd, &self.name) {
+            (Kind::Memfd, Some(fd), Some(label)) => Handoff::Fd {
+                fd: fd.as_fd(),
+                label,
+            },
+            (Kind::Named, _, Some(name)) => Handoff::Name(name),
+            _ => Handoff::Anonymous,
+        }
     }
 
     /// Keeps the name after this `Shared` is dropped, for processes that come later;

@@ -1,12 +1,15 @@
 //! The conformance suite's shared state and scenarios. Each scenario is written once
-//! and run by the tests in three modes: threads, forked processes over an anonymous
-//! segment, and unrelated processes (the `shmsync-helper` binary) over a named segment.
+//! and run by the tests in four modes: threads, forked processes over an anonymous
+//! segment, unrelated processes (the `shmsync-helper` binary) over a named segment, and
+//! spawned processes (the test binary started afresh) handed a memfd or a named
+//! segment.
 
 #![allow(missing_docs)] // test support, not an API
 
 pub mod ownership;
 
-use shmsync::{shm_struct, Array, Event, ExitStatus, Lock, Process, Semaphore, Value};
+use shmsync::{shm_struct, Array, Event, ExitStatus, Lock, Process, Semaphore, Spawn, Value};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// How long a test waits for a child before it calls it hung: far longer than any test
@@ -48,6 +51,16 @@ pub fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// A child spawned from this test binary, started afresh to run only the test `test`,
+/// whose first statement must be `run_if_spawned(…)` with `entry` among the entries.
+/// The harness's own chatter on the child's stdout is dropped; its stderr (a panic's
+/// message) is kept.
+pub fn respawn<'a>(test: &str, entry: &str) -> Spawn<'a> {
+    Spawn::new(entry)
+        .exe_args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .stdout(Stdio::null())
 }
 
 /// Lock-protected increments per worker.

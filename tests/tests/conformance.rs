@@ -1,13 +1,40 @@
-//! One conformance suite, three modes: threads; forked processes over an anonymous
-//! segment; unrelated processes (exec'd helpers) over a named segment.
+//! One conformance suite, four modes: threads; forked processes over an anonymous
+//! segment; unrelated processes (exec'd helpers) over a named segment; spawned
+//! processes (this test binary started afresh, Python's `spawn` start method) handed a
+//! memfd segment, or a named one.
 
-use shmsync::{Process, Shared};
-use shmsync_tests::{join, wait, Arena, Scenario};
+use shmsync::{run_if_spawned, Entry, Process, Shared, Spawned};
+use shmsync_tests::{join, respawn, wait, Arena, Scenario};
+use std::error::Error;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const WORKERS: u32 = 4;
+
+/// A spawned worker: `arg(0)` names the scenario, `arg(1)` is the worker's id, and
+/// segment 0 is the arena.
+fn worker(child: &Spawned) -> Result<(), Box<dyn Error>> {
+    let scenario = Scenario::from_name(child.arg(0)?).ok_or("unknown scenario")?;
+    let id = child.arg(1)?.parse()?;
+    let arena = child.segment::<Arena>(0)?;
+    scenario.work(&arena, id);
+    Ok(())
+}
+
+const ENTRIES: &[(&str, Entry)] = &[("worker", worker)];
+
+static SEGMENTS: AtomicU32 = AtomicU32::new(0);
+
+/// A segment name of its own for each test.
+fn segment_name(scenario: Scenario) -> String {
+    format!(
+        "shmsync-test-{}-{}-{}",
+        scenario.name(),
+        std::process::id(),
+        SEGMENTS.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 fn in_threads(scenario: Scenario) {
     let arena = Arena::new();
@@ -39,13 +66,7 @@ fn in_forked_processes(scenario: Scenario) {
 }
 
 fn in_unrelated_processes(scenario: Scenario) {
-    static SEGMENTS: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "shmsync-test-{}-{}-{}",
-        scenario.name(),
-        std::process::id(),
-        SEGMENTS.fetch_add(1, Ordering::Relaxed)
-    );
+    let name = segment_name(scenario);
     {
         let arena = Shared::create(&name, Arena::new()).unwrap();
         let mut helpers: Vec<_> = (0..WORKERS)
@@ -68,8 +89,51 @@ fn in_unrelated_processes(scenario: Scenario) {
     );
 }
 
-macro_rules! in_three_modes {
-    ($($scenario:ident => $threads:ident, $forked:ident, $unrelated:ident;)*) => {$(
+/// How the spawned workers are handed the arena.
+enum Handed {
+    Memfd,
+    Named,
+}
+
+/// The workers are this test binary started afresh to run `test` (which must register
+/// [`ENTRIES`] first), handed the arena as a memfd or by name.
+fn in_spawned_processes(scenario: Scenario, test: &str, handed: Handed) {
+    let name = segment_name(scenario);
+    {
+        let arena = match handed {
+            Handed::Memfd => Shared::memfd(&name, Arena::new()),
+            Handed::Named => Shared::create(&name, Arena::new()),
+        }
+        .unwrap();
+        let children: Vec<Process> = (0..WORKERS)
+            .map(|id| {
+                respawn(test, "worker")
+                    .args([scenario.name().to_owned(), id.to_string()])
+                    .segment(&arena)
+                    .start()
+                    .unwrap()
+            })
+            .collect();
+        scenario.coordinate(&arena, WORKERS);
+        for child in children {
+            let pid = child.pid();
+            assert!(join(child).success());
+            assert!(
+                !Path::new(&format!("/proc/{pid}")).exists(),
+                "child {pid} not reaped"
+            );
+        }
+        scenario.check(&arena, WORKERS);
+    }
+    assert!(
+        !Path::new(&format!("/dev/shm/{name}")).exists(),
+        "{name} left behind"
+    );
+}
+
+macro_rules! in_every_mode {
+    ($($scenario:ident => $threads:ident, $forked:ident, $unrelated:ident,
+        $spawned_memfd:ident, $spawned_named:ident;)*) => {$(
         #[test]
         fn $threads() {
             in_threads(Scenario::$scenario);
@@ -82,13 +146,28 @@ macro_rules! in_three_modes {
         fn $unrelated() {
             in_unrelated_processes(Scenario::$scenario);
         }
+        #[test]
+        fn $spawned_memfd() {
+            run_if_spawned(ENTRIES);
+            in_spawned_processes(Scenario::$scenario, stringify!($spawned_memfd), Handed::Memfd);
+        }
+        #[test]
+        fn $spawned_named() {
+            run_if_spawned(ENTRIES);
+            in_spawned_processes(Scenario::$scenario, stringify!($spawned_named), Handed::Named);
+        }
     )*};
 }
 
-in_three_modes! {
-    LockedCounter => locked_counter_threads, locked_counter_forked, locked_counter_unrelated;
-    SemaphoreLimit => semaphore_limit_threads, semaphore_limit_forked, semaphore_limit_unrelated;
-    StartGun => start_gun_threads, start_gun_forked, start_gun_unrelated;
-    UntornArray => untorn_array_threads, untorn_array_forked, untorn_array_unrelated;
-    Timeouts => timeouts_threads, timeouts_forked, timeouts_unrelated;
+in_every_mode! {
+    LockedCounter => locked_counter_threads, locked_counter_forked, locked_counter_unrelated,
+        locked_counter_spawned_memfd, locked_counter_spawned_named;
+    SemaphoreLimit => semaphore_limit_threads, semaphore_limit_forked, semaphore_limit_unrelated,
+        semaphore_limit_spawned_memfd, semaphore_limit_spawned_named;
+    StartGun => start_gun_threads, start_gun_forked, start_gun_unrelated,
+        start_gun_spawned_memfd, start_gun_spawned_named;
+    UntornArray => untorn_array_threads, untorn_array_forked, untorn_array_unrelated,
+        untorn_array_spawned_memfd, untorn_array_spawned_named;
+    Timeouts => timeouts_threads, timeouts_forked, timeouts_unrelated,
+        timeouts_spawned_memfd, timeouts_spawned_named;
 }

@@ -4,11 +4,13 @@ use nix::fcntl::OFlag;
 use nix::sys::mman::{mmap, shm_open, shm_unlink, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
 use shmsync::{Array, Process, Shared, ShmError, Value, FORMAT_VERSION};
-use shmsync_tests::join;
+use shmsync_tests::{join, wait};
 use std::ffi::CString;
+use std::io::Read;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -291,4 +293,32 @@ fn memfd_segments_open_from_their_descriptor() {
         Shared::<Value<u8>>::from_fd(wrong, SHORT),
         Err(ShmError::LayoutMismatch { .. })
     ));
+}
+
+#[test]
+fn programs_started_with_command_inherit_no_segment() {
+    let name = Name::new("not-inherited");
+    let named = Shared::create(&name.0, Value::<u32>::new(0)).unwrap();
+    let memfd = Shared::memfd("shmsync-test-not-inherited", Value::<u32>::new(0)).unwrap();
+    let mut shell = Command::new("sh")
+        .args(["-c", "ls -l /proc/$$/fd"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait(&mut shell).success());
+    let mut listing = String::new();
+    shell
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut listing)
+        .unwrap();
+    assert!(listing.contains(" 2 -> "), "no listing: {listing}");
+    for label in ["shmsync-test-not-inherited", name.0.as_str()] {
+        assert!(
+            !listing.contains(label),
+            "the shell inherited segment {label}:\n{listing}"
+        );
+    }
+    drop((named, memfd));
 }
