@@ -31,7 +31,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::error::{LockError, OverRelease};
+use crate::error::{LockError, NotHeld, OverRelease};
 use crate::lock::Lock;
 use crate::owner::{Owner, Unowned};
 use crate::spin::Spin;
@@ -84,11 +84,13 @@ struct Permits<W, O: Owner> {
 /// once are tracked; a further thread that acquires while all slots are taken holds an
 /// untracked permit, lost if it dies holding it.
 ///
-/// Python's hand-off, one thread or process acquiring and another releasing (a
-/// producer releasing what a consumer acquires), is declared by
-/// [`release`](Self::release) itself: a release by a thread that holds no permit
-/// returns one held by another thread (so that the other's death does not return it a
-/// second time), or, if none is held, adds a permit.
+/// Python's hand-off, one thread or process acquiring and another releasing, is
+/// declared by the acquirer: [`hand_off`](Self::hand_off) (or
+/// [`Permit::hand_off`]) makes a permit it holds no longer its own, so that its death
+/// does not return it, and the release by another completes the hand-off. A release by
+/// a thread that holds no permit completes a hand-off if one is pending, or else adds
+/// a permit (a producer's release), never beyond a bounded semaphore's bound; it never
+/// takes another thread's own permit.
 ///
 /// # Example
 ///
@@ -260,6 +262,20 @@ impl<W: Wait, O: Owner> Permits<W, O> {
         self.holders.iter().find(|holder| holder.lock.is_mine())
     }
 
+    /// Takes `holder`'s slot for the calling thread if it is free, also from a holder
+    /// that died since `return_dead_holders` looked (whose permits the caller's count
+    /// then replaces).
+    fn claim(&self, holder: &Holder<W, O>) -> bool {
+        match holder.lock.try_acquire() {
+            Ok(()) => true,
+            Err(LockError::OwnerDied(())) => {
+                let _ = holder.lock.mark_consistent();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Takes one free permit for the calling thread, under the internal lock.
     fn take(&self, slept: bool) -> bool {
         if self.free_count() == 0 {
@@ -270,7 +286,7 @@ impl<W: Wait, O: Owner> Permits<W, O> {
         }
         if let Some(holder) = self.my_slot() {
             holder.held.fetch_add(1, Ordering::Relaxed);
-        } else if let Some(holder) = self.holders.iter().find(|h| h.lock.try_acquire().is_ok()) {
+        } else if let Some(holder) = self.holders.iter().find(|h| self.claim(h)) {
             holder.held.store(1, Ordering::Relaxed);
         } else {
             self.untracked.fetch_add(1, Ordering::Relaxed);
@@ -282,25 +298,14 @@ impl<W: Wait, O: Owner> Permits<W, O> {
         true
     }
 
-    /// Gives back `n` permits: the calling thread's first, then untracked ones, then
-    /// other threads' (a hand-off), then new ones up to the bound. All or nothing.
+    /// Gives back `n` permits: the calling thread's own first, then handed-off and
+    /// untracked ones, then new ones up to the bound. All or nothing. Never another
+    /// thread's tracked permit: that one comes back by its release or its death.
     fn give(&self, n: u32) -> Result<(), OverRelease> {
         let mine = self.my_slot();
-        let mut left = n;
-        let mut take = |available: u32| {
-            let taken = left.min(available);
-            left -= taken;
-            taken
-        };
-        let from_mine = mine.map_or(0, |h| take(h.held.load(Ordering::Relaxed)));
-        let from_untracked = take(self.untracked.load(Ordering::Relaxed));
-        let mut from_others = [0u32; TRACKED_HOLDERS];
-        for (from, holder) in from_others.iter_mut().zip(&self.holders) {
-            if !mine.is_some_and(|m| core::ptr::eq(m, holder)) {
-                *from = take(holder.held.load(Ordering::Relaxed));
-            }
-        }
-        let added = left;
+        let from_mine = mine.map_or(0, |h| n.min(h.held.load(Ordering::Relaxed)));
+        let from_untracked = (n - from_mine).min(self.untracked.load(Ordering::Relaxed));
+        let added = n - from_mine - from_untracked;
         let total = self.total.load(Ordering::Relaxed);
         let bound = self.bound.load(Ordering::Relaxed).min(COUNT);
         if total.checked_add(added).is_none_or(|t| t > bound) {
@@ -315,26 +320,37 @@ impl<W: Wait, O: Owner> Permits<W, O> {
             if from_mine > 0 {
                 mine.held.fetch_sub(from_mine, Ordering::Relaxed);
             }
-            if mine.held.load(Ordering::Relaxed) == 0 {
-                // No permit left (a hand-off may have taken them): the slot is free for
-                // others.
-                let _ = mine.lock.release();
-            }
+            self.free_slot_if_empty(mine);
         }
         if from_untracked > 0 {
             self.untracked.fetch_sub(from_untracked, Ordering::Relaxed);
-        }
-        for (holder, from) in self.holders.iter().zip(from_others) {
-            if from > 0 {
-                // The other thread keeps its slot (and its lock) until its own
-                // release, or its death, finds nothing held.
-                holder.held.fetch_sub(from, Ordering::Relaxed);
-            }
         }
         if added > 0 {
             self.total.fetch_add(added, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Makes one of the calling thread's permits a hand-off: taken until anyone
+    /// releases it, and not returned if this thread dies.
+    fn hand_off(&self) -> Result<(), NotHeld> {
+        let mine = self
+            .my_slot()
+            .filter(|h| h.held.load(Ordering::Relaxed) > 0);
+        let mine = mine.ok_or(NotHeld)?;
+        // The order matters to a death in between: counted twice is repaired (the dead
+        // slot goes), counted nowhere would make a permit up.
+        self.untracked.fetch_add(1, Ordering::Relaxed);
+        mine.held.fetch_sub(1, Ordering::Relaxed);
+        self.free_slot_if_empty(mine);
+        Ok(())
+    }
+
+    /// Frees the calling thread's slot once it holds nothing, for other holders.
+    fn free_slot_if_empty(&self, mine: &Holder<W, O>) {
+        if mine.held.load(Ordering::Relaxed) == 0 {
+            let _ = mine.lock.release();
+        }
     }
 
     fn acquire(&self, deadline: Option<u64>) -> bool {
@@ -450,6 +466,14 @@ macro_rules! semaphore_api {
                 self.value()
             }
 
+            /// Declares a hand-off of one permit this thread took with
+            /// [`acquire`](Self::acquire): it stays taken until some thread or process
+            /// calls [`release`](Self::release), and does not come back if this thread
+            /// dies. [`NotHeld`] if this thread holds no permit.
+            pub fn hand_off(&self) -> Result<(), NotHeld> {
+                self.permits.locked(|permits| permits.hand_off()).0
+            }
+
             /// Whether some acquirer has said it sleeps waiting for a permit, so that the
             /// next release makes a wake-up call. A mark left by a waiter that died asleep
             /// costs one such call, and that release clears it. For diagnostics.
@@ -518,6 +542,18 @@ impl<W: Wait, O: Owner> Permits<W, O> {
             permits: self,
             _owner: core::marker::PhantomData,
         }
+    }
+}
+
+impl<W: Wait, O: Owner> Permit<'_, W, O> {
+    /// Declares a hand-off: the permit stays taken until some thread or process calls
+    /// `release`, and does not come back if this thread dies (see
+    /// [who holds a permit](TrackedSemaphore#who-holds-a-permit)).
+    pub fn hand_off(self) {
+        let permits = self.permits;
+        core::mem::forget(self);
+        // This thread holds the permit the guard stands for.
+        let _ = permits.locked(|permits| permits.hand_off());
     }
 }
 

@@ -237,27 +237,54 @@ fn a_woken_waiter_killed_before_taking_strands_nobody() {
     }
 }
 
-/// Python's hand-off: permits acquired by one process and released by another.
+/// Python's hand-off: permits acquired by one process and released by another,
+/// declared by the acquirer. A death never returns a handed-off permit, and a bounded
+/// semaphore never passes its bound.
 #[test]
-fn hand_off_between_processes_is_a_release_and_never_counts_twice() {
+fn a_declared_hand_off_between_processes_never_counts_twice() {
     let sem = Shared::anonymous(BoundedSemaphore::new(2)).unwrap();
-    // A consumer takes both permits and exits (or is killed) without releasing...
     let consumer = Process::spawn(|| {
+        sem.acquire(); // its own
         sem.acquire();
-        sem.acquire();
-        std::thread::sleep(Duration::from_millis(200));
+        sem.hand_off().unwrap(); // this one another process releases
+        std::thread::sleep(Duration::from_secs(60));
     })
     .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
-    // ...and a producer hands one back while the consumer lives.
+    while sem.value() != 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let producer = Process::spawn(|| sem.release().unwrap()).unwrap();
     assert!(join(producer).success());
     assert_eq!(sem.value(), 1);
     consumer.kill().unwrap();
     let _ = join(consumer);
-    // Its death returns only the permit it still held: never above the bound.
+    // Its death returns the permit it still held, not the handed-off one.
     assert_eq!(sem.value(), 2);
-    assert!(sem.release().is_err());
+    assert!(sem.release().is_err(), "past the bound");
+}
+
+/// A producer's release adds a permit; it never takes a consumer's own permit.
+#[test]
+fn a_release_by_a_non_holder_adds_a_permit() {
+    let sem = Shared::anonymous(Semaphore::new(0)).unwrap();
+    let consumer = Process::spawn(|| {
+        sem.acquire();
+        std::thread::sleep(Duration::from_secs(60));
+    })
+    .unwrap();
+    sem.release(); // the consumer takes this one
+    while sem.value() != 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    sem.release(); // and this one is new
+    assert_eq!(sem.value(), 1);
+    consumer.kill().unwrap();
+    let _ = join(consumer);
+    assert_eq!(
+        sem.value(),
+        2,
+        "the consumer's death returns its own permit"
+    );
 }
 
 #[test]
