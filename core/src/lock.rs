@@ -129,6 +129,9 @@ pub struct Lock<W = Spin, O: Owner = Unowned> {
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a, W: Wait = Spin, O: Owner = Unowned> {
     lock: &'a Lock<W, O>,
+    /// The hold this guard stands for: it releases that one and no later hold, even by
+    /// the same thread (with an owner-tracking backend).
+    hold: O::Hold,
     // Where the owner is a thread, the guard is not `Send`: the thread that took the
     // lock is the one that must give it up.
     _owner: PhantomData<O::GuardMarker>,
@@ -197,17 +200,19 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// guard cannot be forgotten. After [`LockError::OwnerDied`] the lock is held: repair
     /// the data, call [`mark_consistent`](Self::mark_consistent), then release.
     pub fn acquire(&self) -> Result<(), LockError> {
-        self.take(None)
+        self.take(None).map(drop).map_err(|e| e.map(drop))
     }
 
     /// Python's `acquire(blocking=False)`.
     pub fn try_acquire(&self) -> Result<(), LockError> {
-        self.take_now()
+        self.take_now().map(drop).map_err(|e| e.map(drop))
     }
 
     /// Python's `acquire(timeout=...)`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), LockError> {
         self.take(Some(deadline_after::<W>(timeout)))
+            .map(drop)
+            .map_err(|e| e.map(drop))
     }
 
     /// Python's `release()`. Releasing a lock that the calling thread does not hold
@@ -219,19 +224,29 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     pub fn release(&self) -> Result<(), NotHeld> {
         let current = self.word.load(Ordering::Relaxed);
         let hold = self.my_hold(current)?;
+        self.release_hold(current, hold);
+        Ok(())
+    }
+
+    /// Releases the calling thread's `hold`, the word being `current`.
+    fn release_hold(&self, current: u32, hold: O::Hold) {
         O::releasing(&self.word, hold);
         // Only the holder changes OWNER_DIED, so `current` still tells which release
         // this is; WAITERS may have been set since, which the swap sees.
-        if current & OWNER_DIED != 0 {
-            self.abandon();
+        let (previous, wake_all) = if current & OWNER_DIED != 0 {
+            // Never marked consistent: it stays held for ever, and every waiter is told.
+            (self.word.swap(NOT_RECOVERABLE, Ordering::Release), true)
         } else {
-            let previous = self.word.swap(0, Ordering::Release);
-            if previous & WAITERS != 0 {
-                W::wake_one(&self.word);
-            }
-        }
+            (self.word.swap(0, Ordering::Release), false)
+        };
+        // Done before the wake-up: the release is complete, and a death during the
+        // wake-up call must not leave it pending (see the owner backend).
         O::released(hold);
-        Ok(())
+        if wake_all {
+            W::wake_all(&self.word);
+        } else if previous & WAITERS != 0 {
+            W::wake_one(&self.word);
+        }
     }
 
     /// Says that the data a lock taken with [`LockError::OwnerDied`] protects is
@@ -256,10 +271,10 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         };
         O::releasing(&self.word, hold);
         let previous = self.word.fetch_and(WAITERS | OWNER_DIED, Ordering::Release);
+        O::released(hold);
         if previous & WAITERS != 0 {
             W::wake_one(&self.word);
         }
-        O::released(hold);
     }
 
     /// Runs `f` holding the lock, for an operation that takes it on the caller's behalf.
@@ -268,12 +283,12 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// the data.
     pub(crate) fn run_locked<R>(&self, f: impl FnOnce() -> R) -> Result<R, DataError> {
         match self.take(None) {
-            Ok(()) => {
+            Ok(_) => {
                 let result = f();
                 let _ = self.release();
                 Ok(result)
             }
-            Err(LockError::OwnerDied(())) => {
+            Err(LockError::OwnerDied(_)) => {
                 self.pass_on_unrepaired();
                 Err(DataError::OwnerDied)
             }
@@ -291,32 +306,35 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     #[inline]
     fn my_hold(&self, current: u32) -> Result<O::Hold, NotHeld> {
         if current & ID != O::id() {
+            self.forget_stale_hold();
             return Err(NotHeld);
         }
         O::holding(&self.word, &self.record).ok_or(NotHeld)
     }
 
-    /// Releases a lock whose data was never marked consistent: it stays held for ever
-    /// and every waiter is told so.
+    /// The word does not name the calling thread. If the backend still has the lock on
+    /// record for it (a peer overwrote the word), the record goes: the lock is not this
+    /// thread's any more.
     #[cold]
-    fn abandon(&self) {
-        // A swap, not a store: lockers may be setting WAITERS at the same moment, and
-        // whatever they saw, every one of them must be woken into the new state.
-        self.word.swap(NOT_RECOVERABLE, Ordering::Release);
-        W::wake_all(&self.word);
+    fn forget_stale_hold(&self) {
+        if let Some(hold) = O::holding(&self.word, &self.record) {
+            O::releasing(&self.word, hold);
+            O::released(hold);
+        }
     }
 
     /// The outcome of taking the lock, with a guard wherever the lock is now held.
-    fn guarded(&self, taken: Result<(), LockError>) -> LockResult<'_, W, O> {
-        let guard = |()| LockGuard {
+    fn guarded(&self, taken: Taken<O>) -> LockResult<'_, W, O> {
+        let guard = |hold| LockGuard {
             lock: self,
+            hold,
             _owner: PhantomData,
         };
         taken.map(guard).map_err(|error| error.map(guard))
     }
 
     /// Takes the lock if it is free, without waiting.
-    fn take_now(&self) -> Result<(), LockError> {
+    fn take_now(&self) -> Taken<O> {
         match self.take_or_mark(O::id(), false, false) {
             Step::Taken(outcome) => outcome,
             Step::NotRecoverable => Err(LockError::NotRecoverable),
@@ -326,7 +344,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
 
     /// Takes the lock, waiting until `deadline` (`None`: for ever).
     #[inline]
-    fn take(&self, deadline: Option<u64>) -> Result<(), LockError> {
+    fn take(&self, deadline: Option<u64>) -> Taken<O> {
         let me = O::id();
         // The uncontended path: one compare-and-swap from free to held by `me`.
         O::attempt(&self.word, &self.record);
@@ -335,15 +353,14 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            O::taken(&self.word, &self.record);
-            return Ok(());
+            return Ok(O::taken(&self.word, &self.record));
         }
         O::missed(&self.word, &self.record);
         self.take_slow(me, deadline)
     }
 
     #[cold]
-    fn take_slow(&self, me: u32, deadline: Option<u64>) -> Result<(), LockError> {
+    fn take_slow(&self, me: u32, deadline: Option<u64>) -> Taken<O> {
         // No spin before sleeping, unlike the Event and the Semaphore: a waiter that
         // spins on the word slows the holder (each look steals its cache line), and
         // under contention the holder re-takes a free lock at once anyway. Measured on
@@ -379,7 +396,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// else, if `mark`, makes sure its release will wake a waiter.
     /// `keep_waiters`: take it with WAITERS set, for a locker that has waited and so
     /// may not be the only one.
-    fn take_or_mark(&self, me: u32, keep_waiters: bool, mark: bool) -> Step {
+    fn take_or_mark(&self, me: u32, keep_waiters: bool, mark: bool) -> Step<O> {
         let mut current = self.word.load(Ordering::Relaxed);
         loop {
             let id = current & ID;
@@ -402,11 +419,11 @@ impl<W: Wait, O: Owner> Lock<W, O> {
                 .compare_exchange(current, next, Ordering::Acquire, Ordering::Relaxed)
             {
                 Ok(_) if taking => {
-                    O::taken(&self.word, &self.record);
+                    let hold = O::taken(&self.word, &self.record);
                     return Step::Taken(if current & OWNER_DIED != 0 {
-                        Err(LockError::OwnerDied(()))
+                        Err(LockError::OwnerDied(hold))
                     } else {
-                        Ok(())
+                        Ok(hold)
                     });
                 }
                 Ok(_) => return Step::Wait(next),
@@ -421,10 +438,13 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     }
 }
 
+/// The outcome of an attempt to take the lock: the hold, or why not.
+type Taken<O> = Result<<O as Owner>::Hold, LockError<<O as Owner>::Hold>>;
+
 /// What one look at the word led to.
-enum Step {
+enum Step<O: Owner> {
     /// The lock was free and is now ours: cleanly, or from an owner that died.
-    Taken(Result<(), LockError>),
+    Taken(Taken<O>),
     /// It never will be.
     NotRecoverable,
     /// It is held (marked WAITERS if the look was to mark it): wait while the word
@@ -487,10 +507,15 @@ impl<W: Wait, O: Owner> LockGuard<'_, W, O> {
 
 impl<W: Wait, O: Owner> Drop for LockGuard<'_, W, O> {
     fn drop(&mut self) {
-        // It fails only if the lock was released behind the guard's back with
-        // `Lock::release`: the lock is then not this thread's to release, whoever holds
-        // it now.
-        let _ = self.lock.release();
+        // Only the hold this guard stands for: if the lock was released behind the
+        // guard's back with `Lock::release`, whoever holds it now (this thread too, by a
+        // later lock call) keeps it.
+        let current = self.lock.word.load(Ordering::Relaxed);
+        if let Ok(hold) = self.lock.my_hold(current) {
+            if hold == self.hold {
+                self.lock.release_hold(current, hold);
+            }
+        }
     }
 }
 

@@ -30,8 +30,10 @@ pub trait Owner {
     #[allow(clippy::declare_interior_mutable_const)] // a fresh value per lock, by design
     const UNHELD: Self::Record;
 
-    /// What [`holding`](Owner::holding) hands to [`releasing`](Owner::releasing).
-    type Hold: Copy;
+    /// One hold of a lock by a thread: what [`taken`](Owner::taken) and
+    /// [`holding`](Owner::holding) return. Two holds of the same lock by the same thread,
+    /// one after the other, differ, so that a guard releases only its own.
+    type Hold: Copy + PartialEq;
 
     /// `*const ()` when a guard must be dropped on the thread that took the lock (the
     /// owner is a thread), `()` when it may move.
@@ -52,8 +54,8 @@ pub trait Owner {
     fn attempt(word: &AtomicU32, record: &Self::Record);
 
     /// The attempt took the lock: until [`released`](Owner::released), the calling
-    /// thread's death marks the word `OWNER_DIED`.
-    fn taken(word: &AtomicU32, record: &Self::Record);
+    /// thread's death marks the word `OWNER_DIED`. Returns the new hold.
+    fn taken(word: &AtomicU32, record: &Self::Record) -> Self::Hold;
 
     /// The attempt did not take the lock.
     fn missed(word: &AtomicU32, record: &Self::Record);
@@ -68,7 +70,8 @@ pub trait Owner {
     /// the release has not happened yet, and should still wake a waiter if it has.
     fn releasing(word: &AtomicU32, hold: Self::Hold);
 
-    /// The release, and its wake-up, are done: the lock is no longer this thread's.
+    /// The word is released (the wake-up of a waiter follows): the lock is no longer
+    /// this thread's.
     fn released(hold: Self::Hold);
 
     /// The lock is being dropped (its memory freed). A backend that has the lock on

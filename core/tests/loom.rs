@@ -42,7 +42,9 @@ loom::thread_local! {
     );
     /// The words of the locks a thread holds, as the kernel's robust list has them, and
     /// the pending one.
-    static HELD: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(Vec::new());
+    static HELD: std::cell::RefCell<Vec<(usize, u64)>> = std::cell::RefCell::new(Vec::new());
+    /// Numbers this thread's holds, so that two holds of one lock differ.
+    static HOLDS: std::cell::Cell<u64> = std::cell::Cell::new(0);
     static PENDING: std::cell::Cell<usize> = std::cell::Cell::new(0);
 }
 
@@ -64,7 +66,7 @@ fn die() {
     let held = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
     for (address, is_pending) in held
         .into_iter()
-        .map(|a| (a, false))
+        .map(|(a, _)| (a, false))
         .chain((pending != 0).then_some((pending, true)))
     {
         // SAFETY: the model keeps every lock alive across the deaths it stages.
@@ -97,7 +99,7 @@ struct Kernel;
 impl Owner for Kernel {
     type Record = ();
     const UNHELD: () = ();
-    type Hold = usize;
+    type Hold = (usize, u64);
     type GuardMarker = *const ();
     // No uninvited looks: the algorithm must not need them, and a lost wake-up then
     // shows as a deadlock.
@@ -109,27 +111,29 @@ impl Owner for Kernel {
     fn attempt(word: &AtomicU32, _: &()) {
         PENDING.with(|p| p.set(address(word)));
     }
-    fn taken(word: &AtomicU32, _: &()) {
-        HELD.with(|held| held.borrow_mut().push(address(word)));
+    fn taken(word: &AtomicU32, _: &()) -> (usize, u64) {
+        let hold = (address(word), HOLDS.with(|n| n.replace(n.get() + 1)));
+        HELD.with(|held| held.borrow_mut().push(hold));
         PENDING.with(|p| p.set(0));
+        hold
     }
     fn missed(_: &AtomicU32, _: &()) {
         PENDING.with(|p| p.set(0));
     }
-    fn holding(word: &AtomicU32, _: &()) -> Option<usize> {
+    fn holding(word: &AtomicU32, _: &()) -> Option<(usize, u64)> {
         let address = address(word);
-        HELD.with(|held| held.borrow().contains(&address).then_some(address))
+        HELD.with(|held| held.borrow().iter().copied().find(|&(a, _)| a == address))
     }
-    fn releasing(_: &AtomicU32, address: usize) {
-        PENDING.with(|p| p.set(address));
-        HELD.with(|held| held.borrow_mut().retain(|&a| a != address));
+    fn releasing(_: &AtomicU32, hold: (usize, u64)) {
+        PENDING.with(|p| p.set(hold.0));
+        HELD.with(|held| held.borrow_mut().retain(|&h| h != hold));
     }
-    fn released(_: usize) {
+    fn released(_: (usize, u64)) {
         PENDING.with(|p| p.set(0));
     }
     fn forget(word: &AtomicU32, _: &(), _: bool) {
         let address = address(word);
-        HELD.with(|held| held.borrow_mut().retain(|&a| a != address));
+        HELD.with(|held| held.borrow_mut().retain(|&(a, _)| a != address));
     }
 }
 
@@ -577,6 +581,24 @@ fn update_passes_a_dead_holders_news_on_and_never_repairs() {
             other => panic!("{other:?}"),
         }
         assert_eq!(value.update(|v| v + 1), Ok(2));
+    });
+}
+
+#[test]
+fn a_stale_guard_never_releases_its_own_threads_later_hold() {
+    model(|| {
+        let lock = Arc::new(Lock::new());
+        let stale = lock.lock().unwrap();
+        lock.release().unwrap();
+        let held = lock.lock().unwrap();
+        drop(stale);
+        let other = {
+            let lock = lock.clone();
+            thread::spawn(move || lock.try_lock().is_err())
+        };
+        assert!(other.join().unwrap(), "a second holder got in");
+        drop(held);
+        assert!(!lock.is_locked());
     });
 }
 

@@ -112,21 +112,27 @@ impl Node {
     }
 }
 
+// The lock word's bits that the kernel reads and writes (see `shmsync_core::Lock`).
+const WAITERS: u32 = 1 << 31;
+const OWNER_DIED: u32 = 1 << 30;
+const ID: u32 = (1 << 30) - 1;
+
 /// How many locks a thread may hold at once.
 const SLOTS: usize = 32;
 
 /// This thread's part of the robust list, and what it holds.
 ///
-/// The held locks form a stack, newest on top, and the list runs down it:
+/// The held locks sit in slots in the order of the list, which runs down them:
 ///
 /// ```text
 /// OPEN → lock[n-1] → node[n-1] → … → lock[0] → node[0] → CLOSE
 /// ```
 ///
-/// so that lock `i`'s entry points at `node[i]`, and `node[i]` at the lock below (or at
-/// CLOSE). Releasing the top lock is one store (`OPEN` skips it). Releasing another
-/// one also rewrites only a node of ours, the one above it, and leaves a tombstone that
-/// goes when the stack shrinks to it.
+/// so that lock `i`'s entry points at `node[i]`, and `node[i]` at the next held lock
+/// below (or at CLOSE). Taking a lock puts it on top; releasing the top one is one store
+/// (`OPEN` skips it). Releasing another rewrites only a node of ours (the one above
+/// it), and leaves its slot empty: the next lock taken fills the lowest empty slot, in
+/// place in the list, and the top shrinks past empty slots.
 ///
 /// It lives in static thread-local storage (no destructor) so that it stays valid
 /// until the kernel has walked the list at the thread's exit. A forked child inherits
@@ -148,17 +154,34 @@ struct Thread {
     own_head: ListHead,
     /// The node after each held lock.
     follower: [Node; SLOTS],
-    /// Each held lock's entry address, bottom up; 0: a tombstone.
+    /// Each slot's lock entry (0: empty), and which hold of this thread it is.
     held: [Cell<usize>; SLOTS],
+    hold_number: [Cell<u32>; SLOTS],
+    /// Counts this thread's holds, to number them.
+    holds: Cell<u32>,
+    /// One past the highest filled slot.
     depth: Cell<usize>,
+    /// Empty slots below `depth`, one bit each.
+    empty: Cell<u32>,
 }
 
 thread_local! {
     static THREAD: Thread = const { Thread::new() };
+    /// Its destructor checks the list before the kernel walks it at the thread's exit.
+    static EXIT: ThreadExit = const { ThreadExit };
 }
 
 /// The generation of a thread that was never set up: 0, which no thread's generation is.
 static NEVER: AtomicU64 = AtomicU64::new(0);
+
+/// Runs [`Thread::exiting`] when the thread exits normally.
+struct ThreadExit;
+
+impl Drop for ThreadExit {
+    fn drop(&mut self) {
+        THREAD.with(Thread::exiting);
+    }
+}
 
 impl Thread {
     const fn new() -> Thread {
@@ -177,7 +200,10 @@ impl Thread {
             },
             follower: [const { Node::new() }; SLOTS],
             held: [const { Cell::new(0) }; SLOTS],
+            hold_number: [const { Cell::new(0) }; SLOTS],
+            holds: Cell::new(0),
             depth: Cell::new(0),
+            empty: Cell::new(0),
         }
     }
 
@@ -214,6 +240,7 @@ impl Thread {
         }
         self.tid.set(nix::unistd::gettid().as_raw() as u32);
         self.depth.set(0);
+        self.empty.set(0);
         let pending = self.join_robust_list();
         self.pending.set(if pending.is_null() {
             &self.no_list
@@ -222,6 +249,8 @@ impl Thread {
         });
         self.process.set(generation);
         self.generation.set(generation.load(Ordering::Relaxed));
+        // Registers the exit check (a thread-local destructor) for this thread.
+        EXIT.with(|_| {});
     }
     /// Puts the two sentinels on this thread's robust list, and returns the list's
     /// pending slot (null if there is no list we can use).
@@ -291,59 +320,121 @@ impl Thread {
         compiler_fence(Ordering::SeqCst);
     }
 
-    /// Puts a lock this thread just took on top of the stack and on the list.
+    /// Before the compare-and-swap that may take a lock: there must be a slot for it
+    /// (checked now, so that a full table refuses before anything is taken), and its
+    /// entry is pending.
     #[inline]
-    fn link(&self, record: &RobustRecord) {
-        let depth = self.depth.get();
-        if depth == SLOTS {
+    fn attempt(&self, record: &RobustRecord) {
+        if self.depth.get() == SLOTS && self.empty.get() == 0 {
             too_many_held();
         }
-        let node = &self.follower[depth];
-        // Build the link fully, then publish it with one store: the kernel may walk the
-        // list at any instruction (a SIGKILL).
-        record.next.store(node.entry(), Ordering::Relaxed);
-        node.next
-            .store(self.open.next.load(Ordering::Relaxed), Ordering::Relaxed);
-        let entry = entry_of(record);
-        self.held[depth].set(entry);
-        self.depth.set(depth + 1);
-        compiler_fence(Ordering::SeqCst);
-        self.open.next.store(entry, Ordering::Relaxed);
+        self.set_pending(entry_of(record));
     }
 
-    /// Where a lock this thread holds sits on the stack.
+    /// Puts a lock this thread just took on the list; returns its hold.
     #[inline]
-    fn find(&self, record: &RobustRecord) -> Option<usize> {
+    fn link(&self, record: &RobustRecord) -> (usize, u32) {
+        let entry = entry_of(record);
+        let number = self.holds.get().wrapping_add(1);
+        self.holds.set(number);
+        let slot = if self.empty.get() == 0 {
+            let depth = self.depth.get();
+            let node = &self.follower[depth];
+            // Build the link fully, then publish it with one store: the kernel may walk
+            // the list at any instruction (a SIGKILL).
+            record.next.store(node.entry(), Ordering::Relaxed);
+            node.next
+                .store(self.open.next.load(Ordering::Relaxed), Ordering::Relaxed);
+            self.held[depth].set(entry);
+            self.depth.set(depth + 1);
+            compiler_fence(Ordering::SeqCst);
+            self.open.next.store(entry, Ordering::Relaxed);
+            depth
+        } else {
+            self.link_into_empty(record)
+        };
+        self.hold_number[slot].set(number);
+        (slot, number)
+    }
+
+    /// Puts a lock in the lowest empty slot, in its place in the list: after the
+    /// nearest held lock above it.
+    #[cold]
+    fn link_into_empty(&self, record: &RobustRecord) -> usize {
+        let empty = self.empty.get();
+        let slot = empty.trailing_zeros() as usize;
+        let above = self.above(slot).expect("the top slot is never empty");
+        let node = &self.follower[slot];
+        record.next.store(node.entry(), Ordering::Relaxed);
+        node.next.store(
+            self.follower[above].next.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        self.held[slot].set(entry_of(record));
+        self.empty.set(empty & !(1 << slot));
+        compiler_fence(Ordering::SeqCst);
+        self.follower[above]
+            .next
+            .store(entry_of(record), Ordering::Relaxed);
+        slot
+    }
+
+    /// The nearest held slot above `slot`.
+    fn above(&self, slot: usize) -> Option<usize> {
+        (slot + 1..self.depth.get()).find(|&i| self.held[i].get() != 0)
+    }
+
+    /// This thread's hold of a lock at this address, if it has one.
+    #[inline]
+    fn find(&self, record: &RobustRecord) -> Option<(usize, u32)> {
         let entry = entry_of(record);
         let depth = self.depth.get();
-        match depth.checked_sub(1) {
+        let slot = match depth.checked_sub(1) {
             // Locks are mostly released in the order opposite to taking them.
             Some(top) if self.held[top].get() == entry => Some(top),
             _ => (0..depth).rev().find(|&i| self.held[i].get() == entry),
-        }
+        }?;
+        Some((slot, self.hold_number[slot].get()))
     }
 
-    /// Takes the lock at stack slot `slot` off the list.
+    /// A held lock whose value was moved (possible after `acquire` or a forgotten
+    /// guard): its entry still points at its slot's node. It is put back on the list
+    /// at its new place. Only for a lock whose word names this thread: another
+    /// process's nodes can have the same addresses as ours.
+    #[cold]
+    fn find_moved(&self, record: &RobustRecord) -> Option<usize> {
+        let points_at = record.next.load(Ordering::Relaxed);
+        let slot = (0..self.depth.get())
+            .find(|&i| self.held[i].get() != 0 && self.follower[i].entry() == points_at)?;
+        let entry = entry_of(record);
+        let before = self.above(slot).map_or(&self.open, |i| &self.follower[i]);
+        self.held[slot].set(entry);
+        compiler_fence(Ordering::SeqCst);
+        before.next.store(entry, Ordering::Relaxed);
+        Some(slot)
+    }
+
+    /// Takes the lock at `slot` off the list.
     #[inline]
     fn unlink(&self, slot: usize) {
-        let depth = self.depth.get();
-        if slot + 1 == depth && (slot == 0 || self.held[slot - 1].get() != 0) {
-            // The top, with a live lock (or nothing) below: one store takes it off.
+        let top = slot + 1 == self.depth.get();
+        if top && self.empty.get() == 0 {
+            // The top, with held locks (or nothing) below: one store takes it off.
             self.open.next.store(
                 self.follower[slot].next.load(Ordering::Relaxed),
                 Ordering::Relaxed,
             );
             compiler_fence(Ordering::SeqCst);
+            self.held[slot].set(0);
             self.depth.set(slot);
             return;
         }
-        self.unlink_within(slot, depth);
+        self.unlink_within(slot);
     }
 
     #[cold]
-    fn unlink_within(&self, slot: usize, depth: usize) {
-        // The node that links to it: OPEN, or the follower of the nearest live lock above.
-        let above = (slot + 1..depth).find(|&i| self.held[i].get() != 0);
+    fn unlink_within(&self, slot: usize) {
+        let above = self.above(slot);
         let before = above.map_or(&self.open, |i| &self.follower[i]);
         // One store takes the lock and its node off the kernel's list.
         before.next.store(
@@ -352,14 +443,82 @@ impl Thread {
         );
         compiler_fence(Ordering::SeqCst);
         self.held[slot].set(0);
-        if above.is_none() {
-            let mut depth = slot;
-            while depth > 0 && self.held[depth - 1].get() == 0 {
-                depth -= 1;
+        if above.is_some() {
+            self.empty.set(self.empty.get() | 1 << slot);
+            return;
+        }
+        // It was the top: the stack shrinks to the next held lock.
+        let mut depth = slot;
+        while depth > 0 && self.held[depth - 1].get() == 0 {
+            depth -= 1;
+        }
+        self.depth.set(depth);
+        self.empty
+            .set(self.empty.get() & (1u32.checked_shl(depth as u32).unwrap_or(0)).wrapping_sub(1));
+    }
+
+    /// Every held lock's slot and entry.
+    fn held(&self) -> Vec<(usize, usize)> {
+        (0..self.depth.get())
+            .filter_map(|slot| match self.held[slot].get() {
+                0 => None,
+                entry => Some((slot, entry)),
+            })
+            .collect()
+    }
+
+    /// At the thread's exit, before the kernel walks the list: every entry must still
+    /// be a lock this thread holds, its word naming this thread and its entry pointing
+    /// at its node. Any other (its memory freed and reused, the value moved away, its
+    /// word or entry overwritten by a peer) is taken off the list, so that the kernel
+    /// writes nothing into memory that may no longer be a lock. The price of doubt is
+    /// a death not reported for that lock, never a write into the wrong memory.
+    fn exiting(&self) {
+        if self.generation.get() != process_generation().load(Ordering::Relaxed) {
+            return; // a copy of a parent's state: nothing of it is on this task's list
+        }
+        let tid = self.tid.get();
+        for (slot, entry) in self.held() {
+            let intact = read_lock(entry).is_some_and(|(word, points_at)| {
+                word & ID == tid && points_at == self.follower[slot].entry()
+            });
+            if !intact {
+                self.unlink(slot);
             }
-            self.depth.set(depth);
         }
     }
+}
+
+/// Reads a lock's word and entry through the kernel, so that memory that is no longer
+/// mapped is an answer (`None`), not a crash.
+fn read_lock(entry: usize) -> Option<(u32, usize)> {
+    let mut word = 0u32;
+    let mut next = 0usize;
+    let local = [
+        libc::iovec {
+            iov_base: (&mut word as *mut u32).cast(),
+            iov_len: 4,
+        },
+        libc::iovec {
+            iov_base: (&mut next as *mut usize).cast(),
+            iov_len: size_of::<usize>(),
+        },
+    ];
+    let remote = [
+        libc::iovec {
+            iov_base: (entry - ENTRY_AFTER_WORD) as *mut libc::c_void,
+            iov_len: 4,
+        },
+        libc::iovec {
+            iov_base: entry as *mut libc::c_void,
+            iov_len: size_of::<usize>(),
+        },
+    ];
+    // SAFETY: the local buffers are live locals of the given sizes; the kernel checks
+    // the remote ranges and fails instead of faulting.
+    let read =
+        unsafe { libc::process_vm_readv(libc::getpid(), local.as_ptr(), 2, remote.as_ptr(), 2, 0) };
+    (read == (4 + size_of::<usize>()) as isize).then_some((word, next))
 }
 
 #[cold]
@@ -491,9 +650,6 @@ impl Robust {
     /// `[start, start + len)`: memory about to be unmapped, which the kernel must not
     /// look into later. The next locker of each is told its owner died.
     pub(crate) fn abandon_range(start: usize, len: usize) {
-        const WAITERS: u32 = 1 << 31;
-        const OWNER_DIED: u32 = 1 << 30;
-        const ID: u32 = (1 << 30) - 1;
         THREAD.with(|thread| {
             let thread = thread.ready();
             for slot in (0..thread.depth.get()).rev() {
@@ -513,12 +669,10 @@ impl Robust {
                     shmsync_core::Ordering::Relaxed,
                     |w| (w & ID == mine).then_some(w & WAITERS | OWNER_DIED),
                 );
-                if let Ok(previous) = marked {
-                    if previous & WAITERS != 0 {
-                        crate::futex::wake(word, 1);
-                    }
-                }
                 thread.set_pending(0);
+                if marked.is_ok_and(|previous| previous & WAITERS != 0) {
+                    crate::futex::wake(word, 1);
+                }
             }
         });
     }
@@ -531,10 +685,11 @@ impl Owner for Robust {
         _unused: [const { AtomicU32::new(0) }; 6],
         next: AtomicUsize::new(0),
     };
-    type Hold = usize;
+    /// The slot, and which of this thread's holds it is.
+    type Hold = (usize, u32);
     type GuardMarker = *const ();
-    /// A holder killed between its release and its wake-up leaves sleepers unwoken
-    /// unless the kernel saw the release as pending; this bounds the rest.
+    /// A woken locker killed before it takes the lock, or a holder killed between its
+    /// release and its wake-up, leaves sleepers unwoken: this bounds how long.
     const RECHECK_NS: Option<u64> = Some(50_000_000);
 
     #[inline]
@@ -544,14 +699,16 @@ impl Owner for Robust {
 
     #[inline]
     fn attempt(_: &shmsync_core::AtomicU32, record: &RobustRecord) {
-        THREAD.with(|thread| thread.set_pending(entry_of(record)));
+        THREAD.with(|thread| thread.attempt(record));
     }
 
     #[inline]
-    fn taken(_: &shmsync_core::AtomicU32, record: &RobustRecord) {
-        // Left pending as well as listed, which the kernel handles once: pending names
-        // a lock this thread holds until the next lock operation replaces it.
-        THREAD.with(|thread| thread.link(record));
+    fn taken(_: &shmsync_core::AtomicU32, record: &RobustRecord) -> (usize, u32) {
+        THREAD.with(|thread| {
+            let hold = thread.link(record);
+            thread.set_pending(0);
+            hold
+        })
     }
 
     #[inline]
@@ -560,45 +717,68 @@ impl Owner for Robust {
     }
 
     #[inline]
-    fn holding(_: &shmsync_core::AtomicU32, record: &RobustRecord) -> Option<usize> {
+    fn holding(word: &shmsync_core::AtomicU32, record: &RobustRecord) -> Option<(usize, u32)> {
         // The lock asked for `id()` first, which set this thread up for this process.
-        THREAD.with(|thread| thread.find(record))
+        THREAD.with(|thread| {
+            thread.find(record).or_else(|| {
+                let names_me = word.load(shmsync_core::Ordering::Relaxed) & ID == thread.tid.get();
+                let slot = names_me.then(|| thread.find_moved(record)).flatten()?;
+                Some((slot, thread.hold_number[slot].get()))
+            })
+        })
     }
 
     #[inline]
-    fn releasing(_: &shmsync_core::AtomicU32, slot: usize) {
+    fn releasing(_: &shmsync_core::AtomicU32, (slot, _): (usize, u32)) {
         THREAD.with(|thread| {
-            // Pending from here: a death before the word is released still marks it, and
-            // one after it (before the wake-up) still wakes a waiter.
+            // Pending until the word is released: a death before then still marks it.
             thread.set_pending(thread.held[slot].get());
             thread.unlink(slot);
         });
     }
 
     #[inline]
-    fn released(_: usize) {
+    fn released(_: (usize, u32)) {
+        // Not pending during the wake-up call that follows: a thread of another PID
+        // namespace with the same id may take the lock meanwhile, and a death then must
+        // not mark its hold. (A waiter left unwoken looks again within RECHECK_NS.)
         THREAD.with(|thread| thread.set_pending(0));
     }
 
-    fn forget(_: &shmsync_core::AtomicU32, record: &RobustRecord, held_by_someone: bool) {
+    fn forget(word: &shmsync_core::AtomicU32, record: &RobustRecord, held_by_someone: bool) {
         THREAD.with(|thread| {
             let thread = thread.ready();
-            match thread.find(record) {
-                Some(slot) => thread.unlink(slot),
-                None if held_by_someone && !std::ptr::eq(thread.pending.get(), &thread.no_list) => {
-                    // Another thread of this process may have this lock on its robust
-                    // list: freeing the memory would let the kernel write into whatever
-                    // comes to live there when that thread exits.
-                    const MESSAGE: &[u8] = b"shmsync: a Lock was dropped while another thread \
-                        holds it; aborting, since that thread's robust list still names \
-                        its memory\n";
-                    // SAFETY: write(2) from a static buffer; no lock is taken, so this
-                    // cannot wait on state held by another thread.
-                    unsafe { libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len()) };
-                    std::process::abort();
-                }
-                None => {}
+            if let Some((slot, _)) = thread.find(record) {
+                thread.unlink(slot);
+            } else if held_by_someone && !std::ptr::eq(thread.pending.get(), &thread.no_list) {
+                wait_for_holder_to_leave(word);
             }
         });
     }
+}
+
+/// A lock is being dropped while another thread of this process may have it on its
+/// robust list: its memory must not go before that thread lets go of it. A thread that
+/// finished its work and is exiting (a scoped thread is joined before the kernel has
+/// walked its list) lets go within microseconds; one that keeps holding the lock is a
+/// bug whose only sound outcome is to stop, before the kernel writes into whatever
+/// comes to live in the freed memory when that thread exits.
+#[cold]
+fn wait_for_holder_to_leave(word: &shmsync_core::AtomicU32) {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+    let began = std::time::Instant::now();
+    while began.elapsed() < PATIENCE {
+        let current = word.fetch_or(WAITERS, shmsync_core::Ordering::Acquire) | WAITERS;
+        if current & ID == 0 || current & ID == ID {
+            return;
+        }
+        let deadline = crate::Futex::now().saturating_add(10_000_000);
+        <crate::Futex as shmsync_core::Wait>::wait(word, current, Some(deadline));
+    }
+    const MESSAGE: &[u8] = b"shmsync: a Lock was dropped while another thread holds it; \
+        aborting, since that thread's robust list still names its memory\n";
+    // SAFETY: write(2) from a static buffer; no lock is taken, so this cannot wait on
+    // state held by another thread.
+    unsafe { libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len()) };
+    std::process::abort();
 }

@@ -17,7 +17,7 @@
 //! detection latencies are printed, never asserted. Every wait has a timeout; every
 //! child is killed and reaped; every named segment is removed.
 
-use shmsync::{Array, DataError, LockError, Process, Shared, Value};
+use shmsync::{Array, DataError, Lock, LockError, Process, Shared, Value};
 use shmsync_tests::ownership::{outcome, Contended, WAIT};
 use shmsync_tests::{join, wait};
 use std::ffi::CString;
@@ -875,4 +875,95 @@ fn array_snapshot_does_not_repair_what_a_dead_writer_left() {
         other => panic!("the next lock(): {other:?}, not OwnerDied"),
     }
     assert_eq!(array.snapshot(), Ok([1, 0, 0, 0]));
+}
+
+// Regressions found by hostile probes of the robust lock.
+
+/// A guard that outlived a manual release must not release the same thread's later
+/// hold: a second holder would get in.
+#[test]
+fn a_stale_guard_never_releases_its_own_threads_later_hold() {
+    let lock = Lock::new();
+    let stale = lock.lock().unwrap();
+    lock.release().unwrap();
+    let held = lock.lock().unwrap();
+    drop(stale);
+    assert!(lock.is_locked());
+    std::thread::scope(|s| {
+        let other = s.spawn(|| lock.try_lock().is_err());
+        assert!(other.join().unwrap(), "a second holder got in");
+    });
+    drop(held);
+    assert!(!lock.is_locked());
+}
+
+/// Hand-over-hand locking holds two locks at a time and releases them out of order:
+/// it must never run out of the thread's slots.
+#[test]
+fn hand_over_hand_locking_never_runs_out_of_slots() {
+    let locks: Vec<Lock> = (0..500).map(|_| Lock::new()).collect();
+    let _anchor = locks[0].lock().unwrap();
+    let mut previous = locks[1].lock().unwrap();
+    for lock in &locks[2..] {
+        let next = lock.lock().unwrap();
+        drop(std::mem::replace(&mut previous, next));
+    }
+    drop(previous);
+    assert_eq!(locks.iter().filter(|l| l.is_locked()).count(), 1);
+}
+
+/// Past the limit of held locks the lock call refuses before it takes anything.
+#[test]
+fn a_lock_call_past_the_limit_takes_nothing() {
+    let locks: Vec<Lock> = (0..33).map(|_| Lock::new()).collect();
+    let guards: Vec<_> = locks[..32].iter().map(|l| l.lock().unwrap()).collect();
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(locks[32].lock())));
+    assert!(refused.is_err(), "the 33rd lock call did not refuse");
+    assert!(!locks[32].is_locked(), "it took the lock anyway");
+    drop(guards);
+    assert!(locks[32].try_lock().is_ok());
+}
+
+/// A lock value moved while held (Python style, `acquire` leaves no borrow) is still
+/// this thread's to release where it is now.
+#[test]
+fn a_lock_moved_while_held_is_released_where_it_is_now() {
+    let lock = Box::new(Lock::new());
+    lock.acquire().unwrap();
+    let moved: Lock = *lock; // moved out of the box, which is freed
+    assert!(moved.is_locked());
+    moved.release().unwrap();
+    assert!(!moved.is_locked());
+}
+
+/// A peer that redirects a held lock's list entry must never make the kernel write
+/// into this process's private memory when the holder thread exits.
+#[test]
+fn a_redirected_entry_never_makes_the_kernel_write_private_memory() {
+    let shared = Shared::anonymous(Lock::new()).unwrap();
+    let private = Box::new([0u32; 16]);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+            let target = private.as_ptr() as usize;
+            // SAFETY: test set-up only: `private` is written before the lock is taken,
+            // through a raw pointer, as a peer with this process's layout could aim at
+            // it; nothing else reads it meanwhile.
+            unsafe { (target as *mut u32).write(tid) };
+            std::mem::forget(shared.lock().unwrap());
+            // SAFETY: as a peer process would: the lock's list entry (32 bytes after its
+            // word) is made to point 32 bytes past `private`, where the kernel would
+            // then look for a futex word holding this thread's id.
+            unsafe {
+                let entry = (&*shared as *const Lock as *mut u8).add(32) as *mut usize;
+                entry.write_volatile(target + 32);
+            }
+        });
+    });
+    let tid_left = private[0];
+    assert_ne!(
+        tid_left & 0x4000_0000,
+        0x4000_0000,
+        "the kernel wrote into private memory"
+    );
 }
