@@ -221,6 +221,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     ///
     /// Releasing a lock taken with [`LockError::OwnerDied`] before
     /// [`mark_consistent`](Self::mark_consistent) makes it not recoverable.
+    #[inline]
     pub fn release(&self) -> Result<(), NotHeld> {
         let current = self.word.load(Ordering::Relaxed);
         let hold = self.my_hold(current)?;
@@ -229,6 +230,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     }
 
     /// Releases the calling thread's `hold`, the word being `current`.
+    #[inline]
     fn release_hold(&self, current: u32, hold: O::Hold) {
         O::releasing(&self.word, hold);
         // Only the holder changes OWNER_DIED, so `current` still tells which release
@@ -506,6 +508,7 @@ impl<W: Wait, O: Owner> LockGuard<'_, W, O> {
 }
 
 impl<W: Wait, O: Owner> Drop for LockGuard<'_, W, O> {
+    #[inline]
     fn drop(&mut self) {
         // Only the hold this guard stands for: if the lock was released behind the
         // guard's back with `Lock::release`, whoever holds it now (this thread too, by a

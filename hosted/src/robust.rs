@@ -154,11 +154,9 @@ struct Thread {
     own_head: ListHead,
     /// The node after each held lock.
     follower: [Node; SLOTS],
-    /// Each slot's lock entry (0: empty), and which hold of this thread it is.
+    /// Each slot's lock entry (0: empty), and which of the slot's holds it is.
     held: [Cell<usize>; SLOTS],
     hold_number: [Cell<u32>; SLOTS],
-    /// Counts this thread's holds, to number them.
-    holds: Cell<u32>,
     /// One past the highest filled slot.
     depth: Cell<usize>,
     /// Empty slots below `depth`, one bit each.
@@ -201,7 +199,6 @@ impl Thread {
             follower: [const { Node::new() }; SLOTS],
             held: [const { Cell::new(0) }; SLOTS],
             hold_number: [const { Cell::new(0) }; SLOTS],
-            holds: Cell::new(0),
             depth: Cell::new(0),
             empty: Cell::new(0),
         }
@@ -335,8 +332,6 @@ impl Thread {
     #[inline]
     fn link(&self, record: &RobustRecord) -> (usize, u32) {
         let entry = entry_of(record);
-        let number = self.holds.get().wrapping_add(1);
-        self.holds.set(number);
         let slot = if self.empty.get() == 0 {
             let depth = self.depth.get();
             let node = &self.follower[depth];
@@ -353,6 +348,8 @@ impl Thread {
         } else {
             self.link_into_empty(record)
         };
+        // A later hold in the same slot differs from this one.
+        let number = self.hold_number[slot].get().wrapping_add(1);
         self.hold_number[slot].set(number);
         (slot, number)
     }
@@ -425,7 +422,7 @@ impl Thread {
                 Ordering::Relaxed,
             );
             compiler_fence(Ordering::SeqCst);
-            self.held[slot].set(0);
+            // Slots at and above `depth` are never read: no need to clear this one.
             self.depth.set(slot);
             return;
         }
