@@ -21,7 +21,7 @@ use crate::error::{DataError, LockError, NotHeld};
 use crate::owner::{Owner, Unowned};
 use crate::spin::Spin;
 use crate::sync::{const_fn, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, Wait};
+use crate::wait::{deadline_after, expired, next_look, Wait};
 
 // The word has the layout of a Linux robust futex, so that the kernel itself can mark
 // it when a holder dies (see `Owner`):
@@ -382,13 +382,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             if expired::<W>(deadline) {
                 return Err(LockError::WouldBlock);
             }
-            let slice = match O::RECHECK_NS {
-                None => deadline,
-                Some(ns) => {
-                    let recheck = W::now().saturating_add(ns);
-                    Some(deadline.map_or(recheck, |d| d.min(recheck)))
-                }
-            };
+            let slice = next_look::<W>(deadline, O::RECHECK_NS);
             W::wait(&self.word, current, slice);
             slept = true;
         }

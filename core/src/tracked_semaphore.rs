@@ -36,7 +36,7 @@ use crate::lock::Lock;
 use crate::owner::{Owner, Unowned};
 use crate::spin::Spin;
 use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, spin_while, Wait};
+use crate::wait::{deadline_after, expired, next_look, spin_while, Wait};
 
 /// Threads that can hold permits of one semaphore at once with their deaths tracked;
 /// further holders at the same moment hold untracked permits.
@@ -176,6 +176,7 @@ impl<W, O: Owner> Permits<W, O> {
 
     #[cfg(loom)]
     fn new(permits: u32, bound: u32) -> Self {
+        let permits = permits.min(COUNT);
         Permits {
             free: AtomicU32::new(permits),
             total: AtomicU32::new(permits),
@@ -372,13 +373,7 @@ impl<W: Wait, O: Owner> Permits<W, O> {
             }
             let observed = self.free.load(Ordering::Acquire);
             if observed & COUNT == 0 && observed & SLEEPERS != 0 {
-                let slice = match O::RECHECK_NS {
-                    None => deadline,
-                    Some(ns) => {
-                        let recheck = W::now().saturating_add(ns);
-                        Some(deadline.map_or(recheck, |d| d.min(recheck)))
-                    }
-                };
+                let slice = next_look::<W>(deadline, O::RECHECK_NS);
                 W::wait(&self.free, observed, slice);
             }
             slept = true;

@@ -99,3 +99,16 @@ pub(crate) fn spin_while<W: Wait>(mut busy: impl FnMut() -> bool) -> bool {
 pub(crate) fn expired<W: Wait>(deadline: Option<u64>) -> bool {
     deadline.is_some_and(|d| W::now() >= d)
 }
+
+/// How long to sleep before looking again: until `deadline`, or, where the owner backend
+/// asks for uninvited looks (`recheck_ns`, for a wake-up that died with its sender),
+/// until that much sooner.
+pub(crate) fn next_look<W: Wait>(deadline: Option<u64>, recheck_ns: Option<u64>) -> Option<u64> {
+    match recheck_ns {
+        None => deadline,
+        Some(ns) => {
+            let recheck = W::now().saturating_add(ns);
+            Some(deadline.map_or(recheck, |d| d.min(recheck)))
+        }
+    }
+}

@@ -17,6 +17,20 @@ use std::time::{Duration, Instant};
 /// the run.
 pub const HANG: Duration = Duration::from_secs(180);
 
+/// A small deterministic generator: the kill points of a fault suite vary, and a run
+/// repeats.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
 /// Joins `child`, failing the test (after killing and reaping it) if it runs longer
 /// than [`HANG`].
 #[track_caller]

@@ -2,7 +2,7 @@
 //! hang, are told exactly when the lock was held, and can repair the data.
 
 use shmsync::{shm_struct, ArrayError, DataError, Lock, LockError, Process, Shared, Value};
-use shmsync_tests::join;
+use shmsync_tests::{join, XorShift};
 use std::time::{Duration, Instant};
 
 shm_struct! {
@@ -34,18 +34,6 @@ impl Ledger {
         self.b.fetch_add(1);
         drop(guard);
         self.rounds.fetch_add(1);
-    }
-}
-
-/// A small deterministic generator: the kill points vary, the run repeats.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
     }
 }
 
