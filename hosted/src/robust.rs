@@ -7,7 +7,8 @@
 //! thread's own PID namespace), sets `FUTEX_OWNER_DIED`, clears the id and wakes a
 //! waiter. That is the whole liveness mechanism: no waiter ever asks whether an owner
 //! lives, so nothing depends on `/proc`, on file descriptors, on which PID namespace
-//! the waiter is in, or on ids being reused. See `OWNERSHIP.md` for the designs that lost.
+//! the waiter is in, or on ids being reused. `docs/ownership.md` in the repository has the
+//! designs that lost and what this one does not cover.
 //!
 //! glibc registers one list per thread and keeps its robust mutexes on it, and the
 //! kernel takes only one. So a held shmsync lock is put on glibc's list, in a run of
@@ -21,9 +22,10 @@
 //! list's head fixes for every entry), so each lock keeps the entry (a `next` pointer)
 //! 32 bytes after its word. Every held lock is followed by a node in this thread's own
 //! memory, so that unlinking a lock writes only this thread's memory, never another
-//! lock's: a peer that scribbles on a lock, or a lock whose memory went away, can only
-//! mislead the kernel's walk, never this process. A node's own "word" is 0, never a
-//! thread id, so the kernel passes over it.
+//! lock's. A node's own "word" is 0, never a thread id, so the kernel passes over it.
+//! At a thread's exit, before the kernel walks its list, every entry is checked, and
+//! one whose lock is no longer as the thread left it (freed, moved, or rewritten by a
+//! peer) is taken off: the kernel then writes only into locks.
 
 use std::cell::Cell;
 use std::sync::atomic::{
@@ -37,7 +39,7 @@ use shmsync_core::{Owner, ShmSafe, Wait};
 ///
 /// A lock's owner is a thread: its guard cannot move to another thread, and a thread
 /// that exits holding it has died holding it. Each thread may hold up to 32 locks at
-/// once (a 33rd lock call panics).
+/// once, released in any order (a 33rd lock call panics, before it takes anything).
 ///
 /// Where the thread's robust list cannot be used (a C library other than glibc, or a
 /// 32-bit target), locks still exclude and release as always, but a holder's death is
