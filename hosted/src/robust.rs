@@ -206,7 +206,8 @@ impl Thread {
         }
     }
 
-    /// This thread's state, set up for this process.
+    /// This thread's state, set up for this process. Fork-safe: it reads and writes
+    /// only this thread's own state and atomics, never waits, and takes no lock.
     ///
     /// A forked child (by `fork`, or by a raw `clone` that runs no `pthread_atfork`
     /// handler) starts with a copy of the forking thread's state: its id, its held
@@ -248,7 +249,10 @@ impl Thread {
         });
         self.process.set(generation);
         self.generation.set(generation.load(Ordering::Relaxed));
-        // Registers the exit check (a thread-local destructor) for this thread.
+        // Registers the exit check (a thread-local destructor) for this thread. In a
+        // forked child this runs too: it allocates through glibc's malloc, which is
+        // fork-safe (glibc's fork holds every arena's lock across the fork), and takes
+        // no lock of ours.
         EXIT.with(|_| {});
     }
     /// Puts the two sentinels on this thread's robust list, and returns the list's
