@@ -195,6 +195,12 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         self.guarded(self.take(Some(deadline_after::<W>(timeout))))
     }
 
+    /// Like [`lock`](Self::lock), waiting until the absolute `deadline` on `W`'s clock
+    /// (`None`: for ever).
+    pub(crate) fn lock_until(&self, deadline: Option<u64>) -> LockResult<'_, W, O> {
+        self.guarded(self.take(deadline))
+    }
+
     /// Python's `acquire()`: blocks until the lock is taken. Pair it with
     /// [`release`](Self::release) on the same thread; prefer [`lock`](Self::lock), whose
     /// guard cannot be forgotten. After [`LockError::OwnerDied`] the lock is held: repair

@@ -42,6 +42,13 @@ use crate::wait::{deadline_after, expired, next_look, spin_while, Wait};
 /// further holders at the same moment hold untracked permits.
 pub const TRACKED_HOLDERS: usize = if cfg!(loom) { 2 } else { 8 };
 
+/// How long a call that may not block waits for the internal lock, which other calls
+/// hold only for a few dozen instructions.
+const MOMENT_NS: u64 = 100_000;
+
+/// How often a blocking call looks again at an internal lock that a peer made unusable.
+const UNUSABLE_LOOK_NS: u64 = 50_000_000;
+
 /// Set in `free` when some acquirer sleeps (or is about to) on it.
 const SLEEPERS: u32 = 1 << 31;
 const COUNT: u32 = SLEEPERS - 1;
@@ -91,6 +98,31 @@ struct Permits<W, O: Owner> {
 /// a thread that holds no permit completes a hand-off if one is pending, or else adds
 /// a permit (a producer's release), never beyond a bounded semaphore's bound; it never
 /// takes another thread's own permit.
+///
+/// Python's other pattern, signalling, where a producer releases and a consumer
+/// acquires and never releases (`Semaphore(0)` counting items), is the same hand-off
+/// seen from the consumer: a consumer must declare each item it takes with
+/// [`hand_off`](Self::hand_off), or its items come back, to be taken again, when it
+/// exits. A hand-off whose releaser dies before it releases is lost, as in Python.
+///
+/// # Waiting
+///
+/// Every call serialises on the semaphore's internal lock for a few dozen instructions.
+/// [`try_acquire`](Self::try_acquire) and [`value`](Self::value) wait for it at most a
+/// moment (100 µs), and [`acquire_timeout`](Self::acquire_timeout) at most its timeout,
+/// so a process stopped (`SIGSTOP`) while it holds that lock delays nobody past a
+/// deadline; [`acquire`](Self::acquire), [`release`](Self::release) and
+/// [`hand_off`](Self::hand_off) wait for it as long as it takes. A semaphore whose bytes
+/// a peer overwrote may be unusable: its timed calls then time out, and its blocking
+/// ones wait.
+///
+/// # Panics
+///
+/// The internal lock, and the slot of a thread that holds permits, are robust locks of
+/// the calling thread while it holds them (with an owner-tracking backend): a thread
+/// that already holds the most locks its backend allows (32 in the hosted crate, each
+/// semaphore it holds permits of counting as one) panics when it calls any of these
+/// methods.
 ///
 /// # Example
 ///
@@ -199,14 +231,30 @@ impl<W: Wait, O: Owner> Permits<W, O> {
     /// Runs `f` holding the internal lock, after returning the permits of dead
     /// holders. `f`'s changes are committed by one store each; `free` is recomputed
     /// after it. Returns what `f` returned and whether sleepers must be woken.
-    fn locked<R>(&self, f: impl FnOnce(&Self) -> R) -> (R, bool) {
-        let (guard, repair) = match self.guard.lock() {
-            Ok(guard) => (guard, false),
-            // A caller died between a change and the recomputation that follows it.
-            Err(LockError::OwnerDied(guard)) => (guard, true),
-            // The internal lock is always marked consistent by whoever is told its
-            // holder died, and nobody else can take it.
-            Err(_) => unreachable!("a semaphore's internal lock is always repaired"),
+    fn locked<R>(&self, deadline: Option<u64>, f: impl FnOnce(&Self) -> R) -> Option<(R, bool)> {
+        let (guard, repair) = loop {
+            match self.guard.lock_until(deadline) {
+                Ok(guard) => break (guard, false),
+                // A caller died between a change and the recomputation that follows it.
+                Err(LockError::OwnerDied(guard)) => break (guard, true),
+                // Held past the deadline (by a stopped process, say).
+                Err(LockError::WouldBlock) => return None,
+                // Whoever is told the internal lock's holder died repairs it, so only a
+                // peer that wrote into the semaphore can make it so: the semaphore cannot
+                // be used. A timed call times out; a blocking one waits, as it would for
+                // a holder that never lets go.
+                Err(LockError::NotRecoverable) => {
+                    if expired::<W>(deadline) {
+                        return None;
+                    }
+                    let observed = self.free.load(Ordering::Relaxed);
+                    W::wait(
+                        &self.free,
+                        observed,
+                        next_look::<W>(deadline, Some(UNUSABLE_LOOK_NS)),
+                    );
+                }
+            }
         };
         let mut wake = false;
         if self.return_dead_holders() || repair {
@@ -216,7 +264,15 @@ impl<W: Wait, O: Owner> Permits<W, O> {
         wake |= self.recompute_free();
         guard.mark_consistent();
         drop(guard);
-        (result, wake)
+        Some((result, wake))
+    }
+
+    /// `locked` for calls with no deadline, which cannot time out.
+    fn locked_for_good<R>(&self, f: impl FnOnce(&Self) -> R) -> (R, bool) {
+        match self.locked(None, f) {
+            Some(done) => done,
+            None => unreachable!("a lock call with no deadline does not time out"),
+        }
     }
 
     /// Takes back the slots of holders that died, whose permits are then free again
@@ -357,7 +413,9 @@ impl<W: Wait, O: Owner> Permits<W, O> {
     fn acquire(&self, deadline: Option<u64>) -> bool {
         let mut slept = false;
         loop {
-            let (taken, wake) = self.locked(|permits| permits.take(slept));
+            let Some((taken, wake)) = self.locked(deadline, |permits| permits.take(slept)) else {
+                return false;
+            };
             if wake {
                 W::wake_one(&self.free);
             }
@@ -381,7 +439,7 @@ impl<W: Wait, O: Owner> Permits<W, O> {
     }
 
     fn release(&self, n: u32) -> Result<(), OverRelease> {
-        let (given, wake) = self.locked(|permits| permits.give(n));
+        let (given, wake) = self.locked_for_good(|permits| permits.give(n));
         if wake {
             if n == 1 {
                 W::wake_one(&self.free);
@@ -393,11 +451,18 @@ impl<W: Wait, O: Owner> Permits<W, O> {
     }
 
     fn value(&self) -> u32 {
-        let (value, wake) = self.locked(|permits| permits.free_count());
-        if wake {
-            W::wake_one(&self.free);
+        let moment = Some(W::now().saturating_add(MOMENT_NS));
+        match self.locked(moment, |permits| permits.free_count()) {
+            Some((value, wake)) => {
+                if wake {
+                    W::wake_one(&self.free);
+                }
+                value
+            }
+            // The internal lock is held (by a stopped process, say): the count as it
+            // stands, without the permits of holders that died since.
+            None => self.free_count(),
         }
-        value
     }
 }
 
@@ -426,11 +491,16 @@ macro_rules! semaphore_api {
             /// Takes a permit if one is free right now (Python's
             /// `acquire(blocking=False)`); released by [`release`](Self::release).
             pub fn try_acquire(&self) -> bool {
-                let (taken, wake) = self.permits.locked(|permits| permits.take(false));
-                if wake {
-                    W::wake_one(&self.permits.free);
+                let moment = Some(W::now().saturating_add(MOMENT_NS));
+                match self.permits.locked(moment, |permits| permits.take(false)) {
+                    Some((taken, wake)) => {
+                        if wake {
+                            W::wake_one(&self.permits.free);
+                        }
+                        taken
+                    }
+                    None => false,
                 }
-                taken
             }
 
             /// Takes a permit, waiting at most `timeout` (Python's
@@ -466,7 +536,7 @@ macro_rules! semaphore_api {
             /// calls [`release`](Self::release), and does not come back if this thread
             /// dies. [`NotHeld`] if this thread holds no permit.
             pub fn hand_off(&self) -> Result<(), NotHeld> {
-                self.permits.locked(|permits| permits.hand_off()).0
+                self.permits.locked_for_good(|permits| permits.hand_off()).0
             }
 
             /// Whether some acquirer has said it sleeps waiting for a permit, so that the
@@ -548,7 +618,7 @@ impl<W: Wait, O: Owner> Permit<'_, W, O> {
         let permits = self.permits;
         core::mem::forget(self);
         // This thread holds the permit the guard stands for.
-        let _ = permits.locked(|permits| permits.hand_off());
+        let _ = permits.locked_for_good(|permits| permits.hand_off());
     }
 }
 

@@ -241,6 +241,10 @@ impl<'a> Spawn<'a> {
     }
 
     /// Hands the child an argument; it reads it with [`Spawned::arg`].
+    ///
+    /// Arguments travel in environment variables, one each: fine for the handful a
+    /// program passes, and slow for tens of thousands (the C library scans the whole
+    /// environment to remove each one). Hand bulk data through a segment.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
         self
@@ -453,7 +457,14 @@ impl Spawned {
     /// was not started by [`Spawn`].
     fn from_environment() -> Option<Spawned> {
         let entry = std::env::var_os(ENTRY_VAR)?.to_string_lossy().into_owned();
-        let var = |name: String| std::env::var_os(&name).map(|value| (name, value));
+        // One pass over the environment: looking each variable up would scan it again.
+        let ours: std::collections::HashMap<String, OsString> = std::env::vars_os()
+            .filter_map(|(variable, value)| {
+                let variable = variable.into_string().ok()?;
+                variable.starts_with(PREFIX).then_some((variable, value))
+            })
+            .collect();
+        let var = |name: String| ours.get(&name).map(|value| (name, value));
         let args = (0..)
             .map_while(|index| var(format!("{ARG_VAR}{index}")))
             .map(|(_, value)| value.to_string_lossy().into_owned())
@@ -466,11 +477,7 @@ impl Spawned {
             let handed = Handed::parse(variable, value.to_string_lossy().into(), &segments);
             segments.push(handed);
         }
-        let ours: Vec<OsString> = std::env::vars_os()
-            .map(|(variable, _)| variable)
-            .filter(|variable| variable.to_string_lossy().starts_with(PREFIX))
-            .collect();
-        for variable in ours {
+        for variable in ours.keys() {
             std::env::remove_var(variable);
         }
         Some(Spawned {

@@ -4,6 +4,7 @@
 
 use shmsync::{shm_struct, BoundedSemaphore, Event, Lock, Process, Semaphore, Shared, Value};
 use shmsync_tests::{join, XorShift};
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 const PERMITS: u32 = 3;
@@ -300,4 +301,74 @@ fn permits_are_given_back_by_their_guard() {
         assert!(!sem.try_acquire());
     }
     assert_eq!(sem.value(), 1);
+}
+
+/// Runs `f` on a thread and says whether it returned within `limit`: a hang check
+/// for calls that promise to end, with a limit only a hang reaches.
+fn returns_within<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> bool {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    finished.recv_timeout(limit).is_ok()
+}
+
+/// A process stopped (SIGSTOP) at any point of its semaphore calls, its internal lock
+/// perhaps held, never makes another's `try_acquire`, `acquire_timeout` or `value` wait
+/// past its deadline.
+#[test]
+fn timed_calls_end_while_a_peer_is_stopped_anywhere() {
+    let mut random = XorShift(0x5eed_0003);
+    for trial in 0..20 {
+        let sem: &'static Shared<Semaphore> =
+            Box::leak(Box::new(Shared::anonymous(Semaphore::new(3)).unwrap()));
+        let child = Process::spawn(|| loop {
+            sem.acquire();
+            let _ = sem.value();
+            sem.release();
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_micros(200 + random.below(2_000)));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.pid() as i32),
+            nix::sys::signal::Signal::SIGSTOP,
+        )
+        .unwrap();
+        let calls_end = returns_within(Duration::from_secs(5), move || {
+            let _ = sem.try_acquire();
+            let _ = sem.acquire_timeout(Duration::from_millis(10));
+            sem.value()
+        });
+        child.kill().unwrap();
+        let _ = join(child);
+        assert!(
+            calls_end,
+            "trial {trial}: a timed call waited for a stopped process"
+        );
+    }
+}
+
+/// A peer that writes garbage over the semaphore's internal lock makes it unusable:
+/// timed calls time out (never panic, never hang).
+#[test]
+fn a_scribbled_internal_lock_times_out_timed_calls() {
+    for garbage in [1u32, 0x4000_0001, 0x3fff_ffff, 0x7fff_ffff, 0xffff_ffff] {
+        let sem: &'static Semaphore = Box::leak(Box::new(Semaphore::new(3)));
+        // SAFETY: as a peer process could: bytes 16..20 are the internal lock's word
+        // (after four counts); only atomics live there, valid for any bytes.
+        unsafe {
+            let word = (sem as *const Semaphore as *const u8).add(16) as *const AtomicU32;
+            (*word).store(garbage, std::sync::atomic::Ordering::Relaxed);
+        }
+        let calls_end = returns_within(Duration::from_secs(5), move || {
+            let tried = sem.try_acquire();
+            let timed = sem.acquire_timeout(Duration::from_millis(10));
+            let _ = sem.value();
+            (tried, timed)
+        });
+        assert!(calls_end, "{garbage:#x}: a timed call hung or panicked");
+    }
 }
