@@ -207,6 +207,24 @@ pub enum LockError<G = ()> {
 }
 
 impl<G> LockError<G> {
+    /// The same error without the guard it holds, for `?` in a function that returns
+    /// `Box<dyn Error>` (the guard borrows the lock, so the error with it cannot leave
+    /// the function). A guard from [`OwnerDied`](LockError::OwnerDied) is dropped here
+    /// unrepaired, which leaves the lock not recoverable, as dropping it would anywhere.
+    ///
+    /// ```
+    /// use shmsync_core::{Lock, LockError, Spin, Unowned};
+    ///
+    /// fn count(lock: &Lock<Spin, Unowned>) -> Result<(), Box<dyn std::error::Error>> {
+    ///     let _held = lock.lock().map_err(LockError::without_guard)?;
+    ///     Ok(())
+    /// }
+    /// assert!(count(&Lock::new()).is_ok());
+    /// ```
+    pub fn without_guard(self) -> LockError {
+        self.map(drop)
+    }
+
     /// The same error holding `f(g)` instead of `g`.
     pub fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
         match self {

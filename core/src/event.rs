@@ -13,7 +13,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
-use crate::spin::Spin;
+use crate::backend::spin::Spin;
 use crate::sync::{const_fn, AtomicU32, Ordering};
 use crate::wait::{deadline_after, expired, spin_while, Wait};
 

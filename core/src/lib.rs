@@ -47,6 +47,7 @@
 #![no_std]
 
 mod array;
+pub mod backend;
 mod error;
 mod event;
 mod lock;
@@ -54,15 +55,15 @@ mod owner;
 mod scalar;
 mod semaphore;
 mod shm_safe;
-mod spin;
 mod sync;
-#[cfg(feature = "embassy")]
-mod tasks;
 mod tracked_semaphore;
 mod value;
 mod wait;
 
 pub use array::{Array, ArrayGuard, ArrayLockResult};
+#[cfg(feature = "embassy")]
+pub use backend::embassy::{Embassy, WakeTasks};
+pub use backend::spin::{Clock, NoClock, Spin};
 pub use error::{ArrayError, DataError, IndexError, LockError, NotHeld, OverRelease, RangeError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, LockResult};
@@ -70,10 +71,7 @@ pub use owner::{Owner, Unowned};
 pub use scalar::{Bitwise, Number, Scalar};
 pub use semaphore::{BoundedSemaphore, Semaphore};
 pub use shm_safe::ShmSafe;
-pub use spin::{Clock, NoClock, Spin};
 pub use sync::{AtomicU32, Ordering};
-#[cfg(feature = "embassy")]
-pub use tasks::{Embassy, WakeTasks};
 pub use tracked_semaphore::{Permit, TrackedBoundedSemaphore, TrackedSemaphore, TRACKED_HOLDERS};
 pub use value::Value;
 pub use wait::Wait;

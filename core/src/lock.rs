@@ -17,9 +17,9 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
+use crate::backend::spin::Spin;
 use crate::error::{DataError, LockError, NotHeld};
 use crate::owner::{Owner, Unowned};
-use crate::spin::Spin;
 use crate::sync::{const_fn, AtomicU32, Ordering};
 use crate::wait::{deadline_after, expired, next_look, Wait};
 

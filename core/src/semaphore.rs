@@ -14,8 +14,8 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
+use crate::backend::spin::Spin;
 use crate::error::OverRelease;
-use crate::spin::Spin;
 use crate::sync::{const_fn, fence, AtomicU32, Ordering};
 use crate::wait::{deadline_after, expired, spin_while, Wait};
 

@@ -19,10 +19,12 @@ use crate::{
 ///   concurrent access from several processes is no data race;
 /// - has a layout fixed by `#[repr(C)]` (or a primitive's), so that every program that
 ///   maps it agrees on it;
-/// - is made only of `ShmSafe` fields.
+/// - is made only of `ShmSafe` fields;
+/// - needs an alignment of at most 4096 bytes (a page: a mapping's address is aligned
+///   to no more; the hosted crate refuses larger alignments at compile time).
 ///
-/// [`shm_struct!`](crate::shm_struct) declares such a struct and checks the last two
-/// points for you.
+/// [`shm_struct!`](crate::shm_struct) declares such a struct and checks the fields for
+/// you.
 ///
 /// # Example
 ///
@@ -38,6 +40,11 @@ use crate::{
 /// // SAFETY: #[repr(C)], no addresses, every field is ShmSafe.
 /// unsafe impl ShmSafe for Stats {}
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be placed in shared memory: it is not `ShmSafe`",
+    label = "not `ShmSafe`",
+    note = "declare a struct of shared fields with `shm_struct!`, which checks each field and implements `ShmSafe` for it"
+)]
 pub unsafe trait ShmSafe: Sync {}
 
 macro_rules! plain_data {

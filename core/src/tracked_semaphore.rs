@@ -31,10 +31,10 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::backend::spin::Spin;
 use crate::error::{LockError, NotHeld, OverRelease};
 use crate::lock::Lock;
 use crate::owner::{Owner, Unowned};
-use crate::spin::Spin;
 use crate::sync::{AtomicU32, Ordering};
 use crate::wait::{deadline_after, expired, next_look, spin_while, Wait};
 

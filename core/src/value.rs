@@ -12,12 +12,12 @@
 use core::fmt;
 use core::marker::PhantomData;
 
+use crate::backend::spin::Spin;
 use crate::error::DataError;
 use crate::lock::Lock;
 use crate::owner::{Owner, Unowned};
 use crate::scalar::sealed::AtomicBits;
 use crate::scalar::{Bitwise, Number, Scalar};
-use crate::spin::Spin;
 use crate::sync::Ordering;
 
 // A write publishes everything before it to the read that sees it (release/acquire),

@@ -145,6 +145,13 @@ unsafe impl<T: ShmSafe> Send for Shared<T> {}
 unsafe impl<T: ShmSafe> Sync for Shared<T> {}
 
 fn data_offset<T>() -> usize {
+    const {
+        assert!(
+            std::mem::align_of::<T>() <= 4096,
+            "a type in shared memory may need an alignment of at most 4096 bytes (a page): \
+             a mapping's address is aligned to no more"
+        )
+    };
     HEADER_LEN.next_multiple_of(std::mem::align_of::<T>())
 }
 
@@ -205,6 +212,24 @@ fn shm_path(name: &str) -> Result<CString, ShmError> {
 impl<T: ShmSafe> Shared<T> {
     /// Maps `value` into anonymous shared memory. Children forked afterwards (see
     /// [`Process`](crate::Process)) see the same memory; nothing else can open it.
+    ///
+    /// Only [`ShmSafe`] types go into shared memory; a plain struct is refused at
+    /// compile time, with a pointer to `shm_struct!`:
+    ///
+    /// ```compile_fail
+    /// struct Plain { count: u64 }
+    /// let _ = shmsync::Shared::anonymous(Plain { count: 0 });
+    /// ```
+    ///
+    /// So is a type that needs a larger alignment than a page, which no mapping has:
+    ///
+    /// ```compile_fail
+    /// #[repr(C, align(8192))]
+    /// struct Huge([u8; 8192]);
+    /// // SAFETY: plain bytes (the alignment is what is refused).
+    /// unsafe impl shmsync::ShmSafe for Huge {}
+    /// let _ = shmsync::Shared::anonymous(Huge([0; 8192]));
+    /// ```
     pub fn anonymous(value: T) -> Result<Self, ShmError> {
         let len = NonZeroUsize::new(segment_len::<T>()).expect("the header is not empty");
         // SAFETY: a fresh anonymous mapping aliases no Rust object.

@@ -23,7 +23,7 @@ use core::task::Waker;
 use embassy_sync::blocking_mutex::CriticalSectionMutex;
 use embassy_sync::waitqueue::MultiWakerRegistration;
 
-use crate::spin::{NoClock, Spin};
+use crate::backend::spin::{NoClock, Spin};
 use crate::sync::AtomicU32;
 use crate::wait::Wait;
 
