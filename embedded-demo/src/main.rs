@@ -13,29 +13,37 @@ use cortex_m as _; // its critical-section implementation
 use cortex_m_semihosting::{debug, hprintln};
 use embassy_executor::Spawner;
 use embassy_time::{with_timeout, Duration, Instant, Timer};
-use shmsync_core::{Array, Embassy, Event, Lock, Semaphore, Value};
+use shmsync_core::{Embassy, Unowned};
+
+// Waiters park their embassy task (`Embassy`). Locks record no owner (`Unowned`): a task
+// cannot die on its own while it holds one.
+type Array<T, const N: usize> = shmsync_core::Array<T, N, Embassy, Unowned>;
+type Event = shmsync_core::Event<Embassy>;
+type Lock = shmsync_core::Lock<Embassy, Unowned>;
+type Semaphore = shmsync_core::Semaphore<Embassy>;
+type Value<T> = shmsync_core::Value<T, Embassy, Unowned>;
 
 const SLOTS: usize = 4;
 const PRODUCERS: u32 = 2;
 const ITEMS_EACH: u32 = 100;
 const ITEMS: u32 = PRODUCERS * ITEMS_EACH;
 
-static START: Event<Embassy> = Event::new();
-static NEVER: Event<Embassy> = Event::new();
-static DONE: Event<Embassy> = Event::new();
-static RING: Array<u32, SLOTS, Embassy> = Array::zeroed();
-static RING_LOCK: Lock<Embassy> = Lock::new();
+static START: Event = Event::new();
+static NEVER: Event = Event::new();
+static DONE: Event = Event::new();
+static RING: Array<u32, SLOTS> = Array::zeroed();
+static RING_LOCK: Lock = Lock::new();
 /// Next slot to fill and next slot to drain; both only change under `RING_LOCK`.
-static HEAD: Value<u32, Embassy> = Value::new(0);
-static TAIL: Value<u32, Embassy> = Value::new(0);
-static FREE: Semaphore<Embassy> = Semaphore::new(SLOTS as u32);
-static FILLED: Semaphore<Embassy> = Semaphore::new(0);
-static PRODUCED: Value<u32, Embassy> = Value::new(0);
-static CONSUMED: Value<u32, Embassy> = Value::new(0);
-static SUM_PRODUCED: Value<u32, Embassy> = Value::new(0);
-static SUM_CONSUMED: Value<u32, Embassy> = Value::new(0);
+static HEAD: Value<u32> = Value::new(0);
+static TAIL: Value<u32> = Value::new(0);
+static FREE: Semaphore = Semaphore::new(SLOTS as u32);
+static FILLED: Semaphore = Semaphore::new(0);
+static PRODUCED: Value<u32> = Value::new(0);
+static CONSUMED: Value<u32> = Value::new(0);
+static SUM_PRODUCED: Value<u32> = Value::new(0);
+static SUM_CONSUMED: Value<u32> = Value::new(0);
 /// The most items the ring ever held: never more than its slots.
-static MOST_FILLED: Value<u32, Embassy> = Value::new(0);
+static MOST_FILLED: Value<u32> = Value::new(0);
 
 fn item(producer: u32, n: u32) -> u32 {
     producer * 10_000 + n

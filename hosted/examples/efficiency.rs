@@ -1,7 +1,7 @@
-//! The seed's "test efficiency" lesson, done honestly in Rust: the same CPU-bound and
-//! IO-bound work, run on one thread, on N threads and in N processes. With python3
-//! present, the same in Python for contrast: its threads share one interpreter lock
-//! (the GIL), Rust's do not.
+//! Retells the Python lesson "test efficiency" in Rust: the same CPU-bound and IO-bound
+//! work, run on one thread, on N threads and in N processes. With python3 present, the
+//! same in Python for contrast: its threads share one interpreter lock (the GIL), Rust's
+//! do not.
 //!
 //!     cargo run --release -p shmsync --example efficiency
 
