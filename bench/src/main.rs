@@ -1,7 +1,7 @@
 //! shmsync against the primitives users would otherwise pick, measured in one run on
 //! this machine, with ratios. Timing goals live here, never in tests.
 //!
-//!     cargo run --release -p shmsync-tests --bin shmsync-bench [-- --rounds N]
+//!     cargo run --release -p shmsync-bench [-- --rounds N]
 //!
 //! Every figure is the median of N interleaved rounds (7 by default). The table is
 //! printed and written to target/bench/results.md and results.csv.
