@@ -1,7 +1,9 @@
 //! Python's multiprocessing, measured in the same run when python3 is present.
 
+use std::io::ErrorKind;
 use std::process::Command;
 
+/// `with v.get_lock(): v.value += 1` in 2 forked processes; prints increments per second.
 const VALUE_UNDER_LOCK: &str = r#"
 import multiprocessing as mp, sys, time
 def work(v, n):
@@ -21,6 +23,7 @@ if __name__ == "__main__":
     print(2 * n / dt)
 "#;
 
+/// `multiprocessing.Lock` acquired and released; prints nanoseconds per pair.
 const LOCK_UNCONTENDED: &str = r#"
 import multiprocessing as mp, sys, time
 if __name__ == "__main__":
@@ -32,39 +35,61 @@ if __name__ == "__main__":
     print((time.perf_counter() - t) / n * 1e9)
 "#;
 
-/// Whether python3 runs here.
-pub fn available() -> bool {
-    Command::new("python3")
-        .arg("-c")
-        .arg("pass")
-        .status()
-        .is_ok_and(|s| s.success())
+/// One of Python's measurements: the name of its sample and the script that prints it.
+pub struct Script {
+    /// The name of its sample.
+    pub name: &'static str,
+    /// The Python source, which takes a count as its argument and prints one number.
+    source: &'static str,
 }
 
-fn run(script: &str, arg: u64) -> f64 {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(arg.to_string())
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a number")
+/// Increments per second of `Value('i')` under `get_lock()` from 2 processes; its count
+/// is the increments by each process.
+pub const VALUE_UNDER_GET_LOCK: Script = Script {
+    name: "value python get_lock",
+    source: VALUE_UNDER_LOCK,
+};
+
+/// Nanoseconds per uncontended `multiprocessing.Lock` acquire and release; its count is
+/// how many.
+pub const LOCK: Script = Script {
+    name: "lock python",
+    source: LOCK_UNCONTENDED,
+};
+
+/// Every script, for naming the samples a run without Python lacks.
+pub const SCRIPTS: [Script; 2] = [VALUE_UNDER_GET_LOCK, LOCK];
+
+/// Whether python3 runs here; if not, why not.
+pub fn available() -> Result<(), String> {
+    match Command::new("python3").arg("-c").arg("pass").status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("`python3 -c pass` failed ({status})")),
+        Err(error) if error.kind() == ErrorKind::NotFound => {
+            Err("python3 not found on PATH".to_owned())
+        }
+        Err(error) => Err(format!("python3 could not be started: {error}")),
+    }
 }
 
-/// Increments per second of `Value('i')` under `get_lock()` from 2 processes.
-pub fn value_increments_per_second(per_process: u64) -> f64 {
-    run(VALUE_UNDER_LOCK, per_process)
-}
-
-/// ns per uncontended `multiprocessing.Lock` acquire/release.
-pub fn lock_ns(n: u64) -> f64 {
-    run(LOCK_UNCONTENDED, n)
+impl Script {
+    /// Runs the script with `count`; its number, or why there is none.
+    pub fn run(&self, count: u64) -> Result<f64, String> {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(self.source)
+            .arg(count.to_string())
+            .output()
+            .map_err(|error| format!("python3 could not be started: {error}"))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last_line = stderr.lines().last().unwrap_or_default();
+            return Err(format!("{} failed: {last_line}", self.name));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .trim()
+            .parse()
+            .map_err(|_| format!("{} printed {:?}, not a number", self.name, stdout.trim()))
+    }
 }
