@@ -343,6 +343,10 @@ pub struct Machine {
     pub cpus: Option<usize>,
     /// The kernel's release, from /proc/sys/kernel/osrelease.
     pub kernel: String,
+    /// The C library, as `glibc 2.36`, when it is glibc.
+    pub libc: Option<String>,
+    /// The compiler, as `rustc --version` prints it, when that runs.
+    pub rustc: Option<String>,
     /// The day of the run, `YYYY-MM-DD` in UTC.
     pub date: String,
 }
@@ -362,9 +366,50 @@ impl Machine {
                 .to_owned(),
             cpus: std::thread::available_parallelism().ok().map(usize::from),
             kernel: kernel.map_or_else(|_| "unknown".to_owned(), |k| k.trim().to_owned()),
+            libc: glibc_version().map(|version| format!("glibc {version}")),
+            rustc: rustc_version(),
             date: format!("{year:04}-{month:02}-{day:02}"),
         }
     }
+
+    /// The machine's line of `BENCHMARKS.md`.
+    fn describe(&self) -> String {
+        let mut parts = vec![self.cpu_model.clone()];
+        match self.cpus {
+            Some(1) => parts.push("1 CPU".to_owned()),
+            Some(n) => parts.push(format!("{n} CPUs")),
+            None => {}
+        }
+        parts.push(format!("Linux {}", self.kernel));
+        parts.extend(self.libc.clone());
+        parts.extend(self.rustc.clone());
+        format!("Machine: {}. Run on {} (UTC).", parts.join(", "), self.date)
+    }
+}
+
+/// The version of the glibc this process runs on.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn glibc_version() -> Option<String> {
+    // SAFETY: gnu_get_libc_version takes nothing and returns a static NUL-terminated
+    // string.
+    let version = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
+    Some(version.to_string_lossy().into_owned())
+}
+
+/// None: not glibc.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn glibc_version() -> Option<String> {
+    None
+}
+
+/// What `rustc --version` prints (under `cargo run`, the toolchain that built this).
+fn rustc_version() -> Option<String> {
+    let out = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !version.is_empty()).then_some(version)
 }
 
 /// The first "model name" of a /proc/cpuinfo.
@@ -399,14 +444,9 @@ fn civil_date(days_since_epoch: i64) -> (i64, u32, u32) {
 pub const REGENERATE_BENCHMARKS_MD: &str =
     "cargo run --release -p shmsync-bench -- --write-benchmarks-md";
 
-/// `BENCHMARKS.md`: a header saying how to regenerate it, the machine, the date and the
-/// kernel, then `results_md` (the output of [`results_markdown`]).
+/// `BENCHMARKS.md`: a header saying how to regenerate it, the machine (CPU model, CPU
+/// count, kernel, C library, compiler) and the date, then `results_md` (the output of [`results_markdown`]).
 pub fn benchmarks_markdown(results_md: &str, machine: &Machine, run: &Run) -> String {
-    let cpus = match machine.cpus {
-        Some(1) => ", 1 CPU".to_owned(),
-        Some(n) => format!(", {n} CPUs"),
-        None => String::new(),
-    };
     let mut md = String::from("# Benchmarks\n\n");
     md += "The benchmark (`bench/`) writes this file: do not edit it, regenerate it \
            with\n\n";
@@ -414,9 +454,9 @@ pub fn benchmarks_markdown(results_md: &str, machine: &Machine, run: &Run) -> St
     md += "The README's \"Benchmarks\" section says what is measured and why the figures \
            are what they are.\n\n";
     md += &format!(
-        "Machine: {}{cpus}, Linux {}. Run on {} (UTC). In brackets after each median, \
-         the spread of the rounds (lowest–highest).\n\n",
-        machine.cpu_model, machine.kernel, machine.date
+        "{} In brackets after each median, the spread of the rounds \
+         (lowest–highest).\n\n",
+        machine.describe()
     );
     if run.quick {
         md += "**A quick run** (`--quick`: a tenth of the counts): it shows the format; \
@@ -554,14 +594,16 @@ mod tests {
             cpu_model: "AMD EPYC".to_owned(),
             cpus: Some(2),
             kernel: "6.18.44".to_owned(),
+            libc: Some("glibc 2.36".to_owned()),
+            rustc: None,
             date: "2026-11-29".to_owned(),
         };
         let md = benchmarks_markdown(&results, &machine, &run(None));
         assert!(md.starts_with("# Benchmarks\n"));
         assert!(md.contains(&format!("```sh\n{REGENERATE_BENCHMARKS_MD}\n```")));
         assert!(md.contains(
-            "Machine: AMD EPYC, 2 CPUs, Linux 6.18.44. Run on 2026-11-29 (UTC). \
-             In brackets after each median, the spread"
+            "Machine: AMD EPYC, 2 CPUs, Linux 6.18.44, glibc 2.36. Run on 2026-11-29 \
+             (UTC). In brackets after each median, the spread"
         ));
         assert!(!md.contains("quick run"));
         assert!(md.ends_with(&results));
