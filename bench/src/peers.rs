@@ -58,11 +58,13 @@ impl PthreadMutex {
         mutex
     }
 
+    /// Takes the mutex, waiting as long as it takes.
     pub fn lock(&self) {
         // SAFETY: an initialised mutex.
         unsafe { libc::pthread_mutex_lock(self.0.get()) };
     }
 
+    /// Releases the mutex this thread holds.
     pub fn unlock(&self) {
         // SAFETY: locked by this thread just before.
         unsafe { libc::pthread_mutex_unlock(self.0.get()) };
@@ -76,6 +78,7 @@ pub struct PosixSemaphore(std::cell::UnsafeCell<libc::sem_t>);
 unsafe impl Sync for PosixSemaphore {}
 
 impl PosixSemaphore {
+    /// Initialises one at `value`, in shared memory.
     pub fn new_shared(value: u32) -> &'static PosixSemaphore {
         // SAFETY: zeroed memory, initialised by sem_init before any use.
         let sem = shared(PosixSemaphore(std::cell::UnsafeCell::new(unsafe {
@@ -86,11 +89,13 @@ impl PosixSemaphore {
         sem
     }
 
+    /// Adds one to the count, waking a waiter.
     pub fn post(&self) {
         // SAFETY: initialised.
         unsafe { libc::sem_post(self.0.get()) };
     }
 
+    /// Takes one from the count, waiting while it is zero.
     pub fn wait(&self) {
         // SAFETY: initialised; retried on EINTR.
         while unsafe { libc::sem_wait(self.0.get()) } != 0 {}
@@ -99,7 +104,10 @@ impl PosixSemaphore {
 
 /// The simplest futex ping-pong: a shared word saying whose turn it is, and shared
 /// FUTEX_WAIT / FUTEX_WAKE with no spinning.
-pub struct FutexTurn(pub AtomicU32);
+pub struct FutexTurn(
+    /// Whose turn it is.
+    pub AtomicU32,
+);
 
 impl FutexTurn {
     /// Waits while the word is `turn`.
@@ -120,6 +128,7 @@ impl FutexTurn {
         }
     }
 
+    /// Sets the word to `turn` and wakes one waiter.
     pub fn pass(&self, turn: u32) {
         self.0.store(turn, Ordering::Release);
         // SAFETY: FUTEX_WAKE uses the address as a key only.
@@ -128,7 +137,24 @@ impl FutexTurn {
 }
 
 /// A `Cell` in shared memory, for a peer's plain counter: only touched under its mutex.
-pub struct SyncCell<T: 'static>(pub &'static std::cell::Cell<T>);
+pub struct SharedCell<T: 'static>(&'static std::cell::Cell<T>);
 
 // SAFETY: every access happens while holding the peer's mutex.
-unsafe impl<T> Sync for SyncCell<T> {}
+unsafe impl<T> Sync for SharedCell<T> {}
+
+impl<T: Copy> SharedCell<T> {
+    /// One holding `value`, in a fresh shared mapping.
+    pub fn new(value: T) -> Self {
+        Self(shared(std::cell::Cell::new(value)))
+    }
+
+    /// The value. Call it holding the peer's mutex (or with no other process running).
+    pub fn get(&self) -> T {
+        self.0.get()
+    }
+
+    /// Replaces the value. Call it holding the peer's mutex.
+    pub fn set(&self, value: T) {
+        self.0.set(value)
+    }
+}

@@ -1,0 +1,405 @@
+//! The contenders, one type each, in the manner of parking_lot's
+//! `benchmark/src/bin/mutex.rs`: every kind of measurement is a small trait, and every
+//! primitive it compares is a type implementing it. A contender's `NAME` is the name
+//! its samples are filed under and the comparisons refer to.
+//!
+//! - [`UncontendedLock`]: one thread takes and releases a lock nobody else wants.
+//! - [`SharedCounter`]: two forked processes increment one counter in shared memory.
+//! - [`PingPong`]: two processes hand a turn back and forth.
+
+use crate::peers::{self, FutexTurn, PosixSemaphore, PthreadMutex, SharedCell};
+use shmsync::{shm_struct, Event, Futex, Lock, Semaphore, Shared, Value};
+use shmsync_core::{AtomicU32, Wait};
+use std::sync::atomic::AtomicU32 as StdAtomicU32;
+
+/// A lock taken and released by one thread, with nobody else around.
+pub trait UncontendedLock {
+    /// The name of its samples.
+    const NAME: &'static str;
+    /// A fresh unlocked one, where it would live in use (in shared memory for the
+    /// process-shared ones).
+    fn new() -> Self;
+    /// Takes the lock and releases it.
+    fn lock_unlock(&self);
+}
+
+/// A counter at zero in memory that forked children share, which two processes
+/// increment at once.
+pub trait SharedCounter: Sync {
+    /// The name of its samples.
+    const NAME: &'static str;
+    /// A fresh counter at zero, in memory shared with the children forked later.
+    fn new() -> Self;
+    /// Adds one, safely against the other process.
+    fn increment(&self);
+    /// The count.
+    fn count(&self) -> u64;
+}
+
+/// A turn handed back and forth between this process and a forked child.
+pub trait PingPong: Sync {
+    /// The name of its samples.
+    const NAME: &'static str;
+    /// A fresh one, in memory shared with the child forked later, nobody's turn.
+    fn new() -> Self;
+    /// The parent's half of a round trip: hands the turn over and waits for it back.
+    fn ask(&self);
+    /// The child's half: waits for the turn and hands it back.
+    fn answer(&self);
+}
+
+// ---------------------------------------------------------------------------------
+// Uncontended locks.
+
+/// shmsync's [`Lock`], in a shared segment.
+pub struct ShmsyncLock(Shared<Lock>);
+
+impl UncontendedLock for ShmsyncLock {
+    const NAME: &'static str = "lock shmsync";
+    fn new() -> Self {
+        Self(Shared::anonymous(Lock::new()).expect("an anonymous shared segment"))
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        drop(self.0.lock());
+    }
+}
+
+/// The futex backend without owner recording: what the lock's fast path would cost if
+/// it did not record its owner.
+pub struct NoOwner;
+
+impl Wait for NoOwner {
+    fn now() -> u64 {
+        Futex::now()
+    }
+    fn wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) {
+        Futex::wait(word, expected, deadline)
+    }
+    fn wake_one(word: &AtomicU32) {
+        Futex::wake_one(word)
+    }
+    fn wake_all(word: &AtomicU32) {
+        Futex::wake_all(word)
+    }
+}
+
+/// shmsync's lock on the [`NoOwner`] backend: the same lock, no owner recorded.
+pub struct ShmsyncLockNoOwner(shmsync_core::Lock<NoOwner>);
+
+impl UncontendedLock for ShmsyncLockNoOwner {
+    const NAME: &'static str = "lock shmsync, no owner recording";
+    fn new() -> Self {
+        Self(shmsync_core::Lock::new())
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        drop(self.0.lock());
+    }
+}
+
+/// [`std::sync::Mutex`], for threads of one process.
+pub struct StdMutex(std::sync::Mutex<()>);
+
+impl UncontendedLock for StdMutex {
+    const NAME: &'static str = "lock std::sync::Mutex";
+    fn new() -> Self {
+        Self(std::sync::Mutex::new(()))
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        drop(self.0.lock());
+    }
+}
+
+/// [`parking_lot::Mutex`], for threads of one process.
+pub struct ParkingLotMutex(parking_lot::Mutex<()>);
+
+impl UncontendedLock for ParkingLotMutex {
+    const NAME: &'static str = "lock parking_lot::Mutex";
+    fn new() -> Self {
+        Self(parking_lot::Mutex::new(()))
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        drop(self.0.lock());
+    }
+}
+
+/// A `PTHREAD_PROCESS_SHARED` pthread mutex in shared memory.
+pub struct PthreadShared(&'static PthreadMutex);
+
+impl UncontendedLock for PthreadShared {
+    const NAME: &'static str = "lock pthread pshared";
+    fn new() -> Self {
+        Self(PthreadMutex::new_shared(false))
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        self.0.lock();
+        self.0.unlock();
+    }
+}
+
+/// A `PTHREAD_PROCESS_SHARED`, `PTHREAD_MUTEX_ROBUST` pthread mutex in shared memory:
+/// the one that, like shmsync's, reports its holder's death.
+pub struct PthreadRobust(&'static PthreadMutex);
+
+impl UncontendedLock for PthreadRobust {
+    const NAME: &'static str = "lock pthread pshared robust";
+    fn new() -> Self {
+        Self(PthreadMutex::new_shared(true))
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        self.0.lock();
+        self.0.unlock();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Counters two processes increment.
+
+shm_struct! {
+    /// A plain count beside the lock that guards it.
+    pub struct LockedCount { lock: Lock, count: Value<u64> }
+}
+
+/// A [`Value`] incremented under a separate shmsync [`Lock`].
+pub struct ShmsyncLockCounter(Shared<LockedCount>);
+
+impl SharedCounter for ShmsyncLockCounter {
+    const NAME: &'static str = "counter shmsync Lock";
+    fn new() -> Self {
+        Self(
+            Shared::anonymous(LockedCount {
+                lock: Lock::new(),
+                count: Value::new(0),
+            })
+            .expect("an anonymous shared segment"),
+        )
+    }
+    #[inline]
+    fn increment(&self) {
+        let _held = self.0.lock.lock().expect("nobody dies in the benchmark");
+        self.0.count.set(self.0.count.get() + 1);
+    }
+    fn count(&self) -> u64 {
+        self.0.count.get()
+    }
+}
+
+/// A plain `u64` in shared memory, incremented under a process-shared pthread mutex.
+pub struct PthreadCounter {
+    /// The mutex every increment holds.
+    mutex: &'static PthreadMutex,
+    /// The count it guards.
+    count: SharedCell<u64>,
+}
+
+impl SharedCounter for PthreadCounter {
+    const NAME: &'static str = "counter pthread pshared";
+    fn new() -> Self {
+        Self {
+            mutex: PthreadMutex::new_shared(false),
+            count: SharedCell::new(0),
+        }
+    }
+    #[inline]
+    fn increment(&self) {
+        self.mutex.lock();
+        self.count.set(self.count.get() + 1);
+        self.mutex.unlock();
+    }
+    fn count(&self) -> u64 {
+        self.count.get()
+    }
+}
+
+/// A `Value<u64>` in a shared segment, the inside of the three `Value` counters.
+fn shared_value() -> Shared<Value<u64>> {
+    Shared::anonymous(Value::new(0)).expect("an anonymous shared segment")
+}
+
+/// Python's `with v.get_lock(): v.value += 1`, on a shmsync [`Value`].
+pub struct ValueUnderGetLock(Shared<Value<u64>>);
+
+impl SharedCounter for ValueUnderGetLock {
+    const NAME: &'static str = "value shmsync get_lock";
+    fn new() -> Self {
+        Self(shared_value())
+    }
+    #[inline]
+    fn increment(&self) {
+        let _held = self
+            .0
+            .get_lock()
+            .lock()
+            .expect("nobody dies in the benchmark");
+        self.0.set(self.0.get() + 1);
+    }
+    fn count(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// The one-call read-modify-write, [`Value::update`].
+pub struct ValueUpdate(Shared<Value<u64>>);
+
+impl SharedCounter for ValueUpdate {
+    const NAME: &'static str = "value shmsync update";
+    fn new() -> Self {
+        Self(shared_value())
+    }
+    #[inline]
+    fn increment(&self) {
+        self.0
+            .update(|x| x + 1)
+            .expect("nobody dies in the benchmark");
+    }
+    fn count(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// The atomic form, [`Value::fetch_add`].
+pub struct ValueFetchAdd(Shared<Value<u64>>);
+
+impl SharedCounter for ValueFetchAdd {
+    const NAME: &'static str = "value shmsync fetch_add";
+    fn new() -> Self {
+        Self(shared_value())
+    }
+    #[inline]
+    fn increment(&self) {
+        self.0.fetch_add(1);
+    }
+    fn count(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Ping-pongs.
+
+shm_struct! {
+    /// One event each way.
+    pub struct EventPair { ping: Event, pong: Event }
+}
+
+/// Two shmsync [`Event`]s, set and cleared in turn.
+pub struct EventPingPong(Shared<EventPair>);
+
+impl PingPong for EventPingPong {
+    const NAME: &'static str = "ping-pong shmsync Event";
+    fn new() -> Self {
+        Self(
+            Shared::anonymous(EventPair {
+                ping: Event::new(),
+                pong: Event::new(),
+            })
+            .expect("an anonymous shared segment"),
+        )
+    }
+    #[inline]
+    fn ask(&self) {
+        self.0.ping.set();
+        self.0.pong.wait();
+        self.0.pong.clear();
+    }
+    #[inline]
+    fn answer(&self) {
+        self.0.ping.wait();
+        self.0.ping.clear();
+        self.0.pong.set();
+    }
+}
+
+shm_struct! {
+    /// One semaphore each way.
+    pub struct SemaphorePair { ping: Semaphore, pong: Semaphore }
+}
+
+/// Two shmsync [`Semaphore`]s at zero, released and acquired in turn.
+pub struct SemaphorePingPong(Shared<SemaphorePair>);
+
+impl PingPong for SemaphorePingPong {
+    const NAME: &'static str = "ping-pong shmsync Semaphore";
+    fn new() -> Self {
+        Self(
+            Shared::anonymous(SemaphorePair {
+                ping: Semaphore::new(0),
+                pong: Semaphore::new(0),
+            })
+            .expect("an anonymous shared segment"),
+        )
+    }
+    #[inline]
+    fn ask(&self) {
+        self.0.ping.release();
+        self.0.pong.acquire();
+    }
+    #[inline]
+    fn answer(&self) {
+        self.0.ping.acquire();
+        self.0.pong.release();
+    }
+}
+
+/// Two process-shared POSIX `sem_t` at zero, posted and waited in turn.
+pub struct SemTPingPong {
+    /// Posted by the parent, waited on by the child.
+    ping: &'static PosixSemaphore,
+    /// Posted by the child, waited on by the parent.
+    pong: &'static PosixSemaphore,
+}
+
+impl PingPong for SemTPingPong {
+    const NAME: &'static str = "ping-pong sem_t";
+    fn new() -> Self {
+        Self {
+            ping: PosixSemaphore::new_shared(0),
+            pong: PosixSemaphore::new_shared(0),
+        }
+    }
+    #[inline]
+    fn ask(&self) {
+        self.ping.post();
+        self.pong.wait();
+    }
+    #[inline]
+    fn answer(&self) {
+        self.ping.wait();
+        self.pong.post();
+    }
+}
+
+/// A bare shared futex word saying whose turn it is: the floor a futex-based
+/// ping-pong can reach without spinning.
+pub struct FutexPingPong(&'static FutexTurn);
+
+impl FutexPingPong {
+    /// The word's value while the child has the turn.
+    const CHILDS_TURN: u32 = 1;
+    /// The word's value while the parent has the turn (and at the start).
+    const PARENTS_TURN: u32 = 0;
+}
+
+impl PingPong for FutexPingPong {
+    const NAME: &'static str = "ping-pong raw futex";
+    fn new() -> Self {
+        Self(peers::shared(FutexTurn(StdAtomicU32::new(
+            Self::PARENTS_TURN,
+        ))))
+    }
+    #[inline]
+    fn ask(&self) {
+        self.0.pass(Self::CHILDS_TURN);
+        self.0.wait_while(Self::CHILDS_TURN);
+    }
+    #[inline]
+    fn answer(&self) {
+        self.0.wait_while(Self::PARENTS_TURN);
+        self.0.pass(Self::PARENTS_TURN);
+    }
+}

@@ -1,0 +1,241 @@
+//! shmsync against the primitives users would otherwise pick, measured in one run on
+//! this machine, with ratios. Timing goals live here, never in tests.
+//!
+//! ```text
+//! cargo run --release -p shmsync-bench                            # 7 rounds, full counts
+//! cargo run --release -p shmsync-bench -- --rounds N              # N rounds
+//! cargo run --release -p shmsync-bench -- --quick                 # smoke run: 3 rounds, a tenth of the counts
+//! cargo run --release -p shmsync-bench -- --write-benchmarks-md   # also rewrites BENCHMARKS.md
+//! ```
+//!
+//! The flags combine. Every figure is the median of the interleaved rounds, with their
+//! spread. The table is printed and written to `target/bench/results.md` and
+//! `results.csv`; with `--write-benchmarks-md`, also to `BENCHMARKS.md` at the root of
+//! the repository, headed by the machine's CPU model, its kernel and the date. That file
+//! is only ever regenerated, never edited: a full run (no `--quick`) makes the figures
+//! the project quotes.
+//!
+//! Each contender is a type implementing the trait of its measurement
+//! ([`contenders::UncontendedLock`], [`contenders::SharedCounter`],
+//! [`contenders::PingPong`]); [`report::COMPARISONS`] pairs their samples into rows.
+
+mod contenders;
+mod measure;
+mod peers;
+mod python;
+mod report;
+
+use contenders::{
+    EventPingPong, FutexPingPong, ParkingLotMutex, PingPong, PthreadCounter, PthreadRobust,
+    PthreadShared, SemTPingPong, SemaphorePingPong, SharedCounter, ShmsyncLock, ShmsyncLockCounter,
+    ShmsyncLockNoOwner, StdMutex, UncontendedLock, ValueFetchAdd, ValueUnderGetLock, ValueUpdate,
+};
+use measure::Counts;
+use report::{Machine, Run, Samples};
+use std::path::Path;
+
+/// How to call the benchmark.
+const USAGE: &str = "usage: shmsync-bench [--quick] [--rounds N] [--write-benchmarks-md]";
+
+/// Rounds of a full run unless `--rounds` says otherwise.
+const FULL_ROUNDS: usize = 7;
+/// Rounds of a `--quick` run unless `--rounds` says otherwise.
+const QUICK_ROUNDS: usize = 3;
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+struct Options {
+    /// How many interleaved rounds.
+    rounds: usize,
+    /// Whether to use [`Counts::QUICK`] rather than [`Counts::FULL`].
+    quick: bool,
+    /// Whether to rewrite `BENCHMARKS.md` too.
+    write_benchmarks_md: bool,
+}
+
+/// Why the command line asks for no run.
+#[derive(Debug, PartialEq, Eq)]
+enum NoRun {
+    /// `--help`.
+    Help,
+    /// A mistake, described.
+    Wrong(String),
+}
+
+impl Options {
+    /// Reads the arguments after the program's name.
+    fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, NoRun> {
+        let mut rounds = None;
+        let mut quick = false;
+        let mut write_benchmarks_md = false;
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--quick" => quick = true,
+                "--write-benchmarks-md" => write_benchmarks_md = true,
+                "--rounds" => {
+                    let n = args
+                        .next()
+                        .ok_or(NoRun::Wrong("--rounds takes a number".into()))?;
+                    match n.parse() {
+                        Ok(n) if n > 0 => rounds = Some(n),
+                        _ => return Err(NoRun::Wrong(format!("--rounds {n}: not a count"))),
+                    }
+                }
+                "-h" | "--help" => return Err(NoRun::Help),
+                other => return Err(NoRun::Wrong(format!("unknown argument {other:?}"))),
+            }
+        }
+        let default_rounds = if quick { QUICK_ROUNDS } else { FULL_ROUNDS };
+        Ok(Options {
+            rounds: rounds.unwrap_or(default_rounds),
+            quick,
+            write_benchmarks_md,
+        })
+    }
+}
+
+/// One sample of `L`'s uncontended lock and unlock, in ns.
+fn sample_lock<L: UncontendedLock>(samples: &mut Samples, counts: Counts) {
+    samples.add(
+        L::NAME,
+        measure::ns_per_lock_unlock::<L>(counts.uncontended),
+    );
+}
+
+/// One sample of `C`'s 2-process increments per second, divided by `per_unit`.
+fn sample_counter<C: SharedCounter>(samples: &mut Samples, counts: Counts, per_unit: f64) {
+    let rate = measure::increments_per_second::<C>(counts.contended);
+    samples.add(C::NAME, rate / per_unit);
+}
+
+/// One sample of `P`'s round trip, in µs.
+fn sample_ping_pong<P: PingPong>(samples: &mut Samples, counts: Counts) {
+    let micros = measure::micros_per_round_trip::<P>(counts.round_trips, counts.warm_up);
+    samples.add(P::NAME, micros);
+}
+
+/// One sample of a Python script, or why there is none.
+fn sample_python(samples: &mut Samples, script: &python::Script, count: u64) {
+    match script.run(count) {
+        Ok(figure) => samples.add(script.name, figure),
+        Err(reason) => {
+            eprintln!("{reason}");
+            samples.add_missing(script.name, reason);
+        }
+    }
+}
+
+/// One round: one sample of every contender, in a fixed order.
+fn round(samples: &mut Samples, counts: Counts, python: bool) {
+    sample_lock::<ShmsyncLock>(samples, counts);
+    sample_lock::<ShmsyncLockNoOwner>(samples, counts);
+    sample_lock::<StdMutex>(samples, counts);
+    sample_lock::<ParkingLotMutex>(samples, counts);
+    sample_lock::<PthreadShared>(samples, counts);
+    sample_lock::<PthreadRobust>(samples, counts);
+
+    const MILLIONS: f64 = 1e6;
+    sample_counter::<ShmsyncLockCounter>(samples, counts, MILLIONS);
+    sample_counter::<PthreadCounter>(samples, counts, MILLIONS);
+    sample_counter::<ValueUnderGetLock>(samples, counts, 1.0);
+    sample_counter::<ValueUpdate>(samples, counts, 1.0);
+    sample_counter::<ValueFetchAdd>(samples, counts, 1.0);
+
+    sample_ping_pong::<EventPingPong>(samples, counts);
+    sample_ping_pong::<SemaphorePingPong>(samples, counts);
+    sample_ping_pong::<SemTPingPong>(samples, counts);
+    sample_ping_pong::<FutexPingPong>(samples, counts);
+
+    if python {
+        sample_python(
+            samples,
+            &python::VALUE_UNDER_GET_LOCK,
+            counts.python_per_process,
+        );
+        sample_python(samples, &python::LOCK, counts.python_lock);
+    }
+}
+
+fn main() {
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(NoRun::Help) => {
+            println!("{USAGE}");
+            return;
+        }
+        Err(NoRun::Wrong(mistake)) => {
+            eprintln!("{mistake}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let counts = if options.quick {
+        Counts::QUICK
+    } else {
+        Counts::FULL
+    };
+    let mut samples = Samples::default();
+    let python_missing = python::available().err();
+    if let Some(reason) = &python_missing {
+        for script in python::SCRIPTS {
+            samples.add_missing(script.name, reason.clone());
+        }
+    }
+    for n in 1..=options.rounds {
+        eprintln!("round {n}/{}", options.rounds);
+        round(&mut samples, counts, python_missing.is_none());
+    }
+    let run = Run {
+        rounds: options.rounds,
+        quick: options.quick,
+        idle_wait_cpu_micros: measure::idle_wait_cpu_micros(),
+        python_missing,
+    };
+
+    let md = report::results_markdown(&samples, &run);
+    println!("{md}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ is in the repository");
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir).expect("target/bench");
+    std::fs::write(dir.join("results.md"), &md).expect("results.md");
+    std::fs::write(dir.join("results.csv"), report::results_csv(&samples)).expect("results.csv");
+    eprintln!("written to {}", dir.display());
+    if options.write_benchmarks_md {
+        let path = root.join("BENCHMARKS.md");
+        let benchmarks = report::benchmarks_markdown(&md, &Machine::this_one(), &run);
+        std::fs::write(&path, benchmarks).expect("BENCHMARKS.md");
+        eprintln!("written to {}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, NoRun> {
+        Options::parse(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn flags() {
+        let full = Options {
+            rounds: FULL_ROUNDS,
+            quick: false,
+            write_benchmarks_md: false,
+        };
+        assert_eq!(parse(&[]), Ok(full));
+        let quick = parse(&["--quick"]).unwrap();
+        assert_eq!((quick.rounds, quick.quick), (QUICK_ROUNDS, true));
+        let both = parse(&["--rounds", "2", "--quick", "--write-benchmarks-md"]).unwrap();
+        assert_eq!(
+            (both.rounds, both.quick, both.write_benchmarks_md),
+            (2, true, true)
+        );
+        assert_eq!(parse(&["--help"]), Err(NoRun::Help));
+        assert!(matches!(parse(&["--rounds"]), Err(NoRun::Wrong(_))));
+        assert!(matches!(parse(&["--rounds", "0"]), Err(NoRun::Wrong(_))));
+        assert!(matches!(parse(&["--fast"]), Err(NoRun::Wrong(_))));
+    }
+}

@@ -1,0 +1,142 @@
+//! The measurements, generic over the contenders of [`crate::contenders`], and the
+//! counts they run for.
+
+use crate::contenders::{PingPong, SharedCounter, UncontendedLock};
+use shmsync::{Event, Process, Shared};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// How many operations each measurement makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counts {
+    /// Lock and unlock pairs per uncontended sample.
+    pub uncontended: u32,
+    /// Increments per contended sample, half of them by each of the 2 processes.
+    pub contended: u64,
+    /// Timed round trips per ping-pong sample.
+    pub round_trips: u32,
+    /// Untimed round trips before them.
+    pub warm_up: u32,
+    /// Increments by each of Python's 2 processes.
+    pub python_per_process: u64,
+    /// Python's uncontended acquire and release pairs.
+    pub python_lock: u64,
+}
+
+impl Counts {
+    /// The counts of the project's performance anchors.
+    pub const FULL: Counts = Counts {
+        uncontended: 10_000_000,
+        contended: 1_000_000,
+        round_trips: 20_000,
+        warm_up: 1_000,
+        python_per_process: 100_000,
+        python_lock: 1_000_000,
+    };
+
+    /// A tenth of [`Counts::FULL`], for a smoke run (`--quick`).
+    pub const QUICK: Counts = Counts {
+        uncontended: 1_000_000,
+        contended: 100_000,
+        round_trips: 2_000,
+        warm_up: 100,
+        python_per_process: 10_000,
+        python_lock: 100_000,
+    };
+}
+
+/// Nanoseconds per call of `f`, over `n` calls.
+fn ns_per_op(n: u32, mut f: impl FnMut()) -> f64 {
+    let began = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    began.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+/// Nanoseconds per lock and unlock of a fresh `L`, over `n` of them.
+pub fn ns_per_lock_unlock<L: UncontendedLock>(n: u32) -> f64 {
+    let lock = L::new();
+    ns_per_op(n, || black_box(&lock).lock_unlock())
+}
+
+/// Runs `work` in 2 forked processes from one start gun; returns the seconds they took.
+fn two_processes(work: impl Fn() + Copy) -> f64 {
+    let start = Shared::anonymous(Event::new()).expect("an anonymous shared segment");
+    let children: Vec<Process> = (0..2)
+        .map(|_| {
+            Process::spawn(|| {
+                start.wait();
+                work();
+            })
+            .expect("fork")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(20)); // both waiting
+    let began = Instant::now();
+    start.set();
+    for child in children {
+        assert!(child.join().expect("waitpid").success());
+    }
+    began.elapsed().as_secs_f64()
+}
+
+/// Increments per second of a fresh `C` incremented `total` times by 2 processes, half
+/// each. Panics if the count comes out wrong.
+pub fn increments_per_second<C: SharedCounter>(total: u64) -> f64 {
+    let counter = C::new();
+    let per_process = total / 2;
+    let seconds = two_processes(|| {
+        for _ in 0..per_process {
+            counter.increment();
+        }
+    });
+    assert_eq!(
+        counter.count(),
+        2 * per_process,
+        "{} lost increments",
+        C::NAME
+    );
+    (2 * per_process) as f64 / seconds
+}
+
+/// Microseconds per round trip of a fresh `P` between this process and a forked child,
+/// over `round_trips` of them after `warm_up` untimed ones.
+pub fn micros_per_round_trip<P: PingPong>(round_trips: u32, warm_up: u32) -> f64 {
+    let pair = P::new();
+    let child = Process::spawn(|| {
+        for _ in 0..warm_up + round_trips {
+            pair.answer();
+        }
+    })
+    .expect("fork");
+    for _ in 0..warm_up {
+        pair.ask();
+    }
+    let began = Instant::now();
+    for _ in 0..round_trips {
+        pair.ask();
+    }
+    let micros = began.elapsed().as_secs_f64() * 1e6 / f64::from(round_trips);
+    assert!(child.join().expect("waitpid").success());
+    micros
+}
+
+/// CPU time, in microseconds, of a thread that waits 1 s on an event nobody sets.
+pub fn idle_wait_cpu_micros() -> f64 {
+    let event = Event::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let cpu = || {
+                let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+                    .expect("the thread's CPU clock");
+                t.tv_sec() as f64 * 1e6 + t.tv_nsec() as f64 / 1e3
+            };
+            let before = cpu();
+            assert!(!event.wait_timeout(Duration::from_secs(1)));
+            cpu() - before
+        })
+        .join()
+        .expect("the waiting thread")
+    })
+}
