@@ -31,6 +31,56 @@ impl XorShift {
     }
 }
 
+/// Starts, on `scope`, the parent threads that used to hang a forked child: two that
+/// hold stdout's lock (as a logger does) and allocate while they hold it, and one that
+/// keeps starting threads that take their very first lock (the library's per-thread
+/// set-up) on `lock`, count themselves in `born`, then die. They run until `stop` is
+/// set.
+pub fn busy_parent_threads<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    stop: &'scope std::sync::atomic::AtomicBool,
+    lock: &'scope Lock,
+    born: &'scope Value<u64>,
+) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    for _ in 0..2 {
+        scope.spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let mut out = std::io::stdout().lock();
+                let text = vec![b'.'; 64];
+                let _ = out.write_all(&text[..0]);
+                std::hint::black_box(&text);
+            }
+        });
+    }
+    scope.spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::scope(|newborns| {
+                for _ in 0..2 {
+                    newborns.spawn(|| {
+                        drop(lock.lock().unwrap());
+                        born.fetch_add(1);
+                    });
+                }
+            });
+        }
+    });
+}
+
+/// Joins every child (see [`join`]), asserting that each succeeded and was reaped.
+#[track_caller]
+pub fn join_all_reaped(children: Vec<Process>) {
+    for child in children {
+        let pid = child.pid();
+        assert!(join(child).success(), "child {pid} failed");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "child {pid} not reaped"
+        );
+    }
+}
+
 /// Joins `child`, failing the test (after killing and reaping it) if it runs longer
 /// than [`HANG`].
 #[track_caller]

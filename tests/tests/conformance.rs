@@ -4,7 +4,7 @@
 //! memfd segment, or a named one.
 
 use shmsync::{run_if_spawned, Entry, Process, Shared, Spawned};
-use shmsync_tests::{join, respawn, wait, Arena, Scenario};
+use shmsync_tests::{join_all_reaped, respawn, wait, Arena, Scenario};
 use std::error::Error;
 use std::path::Path;
 use std::process::Command;
@@ -54,14 +54,7 @@ fn in_forked_processes(scenario: Scenario) {
         .map(|id| Process::spawn(|| scenario.work(&arena, id)).unwrap())
         .collect();
     scenario.coordinate(&arena, WORKERS);
-    for child in children {
-        let pid = child.pid();
-        assert!(join(child).success());
-        assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
-            "child {pid} not reaped"
-        );
-    }
+    join_all_reaped(children);
     scenario.check(&arena, WORKERS);
 }
 
@@ -115,14 +108,7 @@ fn in_spawned_processes(scenario: Scenario, test: &str, handed: Handed) {
             })
             .collect();
         scenario.coordinate(&arena, WORKERS);
-        for child in children {
-            let pid = child.pid();
-            assert!(join(child).success());
-            assert!(
-                !Path::new(&format!("/proc/{pid}")).exists(),
-                "child {pid} not reaped"
-            );
-        }
+        join_all_reaped(children);
         scenario.check(&arena, WORKERS);
     }
     assert!(

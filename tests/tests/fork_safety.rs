@@ -4,8 +4,7 @@
 //! load; every child must finish.
 
 use shmsync::{Lock, Process, Shared, Value};
-use shmsync_tests::join;
-use std::io::Write;
+use shmsync_tests::{busy_parent_threads, join};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -38,38 +37,13 @@ impl Drop for CpuLoad {
 fn children_never_wait_for_what_parent_threads_held_at_the_fork() {
     let _load = CpuLoad::start();
     let shared = Shared::anonymous(Lock::new()).unwrap();
+    // Threads born while the parent forks, each counted once it took its first lock.
     let total = Value::<u64>::new(0);
     let stop = AtomicBool::new(false);
     let mut hung = Vec::new();
     let mut forked = 0;
     std::thread::scope(|s| {
-        // Threads that hold stdout's lock (as a logger does) and allocate while they
-        // hold it.
-        for _ in 0..2 {
-            s.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    let mut out = std::io::stdout().lock();
-                    let text = vec![b'.'; 64];
-                    let _ = out.write_all(&text[..0]);
-                    std::hint::black_box(&text);
-                    drop(out);
-                }
-            });
-        }
-        // Threads that are born, take their very first lock (the library's
-        // per-thread set-up) and die, over and over.
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::scope(|t| {
-                    for _ in 0..2 {
-                        t.spawn(|| {
-                            let _held = shared.lock().unwrap();
-                            total.fetch_add(1);
-                        });
-                    }
-                });
-            }
-        });
+        busy_parent_threads(s, &stop, &shared, &total);
         for fork in 0..FORKS {
             forked += 1;
             let mut child = Process::spawn(|| {

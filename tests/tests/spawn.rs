@@ -10,10 +10,10 @@ use shmsync::{
     run_if_spawned, Entry, ExitStatus, Lock, Shared, ShmError, SpawnError, Spawned, Value,
     ENTRY_FAILED_EXIT_CODE, PANIC_EXIT_CODE, UNKNOWN_ENTRY_EXIT_CODE,
 };
-use shmsync_tests::{join, respawn, wait};
+use shmsync_tests::{busy_parent_threads, join, respawn, wait};
 use std::collections::BTreeMap;
 use std::error::Error;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -325,30 +325,11 @@ fn a_busy_threaded_parent_spawns_50_children() {
     const CHILDREN: usize = 50;
     let counter = Shared::memfd("shmsync-test-busy", Value::<u64>::new(0)).unwrap();
     let lock = Lock::new();
+    let born = Value::<u64>::new(0);
     let stop = AtomicBool::new(false);
     let mut took = Vec::new();
     std::thread::scope(|s| {
-        // Threads that hold stdout's lock and allocate while they hold it, and threads
-        // that are born, take their first lock and die: what hangs a forked child.
-        for _ in 0..2 {
-            s.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    let mut out = std::io::stdout().lock();
-                    let text = vec![b'.'; 64];
-                    let _ = out.write_all(&text[..0]);
-                    std::hint::black_box(&text);
-                }
-            });
-        }
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::scope(|t| {
-                    for _ in 0..2 {
-                        t.spawn(|| drop(lock.lock().unwrap()));
-                    }
-                });
-            }
-        });
+        busy_parent_threads(s, &stop, &lock, &born);
         for _ in 0..CHILDREN {
             let began = Instant::now();
             let child = respawn("a_busy_threaded_parent_spawns_50_children", "increments")
