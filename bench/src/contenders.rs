@@ -9,7 +9,7 @@
 
 use crate::peers::{self, FutexTurn, PosixSemaphore, PthreadMutex, SharedCell};
 use shmsync::{shm_struct, Event, Futex, Lock, Semaphore, Shared, Value};
-use shmsync_core::{AtomicU32, Wait};
+use shmsync_core::Unowned;
 use std::sync::atomic::AtomicU32 as StdAtomicU32;
 
 /// A lock taken and released by one thread, with nobody else around.
@@ -65,27 +65,9 @@ impl UncontendedLock for ShmsyncLock {
     }
 }
 
-/// The futex backend without owner recording: what the lock's fast path would cost if
-/// it did not record its owner.
-pub struct NoOwner;
-
-impl Wait for NoOwner {
-    fn now() -> u64 {
-        Futex::now()
-    }
-    fn wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) {
-        Futex::wait(word, expected, deadline)
-    }
-    fn wake_one(word: &AtomicU32) {
-        Futex::wake_one(word)
-    }
-    fn wake_all(word: &AtomicU32) {
-        Futex::wake_all(word)
-    }
-}
-
-/// shmsync's lock on the [`NoOwner`] backend: the same lock, no owner recorded.
-pub struct ShmsyncLockNoOwner(shmsync_core::Lock<NoOwner>);
+/// shmsync's lock on the futex backend with no owner recorded ([`Unowned`]): what the
+/// lock's fast path would cost if it did not record its owner.
+pub struct ShmsyncLockNoOwner(shmsync_core::Lock<Futex, Unowned>);
 
 impl UncontendedLock for ShmsyncLockNoOwner {
     const NAME: &'static str = "lock shmsync, no owner recording";

@@ -1,7 +1,7 @@
 //! A fixed-size shared array, as Python's `multiprocessing.Array`.
 //!
 //! ```
-//! use shmsync_core::Array;
+//! use shmsync_core::spin::Array;
 //!
 //! static SAMPLES: Array<f64, 4> = Array::zeroed(); // Array('d', 4)
 //! SAMPLES.write(0, &[1.0, 2.0]).unwrap();         // one atomic multi-item write
@@ -12,10 +12,9 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::backend::spin::Spin;
 use crate::error::{ArrayError, DataError, IndexError, LockError, RangeError};
 use crate::lock::{Lock, LockGuard};
-use crate::owner::{Owner, Unowned};
+use crate::owner::Owner;
 use crate::scalar::sealed::AtomicBits;
 use crate::scalar::Scalar;
 use crate::sync::Ordering;
@@ -24,7 +23,7 @@ use crate::sync::Ordering;
 // which is what code under a lock, or handing data over through a value, relies on.
 const READ: Ordering = Ordering::Acquire;
 const WRITE: Ordering = Ordering::Release;
-use crate::wait::Wait;
+use crate::wait::{Timed, Wait};
 
 /// `N` scalars shared between threads or processes, with a lock of their own.
 ///
@@ -46,7 +45,7 @@ use crate::wait::Wait;
 /// # Example
 ///
 /// ```
-/// use shmsync_core::Array;
+/// use shmsync_core::spin::Array;
 ///
 /// let a: Array<i32, 5> = Array::new([1, 2, 3, 4, 5]); // Array('i', [1, 2, 3, 4, 5])
 /// assert_eq!(a.get(2), Ok(3));
@@ -60,7 +59,7 @@ use crate::wait::Wait;
 /// assert_eq!((&a).into_iter().sum::<i32>(), 40);
 /// ```
 #[repr(C)]
-pub struct Array<T: Scalar, const N: usize, W = Spin, O: Owner = Unowned> {
+pub struct Array<T: Scalar, const N: usize, W, O: Owner> {
     lock: Lock<W, O>,
     items: [T::Atomic; N],
     _type: PhantomData<T>,
@@ -71,7 +70,7 @@ pub struct Array<T: Scalar, const N: usize, W = Spin, O: Owner = Unowned> {
 /// # Example
 ///
 /// ```
-/// use shmsync_core::Array;
+/// use shmsync_core::spin::Array;
 /// let a: Array<u32, 2> = Array::new([5, 0]);
 /// let mut items = a.lock().unwrap();
 /// let moved = items.get(0).unwrap();
@@ -79,7 +78,7 @@ pub struct Array<T: Scalar, const N: usize, W = Spin, O: Owner = Unowned> {
 /// drop(items);
 /// assert_eq!(a.snapshot(), Ok([0, 5]));
 /// ```
-pub struct ArrayGuard<'a, T: Scalar, const N: usize, W: Wait = Spin, O: Owner = Unowned> {
+pub struct ArrayGuard<'a, T: Scalar, const N: usize, W: Wait, O: Owner> {
     array: &'a Array<T, N, W, O>,
     guard: LockGuard<'a, W, O>,
 }
@@ -203,12 +202,6 @@ impl<T: Scalar, const N: usize, W: Wait, O: Owner> Array<T, N, W, O> {
         self.guarded(self.lock.lock())
     }
 
-    /// Like [`lock`](Self::lock), but gives up with [`LockError::WouldBlock`] after
-    /// `timeout`.
-    pub fn lock_timeout(&self, timeout: core::time::Duration) -> ArrayLockResult<'_, T, N, W, O> {
-        self.guarded(self.lock.lock_timeout(timeout))
-    }
-
     fn guarded<'a>(
         &'a self,
         taken: crate::lock::LockResult<'a, W, O>,
@@ -246,11 +239,20 @@ impl<T: Scalar, const N: usize, W: Wait, O: Owner> Array<T, N, W, O> {
 pub type ArrayLockResult<'a, T, const N: usize, W, O> =
     Result<ArrayGuard<'a, T, N, W, O>, LockError<ArrayGuard<'a, T, N, W, O>>>;
 
+/// The timed forms, for a backend with a clock ([`Timed`]).
+impl<T: Scalar, const N: usize, W: Timed, O: Owner> Array<T, N, W, O> {
+    /// Like [`lock`](Self::lock), but gives up with [`LockError::WouldBlock`] after
+    /// `timeout`.
+    pub fn lock_timeout(&self, timeout: core::time::Duration) -> ArrayLockResult<'_, T, N, W, O> {
+        self.guarded(self.lock.lock_timeout(timeout))
+    }
+}
+
 impl<const N: usize, W: Wait, O: Owner> Array<u8, N, W, O> {
     /// The bytes up to the first NUL (Python's `.value` of a `'c'` array).
     ///
     /// ```
-    /// use shmsync_core::Array;
+    /// use shmsync_core::spin::Array;
     /// let name: Array<u8, 8> = Array::zeroed();
     /// name.set_value(b"shm").unwrap();
     /// assert_eq!(name.value().unwrap().as_slice(), b"shm");

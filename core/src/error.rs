@@ -7,7 +7,8 @@ use core::fmt;
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{Array, IndexError};
+/// use shmsync_core::spin::Array;
+/// use shmsync_core::IndexError;
 /// let a: Array<i32, 3> = Array::new([1, 2, 3]);
 /// assert_eq!(a.get(3), Err(IndexError { index: 3, len: 3 }));
 /// ```
@@ -37,7 +38,8 @@ impl core::error::Error for IndexError {}
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{Array, RangeError};
+/// use shmsync_core::spin::Array;
+/// use shmsync_core::RangeError;
 /// let a: Array<u8, 4> = Array::zeroed();
 /// let mut items = a.lock().unwrap();
 /// let err = items.write(2, &[1, 2, 3]).unwrap_err();
@@ -71,7 +73,8 @@ impl core::error::Error for RangeError {}
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{Array, ArrayError, RangeError};
+/// use shmsync_core::spin::Array;
+/// use shmsync_core::{ArrayError, RangeError};
 /// let a: Array<u8, 4> = Array::zeroed();
 /// let err = a.write(2, &[1, 2, 3]).unwrap_err();
 /// assert_eq!(err, ArrayError::Range(RangeError { start: 2, count: 3, len: 4 }));
@@ -131,7 +134,8 @@ impl core::error::Error for ArrayError {}
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{DataError, Value};
+/// use shmsync_core::spin::Value;
+/// use shmsync_core::DataError;
 /// let v: Value<u32> = Value::new(1);
 /// let doubled: Result<u32, DataError> = v.update(|x| x * 2);
 /// assert_eq!(doubled, Ok(2));
@@ -172,7 +176,8 @@ impl core::error::Error for DataError {}
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{Lock, LockError};
+/// use shmsync_core::spin::Lock;
+/// use shmsync_core::LockError;
 ///
 /// let lock: Lock = Lock::new();
 /// let held = lock.lock().unwrap();
@@ -275,7 +280,8 @@ impl<G> core::error::Error for LockError<G> {}
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{Lock, NotHeld};
+/// use shmsync_core::spin::Lock;
+/// use shmsync_core::NotHeld;
 /// let lock: Lock = Lock::new();
 /// assert_eq!(lock.release(), Err(NotHeld));
 /// ```
@@ -296,7 +302,8 @@ impl core::error::Error for NotHeld {}
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{BoundedSemaphore, OverRelease};
+/// use shmsync_core::spin::BoundedSemaphore;
+/// use shmsync_core::OverRelease;
 /// let sem: BoundedSemaphore = BoundedSemaphore::new(1);
 /// assert_eq!(sem.release(), Err(OverRelease { released: 1, value: 1, bound: 1 }));
 /// ```

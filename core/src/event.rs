@@ -1,7 +1,7 @@
 //! A flag that threads wait for, as Python's `threading.Event`.
 //!
 //! ```
-//! use shmsync_core::Event;
+//! use shmsync_core::spin::Event;
 //!
 //! static START: Event = Event::new();
 //! START.set();     // the start gun: every waiter goes
@@ -13,9 +13,8 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
-use crate::backend::spin::Spin;
 use crate::sync::{const_fn, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, spin_while, Wait};
+use crate::wait::{deadline_after, expired, spin_while, Timed, Wait};
 
 /// The flag.
 const SET: u32 = 1;
@@ -34,18 +33,17 @@ const GENERATION: u32 = 1 << 2;
 /// # Example
 ///
 /// ```
-/// use shmsync_core::Event;
-/// use core::time::Duration;
+/// use shmsync_core::spin::Event;
 ///
-/// let event: Event = Event::new();
-/// assert!(!event.wait_timeout(Duration::from_millis(1)));
+/// let event = Event::new();
+/// assert!(!event.is_set());
 /// event.set();
-/// assert!(event.wait_timeout(Duration::from_millis(1)));
+/// event.wait(); // returns at once: the event is set
 /// event.clear();
 /// assert!(!event.is_set());
 /// ```
 #[repr(C)]
-pub struct Event<W = Spin> {
+pub struct Event<W> {
     word: AtomicU32,
     _wait: PhantomData<fn() -> W>,
 }
@@ -98,12 +96,6 @@ impl<W: Wait> Event<W> {
         self.wait_until(None);
     }
 
-    /// Blocks until the flag is set or `timeout` passes. Returns whether it was set
-    /// (Python's `wait(timeout)` return value).
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.is_set() || self.wait_until(Some(deadline_after::<W>(timeout)))
-    }
-
     fn wait_until(&self, deadline: Option<u64>) -> bool {
         let generation = self.word.load(Ordering::Acquire) & !(SET | WAITERS);
         // Until we mark WAITERS, `set` costs the setter no system call.
@@ -143,6 +135,15 @@ impl<W: Wait> Event<W> {
                 Err(now) => current = now,
             }
         }
+    }
+}
+
+/// The timed forms, for a backend with a clock ([`Timed`]).
+impl<W: Timed> Event<W> {
+    /// Blocks until the flag is set or `timeout` passes. Returns whether it was set
+    /// (Python's `wait(timeout)` return value).
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.is_set() || self.wait_until(Some(deadline_after::<W>(timeout)))
     }
 }
 

@@ -7,12 +7,16 @@
 //! pointers), and has a `const fn` constructor, so it can live in a `static` or in
 //! memory that several processes map at different addresses.
 //!
-//! How a blocked thread waits is a type parameter, the [`Wait`] backend: [`Spin`] here
-//! (bare metal), the Linux shared futex in the hosted `shmsync` crate, which re-exports
-//! these types with that backend chosen.
+//! How a blocked thread waits is a type parameter with no default, the [`Wait`]
+//! backend, and so is what a lock records of its holder, the [`Owner`] backend. A
+//! program names both through aliases: [`spin`] here (bare metal: cores, interrupt
+//! handlers), `embassy` (with the `embassy` feature) (tasks), and the
+//! hosted `shmsync` crate's (the Linux shared futex, holders tracked through the
+//! kernel). Timed forms (`lock_timeout`, ...) exist only on a backend with a clock
+//! ([`Timed`]).
 //!
 //! ```
-//! use shmsync_core::{Event, Lock, Semaphore, Value};
+//! use shmsync_core::spin::{Event, Lock, Semaphore, Value};
 //!
 //! static READY: Event = Event::new();
 //! static LOCK: Lock = Lock::new();
@@ -46,6 +50,7 @@
 //!   portable-atomic's lock-based fallback (atomic within one process only).
 #![no_std]
 
+mod aliases;
 mod array;
 pub mod backend;
 mod error;
@@ -60,6 +65,9 @@ mod tracked_semaphore;
 mod value;
 mod wait;
 
+#[cfg(feature = "embassy")]
+pub use aliases::embassy;
+pub use aliases::spin;
 pub use array::{Array, ArrayGuard, ArrayLockResult};
 #[cfg(feature = "embassy")]
 pub use backend::embassy::{Embassy, WakeTasks};
@@ -74,4 +82,4 @@ pub use shm_safe::ShmSafe;
 pub use sync::{AtomicU32, Ordering};
 pub use tracked_semaphore::{Permit, TrackedBoundedSemaphore, TrackedSemaphore, TRACKED_HOLDERS};
 pub use value::Value;
-pub use wait::Wait;
+pub use wait::{Timed, Wait};

@@ -1,7 +1,7 @@
 //! A mutual-exclusion lock in one 32-bit word, which survives the death of its owner.
 //!
 //! ```
-//! use shmsync_core::{Lock, Value};
+//! use shmsync_core::spin::{Lock, Value};
 //!
 //! static LOCK: Lock = Lock::new();
 //! static TOTAL: Value<u64> = Value::new(0);
@@ -17,11 +17,10 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
-use crate::backend::spin::Spin;
 use crate::error::{DataError, LockError, NotHeld};
-use crate::owner::{Owner, Unowned};
+use crate::owner::Owner;
 use crate::sync::{const_fn, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, next_look, Wait};
+use crate::wait::{deadline_after, expired, next_look, Timed, Wait};
 
 // The word has the layout of a Linux robust futex, so that the kernel itself can mark
 // it when a holder dies (see `Owner`):
@@ -58,7 +57,7 @@ const NOT_RECOVERABLE: u32 = OWNER_DIED | UNUSABLE;
 /// `static` or in memory shared between processes mapped at different addresses. `W` is
 /// how a blocked locker waits (see [`Wait`]); `O` is how the holder is recorded (see
 /// [`Owner`]). The word is 4 bytes; the owner's record comes after it (nothing for
-/// [`Unowned`]; the hosted crate's is 36 bytes, for the kernel's robust list).
+/// [`Unowned`](crate::Unowned); the hosted crate's is 36 bytes, for the kernel's robust list).
 ///
 /// Like Python's lock and unlike `std::sync::Mutex`, it does not own the data it
 /// protects: the data lives in atomics ([`Value`](crate::Value), [`Array`](crate::Array))
@@ -71,7 +70,7 @@ const NOT_RECOVERABLE: u32 = OWNER_DIED | UNUSABLE;
 /// other thread is [`NotHeld`] and changes nothing. A thread that exits still holding
 /// it has died holding it (below). Python's hand-off (one thread acquires, another
 /// releases) is what a semaphore is for: use a `Semaphore` or `BoundedSemaphore(1)`.
-/// With [`Unowned`] any thread may release a held lock, as in Python.
+/// With [`Unowned`](crate::Unowned) any thread may release a held lock, as in Python.
 ///
 /// # When the owner dies
 ///
@@ -92,14 +91,14 @@ const NOT_RECOVERABLE: u32 = OWNER_DIED | UNUSABLE;
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{Lock, LockError};
-/// use core::time::Duration;
+/// use shmsync_core::spin::Lock;
+/// use shmsync_core::LockError;
 ///
-/// let lock: Lock = Lock::new();
+/// let lock = Lock::new();
 /// let guard = lock.lock().unwrap();
 /// assert!(matches!(lock.try_lock(), Err(LockError::WouldBlock)));
 /// drop(guard);
-/// assert!(lock.lock_timeout(Duration::from_millis(10)).is_ok());
+/// assert!(lock.try_lock().is_ok());
 ///
 /// // Python's names, without a guard:
 /// lock.acquire().unwrap();
@@ -107,7 +106,7 @@ const NOT_RECOVERABLE: u32 = OWNER_DIED | UNUSABLE;
 /// assert!(lock.release().is_err()); // releasing an unheld lock is an error
 /// ```
 #[repr(C)]
-pub struct Lock<W = Spin, O: Owner = Unowned> {
+pub struct Lock<W, O: Owner> {
     word: AtomicU32,
     record: O::Record,
     _wait: PhantomData<fn() -> W>,
@@ -118,7 +117,7 @@ pub struct Lock<W = Spin, O: Owner = Unowned> {
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{Lock, LockGuard};
+/// use shmsync_core::spin::{Lock, LockGuard};
 ///
 /// let lock: Lock = Lock::new();
 /// let guard: LockGuard<'_> = lock.lock().unwrap();
@@ -127,7 +126,7 @@ pub struct Lock<W = Spin, O: Owner = Unowned> {
 /// assert!(!lock.is_locked());
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
-pub struct LockGuard<'a, W: Wait = Spin, O: Owner = Unowned> {
+pub struct LockGuard<'a, W: Wait, O: Owner> {
     lock: &'a Lock<W, O>,
     /// The hold this guard stands for: it releases that one and no later hold, even by
     /// the same thread (with an owner-tracking backend).
@@ -189,12 +188,6 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         self.guarded(self.take_now())
     }
 
-    /// Like [`lock`](Self::lock), but gives up with [`LockError::WouldBlock`] after
-    /// `timeout`.
-    pub fn lock_timeout(&self, timeout: Duration) -> LockResult<'_, W, O> {
-        self.guarded(self.take(Some(deadline_after::<W>(timeout))))
-    }
-
     /// Like [`lock`](Self::lock), waiting until the absolute `deadline` on `W`'s clock
     /// (`None`: for ever).
     pub(crate) fn lock_until(&self, deadline: Option<u64>) -> LockResult<'_, W, O> {
@@ -212,13 +205,6 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// Python's `acquire(blocking=False)`.
     pub fn try_acquire(&self) -> Result<(), LockError> {
         self.take_now().map(drop).map_err(|e| e.map(drop))
-    }
-
-    /// Python's `acquire(timeout=...)`.
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), LockError> {
-        self.take(Some(deadline_after::<W>(timeout)))
-            .map(drop)
-            .map_err(|e| e.map(drop))
     }
 
     /// Python's `release()`. Releasing a lock that the calling thread does not hold
@@ -304,7 +290,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         }
     }
 
-    /// Whether the calling thread holds the lock (with [`Unowned`], whether anyone does).
+    /// Whether the calling thread holds the lock (with [`Unowned`](crate::Unowned), whether anyone does).
     pub(crate) fn is_mine(&self) -> bool {
         self.my_hold(self.word.load(Ordering::Relaxed)).is_ok()
     }
@@ -452,6 +438,22 @@ enum Step<O: Owner> {
     /// It is held (marked WAITERS if the look was to mark it): wait while the word
     /// holds this value.
     Wait(u32),
+}
+
+/// The timed forms, for a backend with a clock ([`Timed`]).
+impl<W: Timed, O: Owner> Lock<W, O> {
+    /// Like [`lock`](Self::lock), but gives up with [`LockError::WouldBlock`] after
+    /// `timeout`.
+    pub fn lock_timeout(&self, timeout: Duration) -> LockResult<'_, W, O> {
+        self.guarded(self.take(Some(deadline_after::<W>(timeout))))
+    }
+
+    /// Python's `acquire(timeout=...)`.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), LockError> {
+        self.take(Some(deadline_after::<W>(timeout)))
+            .map(drop)
+            .map_err(|e| e.map(drop))
+    }
 }
 
 #[cfg(feature = "embassy")]

@@ -45,7 +45,7 @@ pub trait Scalar:
 /// # Example
 ///
 /// ```
-/// use shmsync_core::Value;
+/// use shmsync_core::spin::Value;
 /// let x: Value<f64> = Value::new(1.5);
 /// assert_eq!(x.fetch_add(1.0), 1.5);
 /// assert_eq!(x.get(), 2.5);
@@ -57,7 +57,7 @@ pub trait Number: Scalar + sealed::Arithmetic {}
 /// # Example
 ///
 /// ```
-/// use shmsync_core::Value;
+/// use shmsync_core::spin::Value;
 /// let flags: Value<u8> = Value::new(0b0101);
 /// flags.fetch_or(0b0010);
 /// assert_eq!(flags.get(), 0b0111);

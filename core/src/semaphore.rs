@@ -1,7 +1,7 @@
 //! Counting semaphores: [`Semaphore`] and [`BoundedSemaphore`].
 //!
 //! ```
-//! use shmsync_core::Semaphore;
+//! use shmsync_core::spin::Semaphore;
 //!
 //! // At most two workers at a time, as with Python's `Semaphore(2)`.
 //! static SLOTS: Semaphore = Semaphore::new(2);
@@ -14,10 +14,9 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
-use crate::backend::spin::Spin;
 use crate::error::OverRelease;
 use crate::sync::{const_fn, fence, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, spin_while, Wait};
+use crate::wait::{deadline_after, expired, spin_while, Timed, Wait};
 
 /// A counting semaphore, as Python's `multiprocessing.Semaphore`.
 ///
@@ -31,17 +30,16 @@ use crate::wait::{deadline_after, expired, spin_while, Wait};
 /// # Example
 ///
 /// ```
-/// use shmsync_core::Semaphore;
-/// use core::time::Duration;
+/// use shmsync_core::spin::Semaphore;
 ///
-/// let sem: Semaphore = Semaphore::new(1);
+/// let sem = Semaphore::new(1);
 /// assert!(sem.try_acquire());
-/// assert!(!sem.acquire_timeout(Duration::from_millis(1)));
+/// assert!(!sem.try_acquire());
 /// sem.release_n(3);
 /// assert_eq!(sem.get_value(), 3);
 /// ```
 #[repr(C)]
-pub struct Semaphore<W = Spin> {
+pub struct Semaphore<W> {
     /// Free permits; also the word that waiters block on.
     permits: AtomicU32,
     /// How many acquirers are in (or about to enter) the slow path, so that a release
@@ -95,11 +93,6 @@ impl<W: Wait> Semaphore<W> {
             }
         }
         false
-    }
-
-    /// Takes a permit, waiting at most `timeout` for one. Returns whether it did.
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.try_acquire() || self.acquire_slow(Some(deadline_after::<W>(timeout)))
     }
 
     /// Returns one permit, waking a waiter if there is one.
@@ -198,6 +191,14 @@ impl<W> Drop for Waiting<'_, W> {
     }
 }
 
+/// The timed forms, for a backend with a clock ([`Timed`]).
+impl<W: Timed> Semaphore<W> {
+    /// Takes a permit, waiting at most `timeout` for one. Returns whether it did.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.try_acquire() || self.acquire_slow(Some(deadline_after::<W>(timeout)))
+    }
+}
+
 #[cfg(feature = "embassy")]
 impl<W: crate::WakeTasks> Semaphore<W> {
     /// The async form of [`acquire`](Self::acquire), for tasks of one executor.
@@ -244,7 +245,7 @@ impl<W> fmt::Debug for Semaphore<W> {
 /// # Example
 ///
 /// ```
-/// use shmsync_core::BoundedSemaphore;
+/// use shmsync_core::spin::BoundedSemaphore;
 ///
 /// let sem: BoundedSemaphore = BoundedSemaphore::new(2);
 /// sem.acquire();
@@ -254,7 +255,7 @@ impl<W> fmt::Debug for Semaphore<W> {
 /// println!("{err}");
 /// ```
 #[repr(C)]
-pub struct BoundedSemaphore<W = Spin> {
+pub struct BoundedSemaphore<W> {
     semaphore: Semaphore<W>,
     bound: AtomicU32,
 }
@@ -303,11 +304,6 @@ impl<W: Wait> BoundedSemaphore<W> {
         self.semaphore.try_acquire()
     }
 
-    /// Takes a permit, waiting at most `timeout`. Returns whether it did.
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.semaphore.acquire_timeout(timeout)
-    }
-
     /// Returns one permit; an error, and no change, if that would pass the bound.
     pub fn release(&self) -> Result<(), OverRelease> {
         self.release_n(1)
@@ -316,6 +312,14 @@ impl<W: Wait> BoundedSemaphore<W> {
     /// Returns `n` permits; an error, and no change, if that would pass the bound.
     pub fn release_n(&self, n: u32) -> Result<(), OverRelease> {
         self.semaphore.release_up_to(n, self.bound())
+    }
+}
+
+/// The timed forms, for a backend with a clock ([`Timed`]).
+impl<W: Timed> BoundedSemaphore<W> {
+    /// Takes a permit, waiting at most `timeout`. Returns whether it did.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        self.semaphore.acquire_timeout(timeout)
     }
 }
 

@@ -29,7 +29,8 @@ use crate::{
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{Lock, ShmSafe, Value};
+/// use shmsync_core::spin::{Lock, Value};
+/// use shmsync_core::ShmSafe;
 ///
 /// #[repr(C)]
 /// struct Stats {
@@ -99,7 +100,8 @@ unsafe impl<T: Scalar, const N: usize, W, O: Owner> ShmSafe for Array<T, N, W, O
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{shm_struct, Event, Lock, ShmSafe, Value};
+/// use shmsync_core::spin::{Event, Lock, Value};
+/// use shmsync_core::{shm_struct, ShmSafe};
 ///
 /// shm_struct! {
 ///     /// What the workers share.

@@ -2,7 +2,8 @@
 //! [`TrackedBoundedSemaphore`].
 //!
 //! ```
-//! use shmsync_core::{Lock, TrackedSemaphore, Unowned};
+//! use shmsync_core::spin::Lock;
+//! use shmsync_core::{TrackedSemaphore, Unowned};
 //! # use shmsync_core::Spin;
 //!
 //! // At most two workers at a time, as with Python's `Semaphore(2)`.
@@ -31,12 +32,11 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::backend::spin::Spin;
 use crate::error::{LockError, NotHeld, OverRelease};
 use crate::lock::Lock;
-use crate::owner::{Owner, Unowned};
+use crate::owner::Owner;
 use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, next_look, spin_while, Wait};
+use crate::wait::{deadline_after, expired, next_look, spin_while, Timed, Wait};
 
 /// Threads that can hold permits of one semaphore at once with their deaths tracked;
 /// further holders at the same moment hold untracked permits.
@@ -128,17 +128,16 @@ struct Permits<W, O: Owner> {
 ///
 /// ```
 /// use shmsync_core::{Spin, TrackedSemaphore, Unowned};
-/// use core::time::Duration;
 ///
 /// let sem: TrackedSemaphore<Spin, Unowned> = TrackedSemaphore::new(1);
 /// assert!(sem.try_acquire());
-/// assert!(!sem.acquire_timeout(Duration::from_millis(1)));
+/// assert!(!sem.try_acquire());
 /// sem.release();
 /// sem.release_n(2);
 /// assert_eq!(sem.get_value(), 3);
 /// ```
 #[repr(C)]
-pub struct TrackedSemaphore<W = Spin, O: Owner = Unowned> {
+pub struct TrackedSemaphore<W, O: Owner> {
     permits: Permits<W, O>,
 }
 
@@ -159,7 +158,7 @@ pub struct TrackedSemaphore<W = Spin, O: Owner = Unowned> {
 /// println!("{err}");
 /// ```
 #[repr(C)]
-pub struct TrackedBoundedSemaphore<W = Spin, O: Owner = Unowned> {
+pub struct TrackedBoundedSemaphore<W, O: Owner> {
     permits: Permits<W, O>,
 }
 
@@ -503,13 +502,6 @@ macro_rules! semaphore_api {
                 }
             }
 
-            /// Takes a permit, waiting at most `timeout` (Python's
-            /// `acquire(timeout=...)`); released by [`release`](Self::release).
-            /// Returns whether it did.
-            pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-                self.permits.acquire(Some(deadline_after::<W>(timeout)))
-            }
-
             #[doc = $release_doc]
             pub fn release(&self) -> $release {
                 $release_map(self.permits.release(1))
@@ -544,6 +536,16 @@ macro_rules! semaphore_api {
             /// costs one such call, and that release clears it. For diagnostics.
             pub fn sleepers_announced(&self) -> bool {
                 self.permits.free.load(Ordering::Relaxed) & SLEEPERS != 0
+            }
+        }
+
+        /// The timed form, for a backend with a clock ([`Timed`]).
+        impl<W: Timed, O: Owner> $type<W, O> {
+            /// Takes a permit, waiting at most `timeout` (Python's
+            /// `acquire(timeout=...)`); released by [`release`](Self::release).
+            /// Returns whether it did.
+            pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+                self.permits.acquire(Some(deadline_after::<W>(timeout)))
             }
         }
 

@@ -1,7 +1,7 @@
 //! One shared scalar, as Python's `multiprocessing.Value`.
 //!
 //! ```
-//! use shmsync_core::Value;
+//! use shmsync_core::spin::Value;
 //!
 //! static COUNTER: Value<i32> = Value::new(0); // Value('i', 0)
 //! COUNTER.fetch_add(1);                      // lock-free, never loses an update
@@ -12,10 +12,9 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::backend::spin::Spin;
 use crate::error::DataError;
 use crate::lock::Lock;
-use crate::owner::{Owner, Unowned};
+use crate::owner::Owner;
 use crate::scalar::sealed::AtomicBits;
 use crate::scalar::{Bitwise, Number, Scalar};
 use crate::sync::Ordering;
@@ -36,13 +35,13 @@ use crate::wait::Wait;
 /// the `v.value += 1` that loses updates in Python (cpython #106691) cannot lose them
 /// here.
 ///
-/// `#[repr(C)]`: a [`Lock`] followed by the value's bits (with [`Unowned`], 8 bytes for
+/// `#[repr(C)]`: a [`Lock`] followed by the value's bits (with [`Unowned`](crate::Unowned), 8 bytes for
 /// a 32-bit `T` and 16 for a 64-bit one).
 ///
 /// # Example
 ///
 /// ```
-/// use shmsync_core::Value;
+/// use shmsync_core::spin::Value;
 ///
 /// let hits: Value<u64> = Value::new(0);
 /// std::thread::scope(|s| {
@@ -53,7 +52,7 @@ use crate::wait::Wait;
 /// assert_eq!(hits.get(), 4000);
 /// ```
 #[repr(C)]
-pub struct Value<T: Scalar, W = Spin, O: Owner = Unowned> {
+pub struct Value<T: Scalar, W, O: Owner> {
     lock: Lock<W, O>,
     bits: T::Atomic,
     _type: PhantomData<T>,

@@ -21,7 +21,7 @@ use crate::sync::{spin_loop, AtomicU32};
 /// A backend that yields the thread while it waits (enough for tests on a host):
 ///
 /// ```
-/// use shmsync_core::{AtomicU32, Lock, Ordering, Wait};
+/// use shmsync_core::{AtomicU32, Lock, Ordering, Unowned, Wait};
 ///
 /// struct Yield;
 ///
@@ -41,7 +41,7 @@ use crate::sync::{spin_loop, AtomicU32};
 ///     fn wake_all(_: &AtomicU32) {}
 /// }
 ///
-/// let lock: Lock<Yield> = Lock::new();
+/// let lock: Lock<Yield, Unowned> = Lock::new();
 /// drop(lock.lock().unwrap());
 /// ```
 pub trait Wait {
@@ -68,6 +68,42 @@ pub trait Wait {
     /// Wakes every thread blocked in [`wait`](Wait::wait) on `word`.
     fn wake_all(word: &AtomicU32);
 }
+
+/// A [`Wait`] backend whose [`now`](Wait::now) reads a real monotonic clock. Only such a
+/// backend offers the timed forms (`lock_timeout`, `acquire_timeout`, `wait_timeout`):
+/// on a backend without a clock they do not exist, rather than quietly trying once.
+///
+/// # Example
+///
+/// [`Spin`](crate::Spin) has the timed forms once it is given a [`Clock`](crate::Clock):
+///
+/// ```
+/// use core::time::Duration;
+/// use shmsync_core::{Clock, Semaphore, Spin};
+///
+/// struct Uptime;
+/// impl Clock for Uptime {
+///     fn now_ns() -> u64 {
+///         # static T: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+///         # return T.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64;
+///         // read a hardware timer here
+///     }
+/// }
+///
+/// let sem: Semaphore<Spin<Uptime>> = Semaphore::new(0);
+/// assert!(!sem.acquire_timeout(Duration::from_millis(1)));
+/// ```
+///
+/// Without one, the timed forms are not there to call:
+///
+/// ```compile_fail,E0599
+/// use core::time::Duration;
+/// use shmsync_core::spin::Semaphore; // on `Spin`, which has no clock
+///
+/// let sem = Semaphore::new(0);
+/// sem.acquire_timeout(Duration::from_millis(1));
+/// ```
+pub trait Timed: Wait {}
 
 /// The absolute deadline `timeout` from now on `W`'s clock. Saturates instead of
 /// overflowing, so `Duration::MAX` means "practically never".

@@ -1,10 +1,8 @@
 //! Bad input gets a typed error and leaves the state as it was.
 #![cfg(not(loom))]
 
-use shmsync_core::{
-    Array, ArrayError, BoundedSemaphore, IndexError, Lock, NotHeld, OverRelease, RangeError,
-    Semaphore,
-};
+use shmsync_core::spin::{Array, BoundedSemaphore, Lock, Semaphore};
+use shmsync_core::{ArrayError, IndexError, NotHeld, OverRelease, RangeError};
 use std::error::Error;
 
 fn message(error: &dyn Error) -> String {

@@ -2,7 +2,8 @@
 #![cfg(not(loom))]
 
 use core::mem::{align_of, size_of};
-use shmsync_core::{Array, BoundedSemaphore, Event, Lock, Semaphore, ShmSafe, Value};
+use shmsync_core::spin::{Array, BoundedSemaphore, Event, Lock, Semaphore, Value};
+use shmsync_core::ShmSafe;
 
 #[test]
 fn sizes_are_as_documented() {

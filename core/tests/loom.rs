@@ -11,7 +11,7 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use shmsync_core::{
-    AtomicU32, BoundedSemaphore, Event, LockError, Ordering, Owner, Semaphore, Wait,
+    AtomicU32, BoundedSemaphore, Event, LockError, Ordering, Owner, Semaphore, Timed, Wait,
 };
 use std::time::Duration;
 
@@ -144,6 +144,8 @@ type Array<T, const N: usize> = shmsync_core::Array<T, N, Futex, Kernel>;
 fn address(word: &AtomicU32) -> usize {
     word as *const AtomicU32 as usize
 }
+
+impl Timed for Futex {}
 
 impl Wait for Futex {
     /// Time moves one tick each time anyone looks at the clock, so that every timed

@@ -2,7 +2,7 @@
 //! driven by a small executor, and futures dropped half-way.
 #![cfg(all(feature = "embassy", not(loom)))]
 
-use shmsync_core::{Embassy, Event, Lock, Semaphore, Value};
+use shmsync_core::embassy::{Event, Lock, Semaphore, Value};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,8 +51,8 @@ impl Wake for Counter {
 
 #[test]
 fn async_lock_makes_read_modify_write_exact() {
-    let lock = Lock::<Embassy>::new();
-    let total = Value::<u64, Embassy>::new(0);
+    let lock = Lock::new();
+    let total = Value::<u64>::new(0);
     thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
@@ -71,7 +71,7 @@ fn async_lock_makes_read_modify_write_exact() {
 
 #[test]
 fn async_semaphore_admits_at_most_k() {
-    let sem = Semaphore::<Embassy>::new(2);
+    let sem = Semaphore::new(2);
     let (inside, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
     thread::scope(|s| {
         for _ in 0..4 {
@@ -94,7 +94,7 @@ fn async_semaphore_admits_at_most_k() {
 
 #[test]
 fn async_event_start_gun() {
-    let start = Event::<Embassy>::new();
+    let start = Event::new();
     let started = AtomicUsize::new(0);
     thread::scope(|s| {
         for _ in 0..4 {
@@ -112,7 +112,7 @@ fn async_event_start_gun() {
 
 #[test]
 fn a_dropped_acquire_takes_no_permit_and_swallows_no_wake() {
-    let sem = Semaphore::<Embassy>::new(0);
+    let sem = Semaphore::new(0);
     let (first_wakes, second_wakes) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
     let mut first = Box::pin(sem.acquire_async());
     let mut second = Box::pin(sem.acquire_async());
@@ -130,7 +130,7 @@ fn a_dropped_acquire_takes_no_permit_and_swallows_no_wake() {
 
 #[test]
 fn a_dropped_lock_future_leaves_the_lock_to_the_next() {
-    let lock = Lock::<Embassy>::new();
+    let lock = Lock::new();
     let held = lock.lock().unwrap();
     let wakes = Arc::new(Counter::default());
     let mut dropped = Box::pin(lock.lock_async());
@@ -149,9 +149,9 @@ fn a_dropped_lock_future_leaves_the_lock_to_the_next() {
 
 #[test]
 fn timeouts_come_from_a_timer_future() {
-    let sem = Semaphore::<Embassy>::new(0);
-    let event = Event::<Embassy>::new();
-    let lock = Lock::<Embassy>::new();
+    let sem = Semaphore::new(0);
+    let event = Event::new();
+    let lock = Lock::new();
     let _held = lock.lock().unwrap();
     let short = embassy_time::Duration::from_millis(20);
     block_on(async {

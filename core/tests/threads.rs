@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::Yield;
-use shmsync_core::{Array, BoundedSemaphore, Event, Lock, LockError, Semaphore, Value};
+use common::yielding::{Array, BoundedSemaphore, Event, Lock, Semaphore, Value};
+use shmsync_core::LockError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,8 +14,8 @@ const ROUNDS: u64 = 100_000;
 
 #[test]
 fn lock_makes_read_modify_write_exact() {
-    let lock = Lock::<Yield>::new();
-    let total = Value::<u64, Yield>::new(0);
+    let lock = Lock::new();
+    let total = Value::<u64>::new(0);
     thread::scope(|s| {
         for _ in 0..THREADS {
             s.spawn(|| {
@@ -32,7 +32,7 @@ fn lock_makes_read_modify_write_exact() {
 
 #[test]
 fn value_update_and_fetch_add_lose_nothing() {
-    let total = Value::<i64, Yield>::new(0);
+    let total = Value::<i64>::new(0);
     thread::scope(|s| {
         for worker in 0..THREADS {
             let total = &total;
@@ -72,7 +72,7 @@ fn most_at_once(acquire: impl Fn() + Sync, release: impl Fn() + Sync) -> usize {
 
 #[test]
 fn semaphore_admits_at_most_k() {
-    let sem = Semaphore::<Yield>::new(3);
+    let sem = Semaphore::new(3);
     let most = most_at_once(|| sem.acquire(), || sem.release());
     assert!((1..=3).contains(&most), "{most} inside a Semaphore(3)");
     assert_eq!(sem.value(), 3, "a permit was lost or made up");
@@ -80,7 +80,7 @@ fn semaphore_admits_at_most_k() {
 
 #[test]
 fn bounded_semaphore_admits_at_most_k() {
-    let sem = BoundedSemaphore::<Yield>::new(2);
+    let sem = BoundedSemaphore::new(2);
     let most = most_at_once(|| sem.acquire(), || sem.release().unwrap());
     assert!(
         (1..=2).contains(&most),
@@ -91,7 +91,7 @@ fn bounded_semaphore_admits_at_most_k() {
 
 #[test]
 fn event_start_gun_releases_every_waiter() {
-    let start = Event::<Yield>::new();
+    let start = Event::new();
     let started = AtomicUsize::new(0);
     thread::scope(|s| {
         for _ in 0..8 {
@@ -108,8 +108,8 @@ fn event_start_gun_releases_every_waiter() {
 
 #[test]
 fn array_snapshots_are_never_torn() {
-    let array = Array::<u32, 16, Yield>::zeroed();
-    let stop = Event::<Yield>::new();
+    let array = Array::<u32, 16>::zeroed();
+    let stop = Event::new();
     thread::scope(|s| {
         s.spawn(|| {
             for round in 1..=20_000u32 {
@@ -137,9 +137,9 @@ fn array_snapshots_are_never_torn() {
 
 #[test]
 fn timeouts_wait_at_least_their_duration_and_then_give_up() {
-    let lock = Lock::<Yield>::new();
-    let sem = Semaphore::<Yield>::new(0);
-    let event = Event::<Yield>::new();
+    let lock = Lock::new();
+    let sem = Semaphore::new(0);
+    let event = Event::new();
     let _held = lock.lock().unwrap();
     let timeout = Duration::from_millis(20);
 
@@ -161,9 +161,9 @@ fn timeouts_wait_at_least_their_duration_and_then_give_up() {
 
 #[test]
 fn zero_timeouts_are_tries_and_max_timeouts_do_not_overflow() {
-    let lock = Lock::<Yield>::new();
-    let sem = Semaphore::<Yield>::new(1);
-    let event = Event::<Yield>::new();
+    let lock = Lock::new();
+    let sem = Semaphore::new(1);
+    let event = Event::new();
 
     let held = lock.lock_timeout(Duration::MAX).expect("free lock");
     assert_eq!(

@@ -1,7 +1,8 @@
 //! Value and Array for every typecode.
 #![cfg(not(loom))]
 
-use shmsync_core::{Array, Scalar, Value};
+use shmsync_core::spin::{Array, Value};
+use shmsync_core::Scalar;
 
 fn round_trip<T: Scalar>(a: T, b: T) {
     let value: Value<T> = Value::new(a);

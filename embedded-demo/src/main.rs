@@ -13,15 +13,9 @@ use cortex_m as _; // its critical-section implementation
 use cortex_m_semihosting::{debug, hprintln};
 use embassy_executor::Spawner;
 use embassy_time::{with_timeout, Duration, Instant, Timer};
-use shmsync_core::{Embassy, Unowned};
-
-// Waiters park their embassy task (`Embassy`). Locks record no owner (`Unowned`): a task
-// cannot die on its own while it holds one.
-type Array<T, const N: usize> = shmsync_core::Array<T, N, Embassy, Unowned>;
-type Event = shmsync_core::Event<Embassy>;
-type Lock = shmsync_core::Lock<Embassy, Unowned>;
-type Semaphore = shmsync_core::Semaphore<Embassy>;
-type Value<T> = shmsync_core::Value<T, Embassy, Unowned>;
+// The types on the embassy backend: waiters park their task, and locks record no owner
+// (a task cannot die on its own while it holds one).
+use shmsync_core::embassy::{Array, Event, Lock, Semaphore, Value};
 
 const SLOTS: usize = 4;
 const PRODUCERS: u32 = 2;

@@ -1,7 +1,7 @@
 //! The Linux futex behind [`Wait`]: shared (not `FUTEX_PRIVATE`), so that a process can
 //! wake a waiter in another process that maps the same page.
 
-use shmsync_core::{AtomicU32, Wait};
+use shmsync_core::{AtomicU32, Timed, Wait};
 
 /// Blocks on the shared futex; an `Event` or `Semaphore` waiter spins briefly first
 /// (`SPIN_NS`), a `Lock` waiter does not.
@@ -20,6 +20,8 @@ use shmsync_core::{AtomicU32, Wait};
 /// drop(lock.lock().unwrap());
 /// ```
 pub struct Futex;
+
+impl Timed for Futex {}
 
 impl Wait for Futex {
     /// A wake-up across CPUs costs about 50 µs on a 2-vCPU VM and a spinning hand-off

@@ -23,9 +23,12 @@ use core::task::Waker;
 use embassy_sync::blocking_mutex::CriticalSectionMutex;
 use embassy_sync::waitqueue::MultiWakerRegistration;
 
-use crate::backend::spin::{NoClock, Spin};
+use core::marker::PhantomData;
+
+use crate::backend::spin::sealed::TimeSource;
+use crate::backend::spin::{Clock, NoClock, Spin};
 use crate::sync::AtomicU32;
-use crate::wait::Wait;
+use crate::wait::{Timed, Wait};
 
 /// A [`Wait`] backend that can also wake async tasks; the `*_async` forms need it.
 ///
@@ -52,6 +55,10 @@ pub trait WakeTasks: Wait {
 /// wake-up meant for another. The blocking forms spin, as [`Spin`] does: on a
 /// cooperative executor use the async or `try_` forms.
 ///
+/// Timeouts need a clock, as with [`Spin`]: `Embassy<MyClock>` is [`Timed`]; plain
+/// `Embassy` ([`NoClock`]) has no timed forms (race the async forms against a timer
+/// instead, for example `embassy_time::with_timeout`).
+///
 /// Needs a `critical-section` implementation in the final binary (for example
 /// cortex-m's `critical-section-single-core`).
 ///
@@ -68,7 +75,7 @@ pub trait WakeTasks: Wait {
 /// READY.set();
 /// # let _ = consumer;
 /// ```
-pub struct Embassy;
+pub struct Embassy<C = NoClock>(PhantomData<fn() -> C>);
 
 /// Words that tasks can wait on at once; past that, a task is woken at once and polls
 /// again (slower, still correct).
@@ -96,13 +103,13 @@ fn address(word: &AtomicU32) -> usize {
     word as *const AtomicU32 as usize
 }
 
-impl Wait for Embassy {
+impl<C: TimeSource> Wait for Embassy<C> {
     fn now() -> u64 {
-        Spin::<NoClock>::now()
+        Spin::<C>::now()
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) {
-        Spin::<NoClock>::wait(word, expected, deadline)
+        Spin::<C>::wait(word, expected, deadline)
     }
 
     fn wake_one(word: &AtomicU32) {
@@ -122,7 +129,9 @@ impl Wait for Embassy {
     }
 }
 
-impl WakeTasks for Embassy {
+impl<C: Clock> Timed for Embassy<C> {}
+
+impl<C: TimeSource> WakeTasks for Embassy<C> {
     fn register(word: &AtomicU32, waker: &Waker) {
         let word = address(word);
         let registered = TABLE.lock(|table| {

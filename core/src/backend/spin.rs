@@ -3,7 +3,7 @@
 use core::marker::PhantomData;
 
 use crate::sync::{spin_loop, AtomicU32, Ordering};
-use crate::wait::Wait;
+use crate::wait::{Timed, Wait};
 
 /// Waits by spinning on the word; waking costs nothing.
 ///
@@ -12,9 +12,8 @@ use crate::wait::Wait;
 /// cooperative executor (embassy) a task that spins starves the others: use the
 /// `try_` forms or the async forms there.
 ///
-/// Timeouts need a clock, given as `C` (see [`Clock`]). With the default [`NoClock`]
-/// a timed wait checks once and times out at once, so `lock_timeout` behaves as
-/// `try_lock`.
+/// Timeouts need a clock, given as `C` (see [`Clock`]): `Spin<MyClock>` is [`Timed`] and
+/// has the timed forms (`lock_timeout`, ...). Plain `Spin` ([`NoClock`]) has none.
 ///
 /// # Example
 ///
@@ -52,23 +51,45 @@ pub trait Clock {
     fn now_ns() -> u64;
 }
 
-/// The clock of a system that has none: every moment is already past every deadline.
+/// The clock of a system that has none: [`Spin<NoClock>`](Spin) (plain `Spin`) waits
+/// without deadlines, so it has no timed forms. It is deliberately not a [`Clock`].
 ///
 /// # Example
 ///
 /// ```
-/// use shmsync_core::{Clock, NoClock};
-/// assert_eq!(NoClock::now_ns(), u64::MAX);
+/// use shmsync_core::{Event, NoClock, Spin};
+///
+/// static DONE: Event<Spin<NoClock>> = Event::new();
+/// DONE.set();
+/// assert!(DONE.is_set());
 /// ```
 pub struct NoClock;
 
-impl Clock for NoClock {
+pub(crate) mod sealed {
+    /// What [`Spin`](super::Spin) reads the time from: a [`Clock`](super::Clock), or
+    /// [`NoClock`](super::NoClock), whose every moment is past every deadline (only the
+    /// crate's own short waits use it, and they then give up at the first look).
+    pub trait TimeSource {
+        fn now_ns() -> u64;
+    }
+}
+use sealed::TimeSource;
+
+impl<C: Clock> TimeSource for C {
+    fn now_ns() -> u64 {
+        C::now_ns()
+    }
+}
+
+impl TimeSource for NoClock {
     fn now_ns() -> u64 {
         u64::MAX
     }
 }
 
-impl<C: Clock> Wait for Spin<C> {
+impl<C: Clock> Timed for Spin<C> {}
+
+impl<C: TimeSource> Wait for Spin<C> {
     fn now() -> u64 {
         C::now_ns()
     }

@@ -1,7 +1,7 @@
 //! A `Wait` backend for host tests of the core alone: it yields the thread instead of
 //! sleeping in the kernel (the hosted crate's futex backend has its own tests).
 
-use shmsync_core::{AtomicU32, Ordering, Wait};
+use shmsync_core::{AtomicU32, Ordering, Timed, Wait};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -22,4 +22,19 @@ impl Wait for Yield {
     fn wake_one(_: &AtomicU32) {}
 
     fn wake_all(_: &AtomicU32) {}
+}
+
+impl Timed for Yield {}
+
+/// The primitives on [`Yield`], as the crate's `spin` module names them on `Spin`.
+pub mod yielding {
+    use super::Yield;
+    use shmsync_core::Unowned;
+
+    pub type Lock = shmsync_core::Lock<Yield, Unowned>;
+    pub type Event = shmsync_core::Event<Yield>;
+    pub type Semaphore = shmsync_core::Semaphore<Yield>;
+    pub type BoundedSemaphore = shmsync_core::BoundedSemaphore<Yield>;
+    pub type Value<T> = shmsync_core::Value<T, Yield, Unowned>;
+    pub type Array<T, const N: usize> = shmsync_core::Array<T, N, Yield, Unowned>;
 }
