@@ -13,6 +13,8 @@ macro_rules! backend_aliases {
         pub type LockGuard<'a> = crate::LockGuard<'a, $backend, crate::Unowned>;
         /// [`LockResult`](crate::LockResult) on this backend.
         pub type LockResult<'a> = crate::LockResult<'a, $backend, crate::Unowned>;
+        /// [`TryLockResult`](crate::TryLockResult) on this backend.
+        pub type TryLockResult<'a> = crate::TryLockResult<'a, $backend, crate::Unowned>;
         /// [`Event`](crate::Event) on this backend.
         pub type Event = crate::Event<$backend>;
         /// [`Semaphore`](crate::Semaphore) on this backend.
@@ -29,6 +31,9 @@ macro_rules! backend_aliases {
         /// [`ArrayLockResult`](crate::ArrayLockResult) on this backend.
         pub type ArrayLockResult<'a, T, const N: usize> =
             crate::ArrayLockResult<'a, T, N, $backend, crate::Unowned>;
+        /// [`ArrayTryLockResult`](crate::ArrayTryLockResult) on this backend.
+        pub type ArrayTryLockResult<'a, T, const N: usize> =
+            crate::ArrayTryLockResult<'a, T, N, $backend, crate::Unowned>;
     };
 }
 

@@ -12,8 +12,8 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::error::{ArrayError, DataError, IndexError, LockError, RangeError};
-use crate::lock::{Lock, LockGuard};
+use crate::error::{ArrayError, DataError, IndexError, LockError, RangeError, TryLockError};
+use crate::lock::{Lock, LockGuard, LockResult, TryLockResult};
 use crate::owner::Owner;
 use crate::scalar::sealed::AtomicBits;
 use crate::scalar::Scalar;
@@ -202,12 +202,29 @@ impl<T: Scalar, const N: usize, W: Wait, O: Owner> Array<T, N, W, O> {
         self.guarded(self.lock.lock())
     }
 
-    fn guarded<'a>(
+    /// Takes the array's lock if it is free right now; [`TryLockError::WouldBlock`] if
+    /// not.
+    pub fn try_lock(&self) -> ArrayTryLockResult<'_, T, N, W, O> {
+        self.try_guarded(self.lock.try_lock())
+    }
+
+    fn guarded<'a>(&'a self, taken: LockResult<'a, W, O>) -> ArrayLockResult<'a, T, N, W, O> {
+        taken
+            .map(|guard| self.wrap(guard))
+            .map_err(|error| error.map(|guard| self.wrap(guard)))
+    }
+
+    fn try_guarded<'a>(
         &'a self,
-        taken: crate::lock::LockResult<'a, W, O>,
-    ) -> ArrayLockResult<'a, T, N, W, O> {
-        let wrap = |guard| ArrayGuard { array: self, guard };
-        taken.map(wrap).map_err(|error| error.map(wrap))
+        taken: TryLockResult<'a, W, O>,
+    ) -> ArrayTryLockResult<'a, T, N, W, O> {
+        taken
+            .map(|guard| self.wrap(guard))
+            .map_err(|error| error.map(|guard| self.wrap(guard)))
+    }
+
+    fn wrap<'a>(&'a self, guard: LockGuard<'a, W, O>) -> ArrayGuard<'a, T, N, W, O> {
+        ArrayGuard { array: self, guard }
     }
 
     /// Writes the item at `index` (Python's `a[i] = x`), under the lock.
@@ -235,16 +252,24 @@ impl<T: Scalar, const N: usize, W: Wait, O: Owner> Array<T, N, W, O> {
     }
 }
 
-/// What [`Array::lock`] returns: the locked array, or why the lock was not simply taken.
+/// What [`Array::lock`] returns: the locked array, or that an owner died.
 pub type ArrayLockResult<'a, T, const N: usize, W, O> =
     Result<ArrayGuard<'a, T, N, W, O>, LockError<ArrayGuard<'a, T, N, W, O>>>;
 
+/// What [`Array::try_lock`] and `lock_timeout` return: the locked array, or why the
+/// lock was not simply taken.
+pub type ArrayTryLockResult<'a, T, const N: usize, W, O> =
+    Result<ArrayGuard<'a, T, N, W, O>, TryLockError<ArrayGuard<'a, T, N, W, O>>>;
+
 /// The timed forms, for a backend with a clock ([`Timed`]).
 impl<T: Scalar, const N: usize, W: Timed, O: Owner> Array<T, N, W, O> {
-    /// Like [`lock`](Self::lock), but gives up with [`LockError::WouldBlock`] after
+    /// Like [`lock`](Self::lock), but gives up with [`TryLockError::WouldBlock`] after
     /// `timeout`.
-    pub fn lock_timeout(&self, timeout: core::time::Duration) -> ArrayLockResult<'_, T, N, W, O> {
-        self.guarded(self.lock.lock_timeout(timeout))
+    pub fn lock_timeout(
+        &self,
+        timeout: core::time::Duration,
+    ) -> ArrayTryLockResult<'_, T, N, W, O> {
+        self.try_guarded(self.lock.lock_timeout(timeout))
     }
 }
 

@@ -168,7 +168,9 @@ impl fmt::Display for DataError {
 
 impl core::error::Error for DataError {}
 
-/// Why a [`Lock`](crate::Lock) was not simply taken.
+/// Why a blocking lock call ([`lock`](crate::Lock::lock),
+/// [`acquire`](crate::Lock::acquire)) did not simply take the lock: an owner died
+/// holding it. (A blocking call never gives up while the lock is merely held.)
 ///
 /// `G` is what the caller holds when the lock was taken after all: the guard for
 /// [`lock`](crate::Lock::lock), nothing for Python's [`acquire`](crate::Lock::acquire).
@@ -179,13 +181,7 @@ impl core::error::Error for DataError {}
 /// use shmsync_core::spin::Lock;
 /// use shmsync_core::LockError;
 ///
-/// let lock: Lock = Lock::new();
-/// let held = lock.lock().unwrap();
-/// match lock.try_lock() {
-///     Err(LockError::WouldBlock) => {}
-///     other => panic!("{other:?}"),
-/// }
-/// # drop(held);
+/// let lock = Lock::new();
 /// // After an owner died holding it, whoever takes it next repairs the data:
 /// match lock.lock() {
 ///     Ok(guard) => drop(guard),
@@ -207,72 +203,115 @@ pub enum LockError<G = ()> {
     /// marking the data consistent (`ENOTRECOVERABLE`): the lock can never be taken
     /// again. Re-create the shared state.
     NotRecoverable,
+}
+
+/// Why a lock call that may give up ([`try_lock`](crate::Lock::try_lock),
+/// `lock_timeout`, `try_acquire`, `acquire_timeout`) did not simply take the lock: what
+/// [`LockError`] says, or that the lock is held and the call was not to wait (any
+/// longer). As std's `TryLockError` is to its `PoisonError`.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::spin::Lock;
+/// use shmsync_core::TryLockError;
+///
+/// let lock = Lock::new();
+/// let held = lock.lock().unwrap();
+/// assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
+/// drop(held);
+/// assert!(lock.try_lock().is_ok());
+/// ```
+pub enum TryLockError<G = ()> {
+    /// As [`LockError::OwnerDied`]: the lock is yours, the data may be half-updated.
+    OwnerDied(G),
+    /// As [`LockError::NotRecoverable`].
+    NotRecoverable,
     /// The lock is held, and the call was not to wait (any longer).
     WouldBlock,
 }
 
-impl<G> LockError<G> {
-    /// The same error without the guard it holds, for `?` in a function that returns
-    /// `Box<dyn Error>` (the guard borrows the lock, so the error with it cannot leave
-    /// the function). A guard from [`OwnerDied`](LockError::OwnerDied) is dropped here
-    /// unrepaired, which leaves the lock not recoverable, as dropping it would anywhere.
-    ///
-    /// ```
-    /// use shmsync_core::{Lock, LockError, Spin, Unowned};
-    ///
-    /// fn count(lock: &Lock<Spin, Unowned>) -> Result<(), Box<dyn std::error::Error>> {
-    ///     let _held = lock.lock().map_err(LockError::without_guard)?;
-    ///     Ok(())
-    /// }
-    /// assert!(count(&Lock::new()).is_ok());
-    /// ```
-    pub fn without_guard(self) -> LockError {
-        self.map(drop)
-    }
+/// The shared methods and trait implementations of the two lock errors.
+macro_rules! lock_error_impls {
+    ($error:ident { $($would_block:ident)? }) => {
+        impl<G> $error<G> {
+            /// The same error without the guard it holds, for `?` in a function that
+            /// returns `Box<dyn Error>` (the guard borrows the lock, so the error with it
+            /// cannot leave the function). A guard from `OwnerDied` is dropped here
+            /// unrepaired, which leaves the lock not recoverable, as dropping it would
+            /// anywhere.
+            ///
+            /// ```
+            /// use shmsync_core::spin::Lock;
+            /// use shmsync_core::LockError;
+            ///
+            /// fn count(lock: &Lock) -> Result<(), Box<dyn std::error::Error>> {
+            ///     let _held = lock.lock().map_err(LockError::without_guard)?;
+            ///     Ok(())
+            /// }
+            /// assert!(count(&Lock::new()).is_ok());
+            /// ```
+            pub fn without_guard(self) -> $error {
+                self.map(drop)
+            }
 
-    /// The same error holding `f(g)` instead of `g`.
-    pub fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
-        match self {
-            LockError::OwnerDied(g) => LockError::OwnerDied(f(g)),
-            LockError::NotRecoverable => LockError::NotRecoverable,
-            LockError::WouldBlock => LockError::WouldBlock,
+            /// The same error holding `f(g)` instead of `g`.
+            pub fn map<H>(self, f: impl FnOnce(G) -> H) -> $error<H> {
+                match self {
+                    $error::OwnerDied(g) => $error::OwnerDied(f(g)),
+                    $error::NotRecoverable => $error::NotRecoverable,
+                    $($error::$would_block => $error::$would_block,)?
+                }
+            }
+        }
+
+        impl<G> fmt::Debug for $error<G> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $error::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+                    $error::NotRecoverable => f.write_str("NotRecoverable"),
+                    $($error::$would_block => f.write_str(stringify!($would_block)),)?
+                }
+            }
+        }
+
+        impl<G> PartialEq for $error<G> {
+            fn eq(&self, other: &Self) -> bool {
+                core::mem::discriminant(self) == core::mem::discriminant(other)
+            }
+        }
+
+        impl<G> fmt::Display for $error<G> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $error::OwnerDied(_) => OWNER_DIED,
+                    $error::NotRecoverable => NOT_RECOVERABLE,
+                    $($error::$would_block => "the lock is held by another thread or process",)?
+                })
+            }
+        }
+
+        impl<G> core::error::Error for $error<G> {}
+    };
+}
+
+const OWNER_DIED: &str = "the previous owner died holding the lock; it is now yours, but the \
+                          data it protects may be half-updated: check it, then mark it \
+                          consistent";
+const NOT_RECOVERABLE: &str = "the lock is not recoverable: an owner died holding it and the \
+                               data was never marked consistent; re-create the shared state";
+
+lock_error_impls!(LockError {});
+lock_error_impls!(TryLockError { WouldBlock });
+
+impl<G> From<LockError<G>> for TryLockError<G> {
+    fn from(error: LockError<G>) -> Self {
+        match error {
+            LockError::OwnerDied(g) => TryLockError::OwnerDied(g),
+            LockError::NotRecoverable => TryLockError::NotRecoverable,
         }
     }
 }
-
-impl<G> fmt::Debug for LockError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
-            LockError::NotRecoverable => f.write_str("NotRecoverable"),
-            LockError::WouldBlock => f.write_str("WouldBlock"),
-        }
-    }
-}
-
-impl<G> PartialEq for LockError<G> {
-    fn eq(&self, other: &Self) -> bool {
-        core::mem::discriminant(self) == core::mem::discriminant(other)
-    }
-}
-
-impl<G> fmt::Display for LockError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LockError::OwnerDied(_) => {
-                "the previous owner died holding the lock; it is now yours, but the data it \
-                 protects may be half-updated: check it, then mark it consistent"
-            }
-            LockError::NotRecoverable => {
-                "the lock is not recoverable: an owner died holding it and the data was never \
-                 marked consistent; re-create the shared state"
-            }
-            LockError::WouldBlock => "the lock is held by another thread or process",
-        })
-    }
-}
-
-impl<G> core::error::Error for LockError<G> {}
 
 /// [`Lock::release`](crate::Lock::release) on a lock that nobody holds (Python's
 /// `RuntimeError: release unlocked lock`). The lock is unchanged.

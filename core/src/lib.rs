@@ -68,13 +68,15 @@ mod wait;
 #[cfg(feature = "embassy")]
 pub use aliases::embassy;
 pub use aliases::spin;
-pub use array::{Array, ArrayGuard, ArrayLockResult};
+pub use array::{Array, ArrayGuard, ArrayLockResult, ArrayTryLockResult};
 #[cfg(feature = "embassy")]
 pub use backend::embassy::{Embassy, WakeTasks};
 pub use backend::spin::{Clock, NoClock, Spin};
-pub use error::{ArrayError, DataError, IndexError, LockError, NotHeld, OverRelease, RangeError};
+pub use error::{
+    ArrayError, DataError, IndexError, LockError, NotHeld, OverRelease, RangeError, TryLockError,
+};
 pub use event::Event;
-pub use lock::{Lock, LockGuard, LockResult};
+pub use lock::{Lock, LockGuard, LockResult, TryLockResult};
 pub use owner::{Owner, Unowned};
 pub use scalar::{Bitwise, Number, Scalar};
 pub use semaphore::{BoundedSemaphore, Semaphore};

@@ -17,7 +17,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::time::Duration;
 
-use crate::error::{DataError, LockError, NotHeld};
+use crate::error::{DataError, LockError, NotHeld, TryLockError};
 use crate::owner::Owner;
 use crate::sync::{const_fn, AtomicU32, Ordering};
 use crate::wait::{deadline_after, expired, next_look, Timed, Wait};
@@ -96,7 +96,7 @@ const NOT_RECOVERABLE: u32 = OWNER_DIED | UNUSABLE;
 ///
 /// let lock = Lock::new();
 /// let guard = lock.lock().unwrap();
-/// assert!(matches!(lock.try_lock(), Err(LockError::WouldBlock)));
+/// assert!(matches!(lock.try_lock(), Err(TryLockError::WouldBlock)));
 /// drop(guard);
 /// assert!(lock.try_lock().is_ok());
 ///
@@ -136,8 +136,12 @@ pub struct LockGuard<'a, W: Wait, O: Owner> {
     _owner: PhantomData<O::GuardMarker>,
 }
 
-/// What a lock call returns: the guard, or why the lock was not simply taken.
+/// What a blocking lock call returns: the guard, or that an owner died.
 pub type LockResult<'a, W, O> = Result<LockGuard<'a, W, O>, LockError<LockGuard<'a, W, O>>>;
+
+/// What a lock call that may give up returns: the guard, or why the lock was not
+/// simply taken.
+pub type TryLockResult<'a, W, O> = Result<LockGuard<'a, W, O>, TryLockError<LockGuard<'a, W, O>>>;
 
 impl<W, O: Owner> Lock<W, O> {
     const_fn! {
@@ -179,19 +183,19 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// is yours; see [the type's docs](Lock#when-the-owner-dies)) or
     /// [`LockError::NotRecoverable`].
     pub fn lock(&self) -> LockResult<'_, W, O> {
-        self.guarded(self.take(None))
+        self.guarded(self.take_blocking())
     }
 
-    /// Takes the lock if it is free right now; [`LockError::WouldBlock`] if not. A lock
-    /// whose holder died is free: it is taken with [`LockError::OwnerDied`].
-    pub fn try_lock(&self) -> LockResult<'_, W, O> {
-        self.guarded(self.take_now())
+    /// Takes the lock if it is free right now; [`TryLockError::WouldBlock`] if not. A
+    /// lock whose holder died is free: it is taken with [`TryLockError::OwnerDied`].
+    pub fn try_lock(&self) -> TryLockResult<'_, W, O> {
+        self.try_guarded(self.take_now())
     }
 
     /// Like [`lock`](Self::lock), waiting until the absolute `deadline` on `W`'s clock
     /// (`None`: for ever).
-    pub(crate) fn lock_until(&self, deadline: Option<u64>) -> LockResult<'_, W, O> {
-        self.guarded(self.take(deadline))
+    pub(crate) fn lock_until(&self, deadline: Option<u64>) -> TryLockResult<'_, W, O> {
+        self.try_guarded(self.take(deadline))
     }
 
     /// Python's `acquire()`: blocks until the lock is taken. Pair it with
@@ -199,12 +203,14 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// guard cannot be forgotten. After [`LockError::OwnerDied`] the lock is held: repair
     /// the data, call [`mark_consistent`](Self::mark_consistent), then release.
     pub fn acquire(&self) -> Result<(), LockError> {
-        self.take(None).map(drop).map_err(|e| e.map(drop))
+        self.take_blocking().map(drop).map_err(|e| e.map(drop))
     }
 
     /// Python's `acquire(blocking=False)`.
-    pub fn try_acquire(&self) -> Result<(), LockError> {
-        self.take_now().map(drop).map_err(|e| e.map(drop))
+    pub fn try_acquire(&self) -> Result<(), TryLockError> {
+        self.try_lock()
+            .map(Self::leave_held)
+            .map_err(TryLockError::without_guard)
     }
 
     /// Python's `release()`. Releasing a lock that the calling thread does not hold
@@ -276,7 +282,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// [`DataError::OwnerDied`], and the next locker [`LockError::OwnerDied`], to repair
     /// the data.
     pub(crate) fn run_locked<R>(&self, f: impl FnOnce() -> R) -> Result<R, DataError> {
-        match self.take(None) {
+        match self.take_blocking() {
             Ok(_) => {
                 let result = f();
                 let _ = self.release();
@@ -319,26 +325,57 @@ impl<W: Wait, O: Owner> Lock<W, O> {
 
     /// The outcome of taking the lock, with a guard wherever the lock is now held.
     fn guarded(&self, taken: Taken<O>) -> LockResult<'_, W, O> {
-        let guard = |hold| LockGuard {
-            lock: self,
-            hold,
-            _owner: PhantomData,
-        };
-        taken.map(guard).map_err(|error| error.map(guard))
+        taken
+            .map(|hold| self.guard(hold))
+            .map_err(|error| error.map(|hold| self.guard(hold)))
     }
 
-    /// Takes the lock if it is free, without waiting.
-    fn take_now(&self) -> Taken<O> {
-        match self.take_or_mark(O::id(), false, false) {
-            Step::Taken(outcome) => outcome,
-            Step::NotRecoverable => Err(LockError::NotRecoverable),
-            Step::Wait(_) => Err(LockError::WouldBlock),
+    /// The outcome of an attempt that may give up (`None`), with a guard wherever the
+    /// lock is now held.
+    fn try_guarded(&self, taken: Option<Taken<O>>) -> TryLockResult<'_, W, O> {
+        match taken {
+            None => Err(TryLockError::WouldBlock),
+            Some(taken) => self.guarded(taken).map_err(TryLockError::from),
         }
     }
 
-    /// Takes the lock, waiting until `deadline` (`None`: for ever).
+    fn guard(&self, hold: O::Hold) -> LockGuard<'_, W, O> {
+        LockGuard {
+            lock: self,
+            hold,
+            _owner: PhantomData,
+        }
+    }
+
+    /// Keeps the lock held after the guard goes, for Python's manual `acquire`.
+    fn leave_held(guard: LockGuard<'_, W, O>) {
+        core::mem::forget(guard)
+    }
+
+    /// Takes the lock if it is free, without waiting; `None` if it is held.
+    fn take_now(&self) -> Option<Taken<O>> {
+        match self.take_or_mark(O::id(), false, false) {
+            Step::Taken(outcome) => Some(outcome),
+            Step::NotRecoverable => Some(Err(LockError::NotRecoverable)),
+            Step::Wait(_) => None,
+        }
+    }
+
+    /// Takes the lock, however long that takes.
+    fn take_blocking(&self) -> Taken<O> {
+        // Without a deadline `take` only returns with an outcome; the loop says so
+        // without a panic path.
+        loop {
+            if let Some(taken) = self.take(None) {
+                return taken;
+            }
+        }
+    }
+
+    /// Takes the lock, waiting until `deadline` (`None`: for ever); `None` if the
+    /// deadline passed first.
     #[inline]
-    fn take(&self, deadline: Option<u64>) -> Taken<O> {
+    fn take(&self, deadline: Option<u64>) -> Option<Taken<O>> {
         let me = O::id();
         // The uncontended path: one compare-and-swap from free to held by `me`.
         O::attempt(&self.word, &self.record);
@@ -347,14 +384,14 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            return Ok(O::taken(&self.word, &self.record));
+            return Some(Ok(O::taken(&self.word, &self.record)));
         }
         O::missed(&self.word, &self.record);
         self.take_slow(me, deadline)
     }
 
     #[cold]
-    fn take_slow(&self, me: u32, deadline: Option<u64>) -> Taken<O> {
+    fn take_slow(&self, me: u32, deadline: Option<u64>) -> Option<Taken<O>> {
         // No spin before sleeping, unlike the Event and the Semaphore: a waiter that
         // spins on the word slows the holder (each look steals its cache line), and
         // under contention the holder re-takes a free lock at once anyway. Measured on
@@ -365,14 +402,14 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         let mut slept = false;
         loop {
             let current = match self.take_or_mark(me, slept, true) {
-                Step::Taken(outcome) => return outcome,
-                Step::NotRecoverable => return Err(LockError::NotRecoverable),
+                Step::Taken(outcome) => return Some(outcome),
+                Step::NotRecoverable => return Some(Err(LockError::NotRecoverable)),
                 Step::Wait(current) => current,
             };
             // WAITERS is set on the held lock, so its release wakes a sleeper: leaving now
             // cannot strand one, even if the wake we may have consumed was meant for it.
             if expired::<W>(deadline) {
-                return Err(LockError::WouldBlock);
+                return None;
             }
             let slice = next_look::<W>(deadline, O::RECHECK_NS);
             W::wait(&self.word, current, slice);
@@ -442,17 +479,17 @@ enum Step<O: Owner> {
 
 /// The timed forms, for a backend with a clock ([`Timed`]).
 impl<W: Timed, O: Owner> Lock<W, O> {
-    /// Like [`lock`](Self::lock), but gives up with [`LockError::WouldBlock`] after
+    /// Like [`lock`](Self::lock), but gives up with [`TryLockError::WouldBlock`] after
     /// `timeout`.
-    pub fn lock_timeout(&self, timeout: Duration) -> LockResult<'_, W, O> {
-        self.guarded(self.take(Some(deadline_after::<W>(timeout))))
+    pub fn lock_timeout(&self, timeout: Duration) -> TryLockResult<'_, W, O> {
+        self.try_guarded(self.take(Some(deadline_after::<W>(timeout))))
     }
 
     /// Python's `acquire(timeout=...)`.
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), LockError> {
-        self.take(Some(deadline_after::<W>(timeout)))
-            .map(drop)
-            .map_err(|e| e.map(drop))
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), TryLockError> {
+        self.lock_timeout(timeout)
+            .map(Self::leave_held)
+            .map_err(TryLockError::without_guard)
     }
 }
 

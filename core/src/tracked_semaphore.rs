@@ -32,7 +32,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::error::{LockError, NotHeld, OverRelease};
+use crate::error::{NotHeld, OverRelease, TryLockError};
 use crate::lock::Lock;
 use crate::owner::Owner;
 use crate::sync::{AtomicU32, Ordering};
@@ -235,14 +235,14 @@ impl<W: Wait, O: Owner> Permits<W, O> {
             match self.guard.lock_until(deadline) {
                 Ok(guard) => break (guard, false),
                 // A caller died between a change and the recomputation that follows it.
-                Err(LockError::OwnerDied(guard)) => break (guard, true),
+                Err(TryLockError::OwnerDied(guard)) => break (guard, true),
                 // Held past the deadline (by a stopped process, say).
-                Err(LockError::WouldBlock) => return None,
+                Err(TryLockError::WouldBlock) => return None,
                 // Whoever is told the internal lock's holder died repairs it, so only a
                 // peer that wrote into the semaphore can make it so: the semaphore cannot
                 // be used. A timed call times out; a blocking one waits, as it would for
                 // a holder that never lets go.
-                Err(LockError::NotRecoverable) => {
+                Err(TryLockError::NotRecoverable) => {
                     if expired::<W>(deadline) {
                         return None;
                     }
@@ -280,7 +280,7 @@ impl<W: Wait, O: Owner> Permits<W, O> {
         let mut returned = false;
         for holder in &self.holders {
             if holder.lock.holder_died() {
-                if let Err(LockError::OwnerDied(slot)) = holder.lock.try_lock() {
+                if let Err(TryLockError::OwnerDied(slot)) = holder.lock.try_lock() {
                     holder.held.store(0, Ordering::Relaxed);
                     slot.mark_consistent();
                     returned = true;
@@ -324,7 +324,7 @@ impl<W: Wait, O: Owner> Permits<W, O> {
     fn claim(&self, holder: &Holder<W, O>) -> bool {
         match holder.lock.try_acquire() {
             Ok(()) => true,
-            Err(LockError::OwnerDied(())) => {
+            Err(TryLockError::OwnerDied(())) => {
                 let _ = holder.lock.mark_consistent();
                 true
             }

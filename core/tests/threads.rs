@@ -4,7 +4,7 @@
 mod common;
 
 use common::yielding::{Array, BoundedSemaphore, Event, Lock, Semaphore, Value};
-use shmsync_core::LockError;
+use shmsync_core::TryLockError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -146,7 +146,7 @@ fn timeouts_wait_at_least_their_duration_and_then_give_up() {
     let began = Instant::now();
     assert_eq!(
         lock.lock_timeout(timeout).err(),
-        Some(LockError::WouldBlock)
+        Some(TryLockError::WouldBlock)
     );
     assert!(began.elapsed() >= timeout, "gave up early");
 
@@ -168,7 +168,7 @@ fn zero_timeouts_are_tries_and_max_timeouts_do_not_overflow() {
     let held = lock.lock_timeout(Duration::MAX).expect("free lock");
     assert_eq!(
         lock.lock_timeout(Duration::ZERO).err(),
-        Some(LockError::WouldBlock)
+        Some(TryLockError::WouldBlock)
     );
     assert!(sem.acquire_timeout(Duration::MAX));
     assert!(!sem.acquire_timeout(Duration::ZERO));

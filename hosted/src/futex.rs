@@ -13,11 +13,13 @@ use shmsync_core::{AtomicU32, Timed, Wait};
 /// # Example
 ///
 /// ```
-/// use shmsync::Futex;
-/// use shmsync_core::Lock;
+/// use shmsync::{Futex, Robust};
+/// use shmsync_core::{Event, Lock};
 ///
-/// let lock: Lock<Futex> = Lock::new(); // what `shmsync::Lock` is
+/// let lock: Lock<Futex, Robust> = Lock::new(); // what `shmsync::Lock` is
+/// let done: Event<Futex> = Event::new(); // and `shmsync::Event`
 /// drop(lock.lock().unwrap());
+/// done.set();
 /// ```
 pub struct Futex;
 

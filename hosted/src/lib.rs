@@ -45,7 +45,7 @@ pub use robust::{Robust, RobustRecord};
 pub use shm::{Shared, FORMAT_VERSION};
 pub use shmsync_core::{
     shm_struct, ArrayError, Bitwise, DataError, IndexError, LockError, NotHeld, Number,
-    OverRelease, RangeError, Scalar, ShmSafe,
+    OverRelease, RangeError, Scalar, ShmSafe, TryLockError,
 };
 pub use spawn::{
     run_if_spawned, Entry, Spawn, SpawnError, Spawned, ENTRY_FAILED_EXIT_CODE,
@@ -58,8 +58,10 @@ pub use thread::Thread;
 pub type Lock = shmsync_core::Lock<Futex, Robust>;
 /// The guard of a [`Lock`]: see [`shmsync_core::LockGuard`].
 pub type LockGuard<'a> = shmsync_core::LockGuard<'a, Futex, Robust>;
-/// What [`Lock::lock`] returns.
+/// What [`Lock::lock`] returns: the guard, or that an owner died.
 pub type LockResult<'a> = shmsync_core::LockResult<'a, Futex, Robust>;
+/// What [`Lock::try_lock`] and [`Lock::lock_timeout`] return: the guard, or why not.
+pub type TryLockResult<'a> = shmsync_core::TryLockResult<'a, Futex, Robust>;
 /// A counting semaphore whose permits come back when their holder dies: see
 /// [`shmsync_core::TrackedSemaphore`].
 pub type Semaphore = shmsync_core::TrackedSemaphore<Futex, Robust>;

@@ -5,7 +5,7 @@
 //! Every result is kept in shared memory rather than returned, so that a waiter in a
 //! forked child, another user or another PID namespace reports to the test the same way.
 
-use shmsync::{shm_struct, Event, Lock, LockError, LockGuard, Value};
+use shmsync::{shm_struct, Event, Lock, TryLockError, TryLockResult, Value};
 use std::time::{Duration, Instant};
 
 /// How long any locker waits: far beyond a live holder's longest hold, so that only a
@@ -131,7 +131,7 @@ impl Contended {
                 drop(guard);
                 true
             }
-            Err(LockError::OwnerDied(guard)) => {
+            Err(TryLockError::OwnerDied(guard)) => {
                 // Every holder in these tests lives: this is a takeover.
                 self.owner_died.fetch_add(1);
                 self.section(hold);
@@ -139,11 +139,11 @@ impl Contended {
                 drop(guard);
                 true
             }
-            Err(LockError::WouldBlock) => {
+            Err(TryLockError::WouldBlock) => {
                 self.timeouts.fetch_add(1);
                 false
             }
-            Err(LockError::NotRecoverable) => {
+            Err(TryLockError::NotRecoverable) => {
                 self.not_recoverable.fetch_add(1);
                 false
             }
@@ -167,11 +167,7 @@ impl Contended {
 
     /// Records what one lock call ended with and how long it took; a guard from
     /// `OwnerDied` is marked consistent and, like any other, released.
-    pub fn record<'a>(
-        &self,
-        began: Instant,
-        result: Result<LockGuard<'a>, LockError<LockGuard<'a>>>,
-    ) {
+    pub fn record<'a>(&self, began: Instant, result: TryLockResult<'a>) {
         self.waited_us.set(began.elapsed().as_micros() as u64);
         let code = match result {
             Ok(guard) => {
@@ -179,14 +175,14 @@ impl Contended {
                 drop(guard);
                 outcome::OK
             }
-            Err(LockError::OwnerDied(guard)) => {
+            Err(TryLockError::OwnerDied(guard)) => {
                 self.section(Duration::ZERO);
                 guard.mark_consistent();
                 drop(guard);
                 outcome::OWNER_DIED
             }
-            Err(LockError::WouldBlock) => outcome::WOULD_BLOCK,
-            Err(LockError::NotRecoverable) => outcome::NOT_RECOVERABLE,
+            Err(TryLockError::WouldBlock) => outcome::WOULD_BLOCK,
+            Err(TryLockError::NotRecoverable) => outcome::NOT_RECOVERABLE,
         };
         self.outcome.set(code);
     }

@@ -2,7 +2,7 @@
 //! wake-ups, waiters asleep through set-then-clear, zero and huge timeouts, and
 //! timeouts across processes.
 
-use shmsync::{Event, Futex, Lock, LockError, Process, Semaphore, Shared, Value};
+use shmsync::{Event, Futex, Lock, Process, Semaphore, Shared, TryLockError, Value};
 use shmsync_core::{AtomicU32, Wait};
 use shmsync_tests::join;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,7 +115,7 @@ fn signals_do_not_restart_a_timeout() {
             let began = Instant::now();
             assert_eq!(
                 lock.lock_timeout(timeout).err(),
-                Some(LockError::WouldBlock)
+                Some(TryLockError::WouldBlock)
             );
             began.elapsed()
         });
@@ -215,7 +215,7 @@ fn zero_and_huge_timeouts() {
     let held = lock.lock().unwrap();
     assert_eq!(
         lock.lock_timeout(Duration::ZERO).err(),
-        Some(LockError::WouldBlock)
+        Some(TryLockError::WouldBlock)
     );
     assert!(!sem.acquire_timeout(Duration::ZERO));
     let huge = [
@@ -265,7 +265,7 @@ fn timeouts_hold_across_processes() {
     let began = Instant::now();
     assert_eq!(
         pair.lock.lock_timeout(timeout).err(),
-        Some(LockError::WouldBlock)
+        Some(TryLockError::WouldBlock)
     );
     assert!(began.elapsed() >= timeout);
     pair.release.set();

@@ -17,7 +17,7 @@
 //! detection latencies are printed, never asserted. Every wait has a timeout; every
 //! child is killed and reaped; every named segment is removed.
 
-use shmsync::{Array, DataError, Lock, LockError, Process, Shared, Value};
+use shmsync::{Array, DataError, Lock, Process, Shared, TryLockError, Value};
 use shmsync_tests::ownership::{outcome, Contended, WAIT};
 use shmsync_tests::{join, wait};
 use std::ffi::CString;
@@ -555,7 +555,7 @@ fn a_raw_clone_child_holding_the_lock_excludes_others() {
         parent_release.is_err(),
         "the parent released its clone child's lock"
     );
-    assert_eq!(parent_try, Err(LockError::WouldBlock));
+    assert_eq!(parent_try, Err(TryLockError::WouldBlock));
     assert_eq!(result, "Ok");
     shared.assert_exclusive(2);
 }
@@ -655,10 +655,10 @@ fn a_thread_that_exits_holding_the_lock_is_detected() {
                 "thread exited holding (acquire): {acquired:?} after {:?}",
                 began.elapsed()
             );
-            if acquired == Err(LockError::OwnerDied(())) {
+            if acquired == Err(TryLockError::OwnerDied(())) {
                 shared.lock.mark_consistent().unwrap();
             }
-            if acquired.is_ok() || acquired == Err(LockError::OwnerDied(())) {
+            if acquired.is_ok() || acquired == Err(TryLockError::OwnerDied(())) {
                 shared.lock.release().unwrap();
             }
             acquired
@@ -666,7 +666,7 @@ fn a_thread_that_exits_holding_the_lock_is_detected() {
         .join()
         .unwrap()
     });
-    assert_eq!(acquired, Err(LockError::OwnerDied(())));
+    assert_eq!(acquired, Err(TryLockError::OwnerDied(())));
     assert!(!shared.lock.is_locked());
 }
 
@@ -765,7 +765,7 @@ fn release_by_a_thread_that_does_not_hold_the_lock_is_refused() {
     }
     assert!(foreign_release.is_err(), "a non-holder released the lock");
     assert!(still_locked, "the lock was freed under its holder");
-    assert_eq!(third, Err(LockError::WouldBlock));
+    assert_eq!(third, Err(TryLockError::WouldBlock));
     assert_eq!(
         own_release,
         Ok(()),
@@ -809,7 +809,7 @@ fn a_guard_never_releases_a_lock_it_no_longer_holds() {
         locked_after_drop,
         "the stale guard released another thread's lock"
     );
-    assert_eq!(third, Err(LockError::WouldBlock));
+    assert_eq!(third, Err(TryLockError::WouldBlock));
     assert_eq!(own_release, Ok(()));
     assert!(!shared.lock.is_locked());
 }
@@ -844,7 +844,7 @@ fn value_update_does_not_repair_what_a_dead_holder_left() {
     );
     assert_eq!(value.get(), 1);
     match value.get_lock().lock_timeout(WAIT) {
-        Err(LockError::OwnerDied(guard)) => guard.mark_consistent(),
+        Err(TryLockError::OwnerDied(guard)) => guard.mark_consistent(),
         other => panic!("the next lock(): {other:?}, not OwnerDied"),
     }
     assert_eq!(value.update(|v| v + 10), Ok(11));
@@ -868,7 +868,7 @@ fn array_snapshot_does_not_repair_what_a_dead_writer_left() {
     eprintln!("snapshot after a dead writer: {snapshot:?}");
     assert_eq!(snapshot, Err(DataError::OwnerDied));
     match array.lock_timeout(WAIT) {
-        Err(LockError::OwnerDied(items)) => {
+        Err(TryLockError::OwnerDied(items)) => {
             assert_eq!(items.snapshot(), [1, 0, 0, 0]);
             items.mark_consistent();
         }

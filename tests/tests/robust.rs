@@ -1,7 +1,9 @@
 //! A Lock whose owner dies: SIGKILLed processes and exited threads. The survivors never
 //! hang, are told exactly when the lock was held, and can repair the data.
 
-use shmsync::{shm_struct, ArrayError, DataError, Lock, LockError, Process, Shared, Value};
+use shmsync::{
+    shm_struct, ArrayError, DataError, Lock, LockError, Process, Shared, TryLockError, Value,
+};
 use shmsync_tests::{join, XorShift};
 use std::time::{Duration, Instant};
 
@@ -64,7 +66,7 @@ fn sigkill_fault_suite() {
         held_at_death += u32::from(held);
         match ledger.lock.lock_timeout(Duration::from_secs(10)) {
             Ok(_guard) => assert!(!held, "trial {trial}: held at death, yet no owner-died"),
-            Err(LockError::OwnerDied(guard)) => {
+            Err(TryLockError::OwnerDied(guard)) => {
                 assert!(held, "trial {trial}: owner-died for a lock that was free");
                 slowest = slowest.max(died.elapsed());
                 ledger.b.set(ledger.a.get()); // the repair
@@ -119,7 +121,7 @@ fn unrepaired_data_is_refused_to_every_later_locker() {
     }
     let later = Process::spawn(|| {
         let refused = matches!(ledger.lock.lock(), Err(LockError::NotRecoverable))
-            && matches!(ledger.lock.try_lock(), Err(LockError::NotRecoverable));
+            && matches!(ledger.lock.try_lock(), Err(TryLockError::NotRecoverable));
         std::process::exit(if refused { 0 } else { 1 });
     })
     .unwrap();
@@ -209,7 +211,7 @@ fn a_sleeping_locker_learns_of_a_kill_at_once() {
                 let outcome = ledger.lock.lock_timeout(Duration::from_secs(30));
                 let woke = Instant::now();
                 match outcome {
-                    Err(LockError::OwnerDied(guard)) => guard.mark_consistent(),
+                    Err(TryLockError::OwnerDied(guard)) => guard.mark_consistent(),
                     other => panic!("trial {trial}: {other:?}"),
                 }
                 woke
