@@ -19,7 +19,7 @@ pub fn main() -> Result<(), Box<dyn Error>> {
 fn signal_with_an_event() -> Result<(), Box<dyn Error>> {
     static PASSWORD: Value<u32> = Value::new(0);
     static PUBLISHED: Event = Event::new();
-    let guard = Thread::spawn("guard", || {
+    let guard = Thread::spawn_named("guard", || {
         println!("  guard: waiting for the password");
         PUBLISHED.wait();
         println!("  guard: got {}", PASSWORD.get());
@@ -40,7 +40,7 @@ fn keep_two_values_in_step() -> Result<(), Box<dyn Error>> {
     static A: Value<u64> = Value::new(0);
     static B: Value<u64> = Value::new(0);
     static STOP: Event = Event::new();
-    let writer = Thread::spawn("writer", || {
+    let writer = Thread::spawn_named("writer", || {
         for _ in 0..100_000 {
             let _held = LOCK.lock().unwrap();
             A.set(A.get() + 1);
@@ -48,7 +48,7 @@ fn keep_two_values_in_step() -> Result<(), Box<dyn Error>> {
         }
         STOP.set();
     })?;
-    let checker = Thread::spawn("checker", || {
+    let checker = Thread::spawn_named("checker", || {
         let mut mismatches = 0;
         let mut checks = 0;
         while !STOP.is_set() {

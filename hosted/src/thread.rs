@@ -2,13 +2,15 @@
 //! with a timeout.
 
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::{Builder, JoinHandle};
 use std::time::Duration;
 
 use crate::Event;
 
-/// A named thread that can be joined with a timeout.
+/// A named thread that can be joined with a timeout, in the same shape as a
+/// [`Process`](crate::Process).
 ///
 /// # Example
 ///
@@ -16,14 +18,16 @@ use crate::Event;
 /// use shmsync::Thread;
 /// use std::time::Duration;
 ///
-/// let worker = Thread::spawn("worker", || 6 * 7)?;
+/// let mut worker = Thread::spawn_named("worker", || 6 * 7)?;
 /// assert_eq!(worker.name(), "worker");
-/// let answer = worker.join_timeout(Duration::from_secs(10)).ok().unwrap().unwrap();
-/// assert_eq!(answer, 42);
+/// let answer = worker.join_timeout(Duration::from_secs(10)).expect("finished in time");
+/// assert_eq!(answer.expect("did not panic"), 42);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Thread<T> {
-    handle: JoinHandle<T>,
+    name: String,
+    /// `None` once [`join_timeout`](Self::join_timeout) has handed out the result.
+    handle: Option<JoinHandle<T>>,
     finished: Arc<Event>,
 }
 
@@ -36,23 +40,43 @@ impl Drop for SetOnDrop {
     }
 }
 
+static SPAWNED: AtomicU32 = AtomicU32::new(0);
+
 impl<T: Send + 'static> Thread<T> {
+    /// Starts `f` on a new thread named `Thread-N`, as Python names them.
+    pub fn spawn(f: impl FnOnce() -> T + Send + 'static) -> io::Result<Thread<T>> {
+        let n = SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
+        Self::start(format!("Thread-{n}"), f)
+    }
+
     /// Starts `f` on a new thread called `name`.
-    pub fn spawn(name: &str, f: impl FnOnce() -> T + Send + 'static) -> io::Result<Thread<T>> {
+    pub fn spawn_named(
+        name: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<Thread<T>> {
+        SPAWNED.fetch_add(1, Ordering::Relaxed);
+        Self::start(name.to_owned(), f)
+    }
+
+    fn start(name: String, f: impl FnOnce() -> T + Send + 'static) -> io::Result<Thread<T>> {
         let finished = Arc::new(Event::new());
         let on_exit = SetOnDrop(finished.clone());
-        let handle = Builder::new().name(name.to_owned()).spawn(move || {
+        let handle = Builder::new().name(name.clone()).spawn(move || {
             let _on_exit = on_exit;
             f()
         })?;
-        Ok(Thread { handle, finished })
+        Ok(Thread {
+            name,
+            handle: Some(handle),
+            finished,
+        })
     }
 }
 
 impl<T> Thread<T> {
-    /// The thread's name.
+    /// The name it was given.
     pub fn name(&self) -> &str {
-        self.handle.thread().name().unwrap_or_default()
+        &self.name
     }
 
     /// Whether its closure is still running.
@@ -61,16 +85,32 @@ impl<T> Thread<T> {
     }
 
     /// Waits for it to finish and returns its result (`Err` if it panicked).
-    pub fn join(self) -> std::thread::Result<T> {
-        self.handle.join()
+    ///
+    /// # Panics
+    ///
+    /// If [`join_timeout`](Self::join_timeout) already returned the result: a result is
+    /// handed out once.
+    pub fn join(mut self) -> std::thread::Result<T> {
+        self.take_handle().join()
     }
 
-    /// Waits at most `timeout`: its result if it finished, or the thread back if not.
-    pub fn join_timeout(self, timeout: Duration) -> Result<std::thread::Result<T>, Self> {
+    /// Waits at most `timeout` for it to finish: its result (`Err` if it panicked), or
+    /// `None` if it is still running, as [`Process::join_timeout`](crate::Process::join_timeout).
+    ///
+    /// # Panics
+    ///
+    /// If an earlier call already returned the result.
+    pub fn join_timeout(&mut self, timeout: Duration) -> Option<std::thread::Result<T>> {
         if self.finished.wait_timeout(timeout) {
-            Ok(self.handle.join())
+            Some(self.take_handle().join())
         } else {
-            Err(self)
+            None
         }
+    }
+
+    fn take_handle(&mut self) -> JoinHandle<T> {
+        self.handle
+            .take()
+            .expect("the thread's result was already returned by join_timeout")
     }
 }

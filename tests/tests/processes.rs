@@ -72,18 +72,24 @@ fn dropped_children_are_reaped_never_left_as_zombies() {
 
 #[test]
 fn threads_join_with_a_timeout() {
-    let slow = Thread::spawn("slow", || {
+    let mut slow = Thread::spawn_named("slow", || {
         std::thread::sleep(Duration::from_millis(100));
         7
     })
     .unwrap();
     assert_eq!(slow.name(), "slow");
-    let Err(slow) = slow.join_timeout(Duration::ZERO) else {
-        panic!("finished too soon")
-    };
+    assert!(
+        slow.join_timeout(Duration::ZERO).is_none(),
+        "finished too soon"
+    );
     assert!(slow.is_alive());
-    assert_eq!(slow.join_timeout(FOREVER).ok().unwrap().unwrap(), 7);
+    assert_eq!(slow.join_timeout(FOREVER).unwrap().unwrap(), 7);
+    assert!(!slow.is_alive());
 
-    let panicking = Thread::spawn("panics", || panic!("expected panic in a thread")).unwrap();
-    assert!(panicking.join_timeout(FOREVER).ok().unwrap().is_err());
+    let mut panicking = Thread::spawn(|| panic!("expected panic in a thread")).unwrap();
+    assert!(panicking.name().starts_with("Thread-"));
+    assert!(panicking.join_timeout(FOREVER).unwrap().is_err());
+
+    let quick = Thread::spawn(|| 5).unwrap();
+    assert_eq!(quick.join().unwrap(), 5);
 }
