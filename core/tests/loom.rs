@@ -11,7 +11,8 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use shmsync_core::{
-    AtomicU32, BoundedSemaphore, Event, LockError, Ordering, Owner, Semaphore, Timed, Wait,
+    AtomicU32, BoundedSemaphore, Event, LockError, Ordering, Owner, Semaphore, Timed, TryLockError,
+    Wait,
 };
 use std::time::Duration;
 
@@ -525,7 +526,7 @@ fn an_unrepaired_lock_is_not_recoverable() {
         );
         assert_eq!(
             lock.try_lock().err().map(|e| e.map(|_| ())),
-            Some(LockError::NotRecoverable)
+            Some(TryLockError::NotRecoverable)
         );
     });
 }

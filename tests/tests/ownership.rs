@@ -297,12 +297,7 @@ fn a_waiter_out_of_file_descriptors_never_takes_over_a_live_owner() {
         assert!(shared.go.wait_timeout(WAIT));
         long_holder(&shared, 10);
     });
-    await_ready(&shared, 1);
-    shared.go.set();
-    assert!(join(holder).success());
-    assert!(join(waiter).success());
-    eprintln!("waiter with no free descriptor: {}", shared.summary());
-    shared.assert_exclusive(10);
+    holder_against_waiter(&shared, holder, waiter, "waiter with no free descriptor");
 }
 
 /// Row 4. A waiter of another user, with /proc mounted `hidepid=2`, cannot see the
@@ -345,11 +340,17 @@ fn a_waiter_that_cannot_see_the_owner_in_proc_never_takes_it_over() {
         eprintln!("skipped: {reason}");
         return;
     }
-    await_ready(&shared, 1);
+    holder_against_waiter(&shared, holder, waiter, "waiter as nobody with hidepid=2");
+}
+
+/// Starts a long holder and a waiter that are ready, waits for both, and checks that
+/// the lock stayed exclusive over the holder's 10 long sections.
+fn holder_against_waiter(shared: &Contended, holder: Process, waiter: Process, label: &str) {
+    await_ready(shared, 1);
     shared.go.set();
     assert!(join(holder).success());
     assert!(join(waiter).success());
-    eprintln!("waiter as nobody with hidepid=2: {}", shared.summary());
+    eprintln!("{label}: {}", shared.summary());
     shared.assert_exclusive(10);
 }
 
