@@ -208,9 +208,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
 
     /// Python's `acquire(blocking=False)`.
     pub fn try_acquire(&self) -> Result<(), TryLockError> {
-        self.try_lock()
-            .map(Self::leave_held)
-            .map_err(TryLockError::without_guard)
+        Self::held_without_guard(self.take_now())
     }
 
     /// Python's `release()`. Releasing a lock that the calling thread does not hold
@@ -347,9 +345,13 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         }
     }
 
-    /// Keeps the lock held after the guard goes, for Python's manual `acquire`.
-    fn leave_held(guard: LockGuard<'_, W, O>) {
-        core::mem::forget(guard)
+    /// The outcome of an attempt that may give up, for Python's manual `acquire`: the
+    /// lock stays held (also after `OwnerDied`) until `release`.
+    fn held_without_guard(taken: Option<Taken<O>>) -> Result<(), TryLockError> {
+        match taken {
+            None => Err(TryLockError::WouldBlock),
+            Some(taken) => taken.map(drop).map_err(|e| e.map(drop).into()),
+        }
     }
 
     /// Takes the lock if it is free, without waiting; `None` if it is held.
@@ -487,9 +489,7 @@ impl<W: Timed, O: Owner> Lock<W, O> {
 
     /// Python's `acquire(timeout=...)`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), TryLockError> {
-        self.lock_timeout(timeout)
-            .map(Self::leave_held)
-            .map_err(TryLockError::without_guard)
+        Self::held_without_guard(self.take(Some(deadline_after::<W>(timeout))))
     }
 }
 
