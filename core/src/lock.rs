@@ -92,7 +92,7 @@ const NOT_RECOVERABLE: u32 = OWNER_DIED | UNUSABLE;
 ///
 /// ```
 /// use shmsync_core::spin::Lock;
-/// use shmsync_core::LockError;
+/// use shmsync_core::TryLockError;
 ///
 /// let lock = Lock::new();
 /// let guard = lock.lock().unwrap();
