@@ -3,9 +3,9 @@
 //! and every permit comes back.
 
 use shmsync::{
-    shm_struct, BoundedSemaphore, Event, Lock, Process, Semaphore, Shared, ShmSafe, Value,
+    shm_struct, BoundedSemaphore, Event, Field, Layout, Lock, Process, Semaphore, Shared, ShmSafe,
+    Value,
 };
-use shmsync_core::{Field, Layout};
 use shmsync_tests::{join, XorShift};
 use std::mem::offset_of;
 use std::sync::atomic::AtomicU32;
