@@ -113,7 +113,7 @@ pub enum Shape {
         fields: &'static [Field],
     },
     /// A type of this crate (`Lock`, `Value`, …) with its parameters.
-    Sync {
+    Builtin {
         /// The type's name in this crate, without parameters: `Value`.
         name: &'static str,
         /// Its parameters: `[u64, Futex, Robust]`.
@@ -126,14 +126,14 @@ pub enum Shape {
     },
 }
 
-/// A parameter of one of this crate's types in a [`Shape::Sync`].
+/// A parameter of one of this crate's types in a [`Shape::Builtin`].
 ///
 /// # Example
 ///
 /// ```
 /// use shmsync_core::{Arg, Array, Shape, ShmSafe, Spin, Unowned};
 ///
-/// let Shape::Sync { args, .. } = <Array<u8, 16, Spin, Unowned> as ShmSafe>::LAYOUT.shape() else {
+/// let Shape::Builtin { args, .. } = <Array<u8, 16, Spin, Unowned> as ShmSafe>::LAYOUT.shape() else {
 ///     unreachable!()
 /// };
 /// assert!(matches!(args, [Arg::Name("u8"), Arg::Len(16), Arg::Name("Spin"), Arg::Name("Unowned")]));
@@ -252,7 +252,7 @@ impl Layout {
     }
 
     /// `T`, the crate's type `name` with parameters `args`.
-    pub(crate) const fn sync<T>(name: &'static str, args: &'static [Arg]) -> Layout {
+    pub(crate) const fn builtin<T>(name: &'static str, args: &'static [Arg]) -> Layout {
         let mut i = 0;
         while i < args.len() {
             if let Arg::Name(name) = args[i] {
@@ -263,14 +263,29 @@ impl Layout {
             }
             i += 1;
         }
-        Layout::of::<T>(Shape::Sync { name, args })
+        Layout::of::<T>(Shape::Builtin { name, args })
     }
 
     /// The `#[repr(C)]` struct `T`, whose path is `name` (`crate::module::Name`: shown,
     /// not compared) and whose fields are `fields`, in declaration order.
     ///
     /// Fails to compile if a field does not fit in `T`, if the fields are not in the
-    /// order of their offsets, or if a name is not a path or an identifier.
+    /// order of their offsets, or if a name is not a path or an identifier:
+    ///
+    /// ```compile_fail,E0080
+    /// use shmsync_core::{Field, Layout, ShmSafe};
+    ///
+    /// #[repr(C)]
+    /// struct Pair { a: u32, b: u32 }
+    /// // SAFETY: `#[repr(C)]` plain integers, valid for every byte, never written once shared.
+    /// unsafe impl ShmSafe for Pair {
+    ///     const LAYOUT: Layout = Layout::structure::<Self>("doc::Pair", &[
+    ///         Field::new("b", 4, &<u32 as ShmSafe>::LAYOUT),
+    ///         Field::new("a", 0, &<u32 as ShmSafe>::LAYOUT), // out of order
+    ///     ]);
+    /// }
+    /// let _ = Pair::LAYOUT.fingerprint();
+    /// ```
     pub const fn structure<T>(name: &'static str, fields: &'static [Field]) -> Layout {
         assert!(
             is_name(name.as_bytes(), PATH_BYTES),
@@ -623,7 +638,7 @@ enum Part {
 const PLAIN: u64 = 1;
 const ARRAY: u64 = 2;
 const STRUCT: u64 = 3;
-const SYNC: u64 = 4;
+const BUILTIN: u64 = 4;
 const OPAQUE: u64 = 5;
 
 impl<'a> Sink<'a> {
@@ -666,8 +681,8 @@ impl<'a> Sink<'a> {
                 self.number(len, Part::Counted);
                 self.text("]", Part::Counted);
             }
-            Shape::Sync { name, args } => {
-                self.hidden(SYNC);
+            Shape::Builtin { name, args } => {
+                self.hidden(BUILTIN);
                 self.text(name, Part::Counted);
                 self.text("<", Part::Counted);
                 let mut i = 0;

@@ -122,46 +122,47 @@ unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
 // SAFETY: `#[repr(C)]`: an atomic, the owner's record (`ShmSafe` by `Owner`'s bound)
 // and a zero-sized marker.
 unsafe impl<W: Wait, O: Owner> ShmSafe for Lock<W, O> {
-    const LAYOUT: Layout = Layout::sync::<Self>("Lock", &[Arg::Name(W::NAME), Arg::Name(O::NAME)]);
+    const LAYOUT: Layout =
+        Layout::builtin::<Self>("Lock", &[Arg::Name(W::NAME), Arg::Name(O::NAME)]);
 }
 // SAFETY: each of these is `#[repr(C)]` and holds only atomics, zero-sized markers and
 // (in `Value`, `Array` and the tracked semaphores) `Lock`s; a `Value` or an `Array`
 // reads its atomics' bits through `Scalar::from_bits`, which takes every pattern.
 unsafe impl<W: Wait> ShmSafe for Event<W> {
-    const LAYOUT: Layout = Layout::sync::<Self>("Event", &[Arg::Name(W::NAME)]);
+    const LAYOUT: Layout = Layout::builtin::<Self>("Event", &[Arg::Name(W::NAME)]);
 }
 // SAFETY: as above.
 unsafe impl<W: Wait> ShmSafe for Semaphore<W> {
-    const LAYOUT: Layout = Layout::sync::<Self>("Semaphore", &[Arg::Name(W::NAME)]);
+    const LAYOUT: Layout = Layout::builtin::<Self>("Semaphore", &[Arg::Name(W::NAME)]);
 }
 // SAFETY: as above.
 unsafe impl<W: Wait> ShmSafe for BoundedSemaphore<W> {
-    const LAYOUT: Layout = Layout::sync::<Self>("BoundedSemaphore", &[Arg::Name(W::NAME)]);
+    const LAYOUT: Layout = Layout::builtin::<Self>("BoundedSemaphore", &[Arg::Name(W::NAME)]);
 }
 // SAFETY: as above.
 unsafe impl<T: Scalar, W: Wait, O: Owner> ShmSafe for Value<T, W, O> {
-    const LAYOUT: Layout = Layout::sync::<Self>(
+    const LAYOUT: Layout = Layout::builtin::<Self>(
         "Value",
         &[Arg::Name(T::NAME), Arg::Name(W::NAME), Arg::Name(O::NAME)],
     );
 }
 // SAFETY: as above.
 unsafe impl<W: Wait, O: Owner> ShmSafe for TrackedSemaphore<W, O> {
-    const LAYOUT: Layout = Layout::sync::<Self>(
+    const LAYOUT: Layout = Layout::builtin::<Self>(
         "TrackedSemaphore",
         &[Arg::Name(W::NAME), Arg::Name(O::NAME)],
     );
 }
 // SAFETY: as above.
 unsafe impl<W: Wait, O: Owner> ShmSafe for TrackedBoundedSemaphore<W, O> {
-    const LAYOUT: Layout = Layout::sync::<Self>(
+    const LAYOUT: Layout = Layout::builtin::<Self>(
         "TrackedBoundedSemaphore",
         &[Arg::Name(W::NAME), Arg::Name(O::NAME)],
     );
 }
 // SAFETY: as above.
 unsafe impl<T: Scalar, const N: usize, W: Wait, O: Owner> ShmSafe for Array<T, N, W, O> {
-    const LAYOUT: Layout = Layout::sync::<Self>(
+    const LAYOUT: Layout = Layout::builtin::<Self>(
         "Array",
         &[
             Arg::Name(T::NAME),

@@ -333,36 +333,28 @@ mod described {
         assert_eq!(Outer1::LAYOUT.first_difference(theirs), None);
     }
 
-    shm_struct! {
-        struct Wide {
-            first_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            second_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            third_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            fourth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            fifth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            sixth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            seventh_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            eighth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            ninth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            tenth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            last: u8,
-        }
+    /// A struct whose description is longer than a header keeps, ending in `last`.
+    macro_rules! wide {
+        ($name:ident, $last:ty) => {
+            shm_struct! {
+                struct $name {
+                    first_field_with_a_long_name: Value<u64, Spin, Unowned>,
+                    second_field_with_a_long_name: Value<u64, Spin, Unowned>,
+                    third_field_with_a_long_name: Value<u64, Spin, Unowned>,
+                    fourth_field_with_a_long_name: Value<u64, Spin, Unowned>,
+                    fifth_field_with_a_long_name: Value<u64, Spin, Unowned>,
+                    sixth_field_with_a_long_name: Value<u64, Spin, Unowned>,
+                    seventh_field_with_a_long_name: Value<u64, Spin, Unowned>,
+                    eighth_field_with_a_long_name: Value<u64, Spin, Unowned>,
+                    ninth_field_with_a_long_name: Value<u64, Spin, Unowned>,
+                    tenth_field_with_a_long_name: Value<u64, Spin, Unowned>,
+                    last: $last,
+                }
+            }
+        };
     }
-    shm_struct! {
-        struct WideToo {
-            first_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            second_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            third_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            fourth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            fifth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            sixth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            seventh_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            eighth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            ninth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            tenth_field_with_a_long_name: Value<u64, Spin, Unowned>,
-            last: i8,
-        }
-    }
+    wide!(Wide, u8);
+    wide!(WideToo, i8);
 
     #[test]
     fn long_descriptions_are_cut_and_still_fully_fingerprinted() {
