@@ -33,9 +33,11 @@ use crate::{
 /// - needs an alignment of at most 4096 bytes (a page: a mapping's address is aligned
 ///   to no more; the hosted crate refuses larger alignments at compile time).
 ///
-/// Soundness does not rest on [`LAYOUT`](Self::LAYOUT): a type that is valid for every
-/// byte stays valid when another program's type is mapped over it. A wrong layout only
-/// lets such a mix-up through the check.
+/// [`LAYOUT`](Self::LAYOUT) must describe the type truly, but no value can become
+/// invalid through it: a type valid for every byte stays valid when another program's
+/// type is mapped over it. A wrong layout lets such a mix-up through the check, with
+/// what any mix-up brings: meaningless values, and plain fields that the other program
+/// writes while this one reads them.
 ///
 /// [`shm_struct!`](crate::shm_struct) declares such a struct, checks the fields and
 /// describes them for you.
