@@ -55,6 +55,7 @@ mod array;
 pub mod backend;
 mod error;
 mod event;
+mod layout;
 mod lock;
 mod owner;
 mod scalar;
@@ -76,6 +77,7 @@ pub use error::{
     ArrayError, DataError, IndexError, LockError, NotHeld, OverRelease, RangeError, TryLockError,
 };
 pub use event::Event;
+pub use layout::{Arg, Description, Difference, Field, FieldPath, Layout, Shape};
 pub use lock::{Lock, LockGuard, LockResult, TryLockResult};
 pub use owner::{Owner, Unowned};
 pub use scalar::{Bitwise, Number, Scalar};

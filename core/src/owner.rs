@@ -22,6 +22,10 @@ use crate::ShmSafe;
 /// drop(LOCK.lock().unwrap());
 /// ```
 pub trait Owner {
+    /// How layouts name this way of recording owners: two backends may share a name
+    /// only if they write the same ids into the word and the same record beside it.
+    const NAME: &'static str;
+
     /// What the lock keeps beside its word for this concern (`()` for none). It lives in
     /// memory that other processes may map, so it must be valid for every byte pattern.
     type Record: ShmSafe;
@@ -104,6 +108,7 @@ impl Unowned {
 }
 
 impl Owner for Unowned {
+    const NAME: &'static str = "Unowned";
     type Record = ();
     const UNHELD: () = ();
     type Hold = ();

@@ -23,6 +23,12 @@ use crate::sync::{AtomicU16, AtomicU32, AtomicU8, Ordering};
 ///
 /// Sealed: the layout guarantees below are checked for exactly these types.
 ///
+/// Each is stored as an unsigned integer of its width, which every bit pattern is, so
+/// whatever another process wrote reads as a value: a stored `bool` is a byte, and
+/// any byte but 0 reads as `true` (as C's `_Bool` conversion and Python's
+/// `ctypes.c_bool` read it). Comparisons and bitwise operations on a `bool` go by that
+/// reading too, so a byte 2 written by a peer compares equal to `true`.
+///
 /// # Example
 ///
 /// ```
@@ -62,7 +68,7 @@ pub trait Number: Scalar + sealed::Arithmetic {}
 /// flags.fetch_or(0b0010);
 /// assert_eq!(flags.get(), 0b0111);
 /// ```
-pub trait Bitwise: Scalar {}
+pub trait Bitwise: Scalar + sealed::Logic {}
 
 pub(crate) mod sealed {
     use super::Ordering;
@@ -97,8 +103,29 @@ pub(crate) mod sealed {
     /// bytewise in a `const fn`.
     pub unsafe trait Bits: Sized {
         type Atomic: AtomicBits;
+        /// The type's Rust name, as layouts show it.
+        const NAME: &'static str;
+        /// Whether every value has one bit pattern and every pattern is a value: then
+        /// the atomics' own compare and bitwise operations are the type's. A `bool`
+        /// has 255 patterns for `true`.
+        const ONE_PATTERN_PER_VALUE: bool = true;
         fn to_bits(self) -> <Self::Atomic as AtomicBits>::Bits;
+        /// Never fails: every pattern of the storage is some value.
         fn from_bits(bits: <Self::Atomic as AtomicBits>::Bits) -> Self;
+        /// The pattern `to_bits` gives for the value `bits` hold.
+        fn canonical(
+            bits: <Self::Atomic as AtomicBits>::Bits,
+        ) -> <Self::Atomic as AtomicBits>::Bits {
+            bits
+        }
+    }
+
+    /// And, or and exclusive or of values, for types whose patterns are not one per
+    /// value (where the atomics' bitwise operations on patterns would not do).
+    pub trait Logic: Bits {
+        fn and(self, other: Self) -> Self;
+        fn or(self, other: Self) -> Self;
+        fn xor(self, other: Self) -> Self;
     }
 
     /// Addition for `fetch_add` / `fetch_sub`.
@@ -140,6 +167,7 @@ macro_rules! integers {
         // and an integer's bytes are those of its two's-complement bits (`as` casts).
         unsafe impl sealed::Bits for $t {
             type Atomic = $atomic;
+            const NAME: &'static str = stringify!($t);
             fn to_bits(self) -> $bits { self as $bits }
             fn from_bits(bits: $bits) -> Self { bits as $t }
         }
@@ -147,6 +175,11 @@ macro_rules! integers {
             const NATIVE_ADD: bool = true;
             fn add(self, other: Self) -> Self { self.wrapping_add(other) }
             fn sub(self, other: Self) -> Self { self.wrapping_sub(other) }
+        }
+        impl sealed::Logic for $t {
+            fn and(self, other: Self) -> Self { self & other }
+            fn or(self, other: Self) -> Self { self | other }
+            fn xor(self, other: Self) -> Self { self ^ other }
         }
         impl Scalar for $t { const TYPECODE: char = $code; }
         impl Number for $t {}
@@ -174,6 +207,7 @@ macro_rules! floats {
         // a float's bytes are its IEEE-754 bits (`to_bits`).
         unsafe impl sealed::Bits for $t {
             type Atomic = $atomic;
+            const NAME: &'static str = stringify!($t);
             fn to_bits(self) -> <$atomic as sealed::AtomicBits>::Bits { <$t>::to_bits(self) }
             fn from_bits(bits: <$atomic as sealed::AtomicBits>::Bits) -> Self { <$t>::from_bits(bits) }
         }
@@ -191,18 +225,35 @@ floats! { f32 => AtomicU32, 'f' }
 #[cfg(has_atomic_64)]
 floats! { f64 => AtomicU64, 'd' }
 
-// SAFETY: `bool` is one byte holding 0 or 1, the same size as `AtomicU8`.
+// SAFETY: `bool` is one byte, the same size as `AtomicU8`, and its bytes are 0 or 1:
+// those of the `u8` it converts to. Only `true` and `false` are ever stored as a `bool`;
+// a byte read back, whatever a peer wrote, becomes one by `from_bits`.
 unsafe impl sealed::Bits for bool {
     type Atomic = AtomicU8;
+    const NAME: &'static str = "bool";
+    const ONE_PATTERN_PER_VALUE: bool = false;
     fn to_bits(self) -> u8 {
         self as u8
     }
     fn from_bits(bits: u8) -> Self {
         bits != 0
     }
+    fn canonical(bits: u8) -> u8 {
+        (bits != 0) as u8
+    }
+}
+impl sealed::Logic for bool {
+    fn and(self, other: Self) -> Self {
+        self & other
+    }
+    fn or(self, other: Self) -> Self {
+        self | other
+    }
+    fn xor(self, other: Self) -> Self {
+        self ^ other
+    }
 }
 impl Scalar for bool {
     const TYPECODE: char = '?';
 }
-// And, or and xor of 0 and 1 stay 0 or 1.
 impl Bitwise for bool {}

@@ -1,58 +1,104 @@
 //! Which types may live in memory shared between processes.
 
+use crate::layout::{Arg, Layout};
 use crate::{
     Array, BoundedSemaphore, Event, Lock, Owner, Scalar, Semaphore, TrackedBoundedSemaphore,
-    TrackedSemaphore, Value,
+    TrackedSemaphore, Value, Wait,
 };
 
 /// A type that stays valid when the same bytes are mapped by several processes, each
-/// at its own address.
+/// at its own address, and written by programs this one does not control.
 ///
-/// The hosted crate places only `ShmSafe` types in shared memory.
+/// The hosted crate places only `ShmSafe` types in shared memory, and records each
+/// one's [`LAYOUT`](Self::LAYOUT) so that another program opens it only as the same
+/// layout.
 ///
 /// # Safety
 ///
 /// Implement it only for a type that
+/// - is valid for every bit pattern of its size: any process that maps the memory, or
+///   a program that is not Rust at all, can write any bytes into it, and safe code must
+///   never read a value that cannot exist. So no `bool`, `char`, enum, `NonZero*`,
+///   reference or `Option<&T>`: store a flag as [`Value<bool>`](crate::Value), which
+///   reads any non-zero byte as `true`, and a character as its `u32`;
+/// - changes its bytes only through atomics (every shmsync type does), so that
+///   concurrent access from several processes is no data race, or is plain data
+///   (integers, floats, arrays of them) that is never written once shared: the creator
+///   writes it before publishing the segment, and everyone only reads it afterwards;
 /// - holds no pointer, reference, or other address (`&T`, `Box`, `fn`), nor a
 ///   process-local handle (a file descriptor, a thread id meant for this process only);
-/// - changes its bytes only through atomics (every shmsync type does), so that
-///   concurrent access from several processes is no data race;
 /// - has a layout fixed by `#[repr(C)]` (or a primitive's), so that every program that
 ///   maps it agrees on it;
 /// - is made only of `ShmSafe` fields;
 /// - needs an alignment of at most 4096 bytes (a page: a mapping's address is aligned
 ///   to no more; the hosted crate refuses larger alignments at compile time).
 ///
-/// [`shm_struct!`](crate::shm_struct) declares such a struct and checks the fields for
-/// you.
+/// [`LAYOUT`](Self::LAYOUT) must describe the type truly, but no value can become
+/// invalid through it: a type valid for every byte stays valid when another program's
+/// type is mapped over it. A wrong layout lets such a mix-up through the check, with
+/// what any mix-up brings: meaningless values, and plain fields that the other program
+/// writes while this one reads them.
+///
+/// [`shm_struct!`](crate::shm_struct) declares such a struct, checks the fields and
+/// describes them for you.
+///
+/// ```compile_fail,E0277
+/// fn shared<T: shmsync_core::ShmSafe>() {}
+/// shared::<bool>(); // a peer may write byte 2: use Value<bool>
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn shared<T: shmsync_core::ShmSafe>() {}
+/// shared::<char>(); // a peer may write 0xD800: use u32
+/// ```
 ///
 /// # Example
 ///
+/// By hand, for a struct `shm_struct!` cannot declare (here, a generic one):
+///
 /// ```
-/// use shmsync_core::spin::{Lock, Value};
-/// use shmsync_core::ShmSafe;
+/// use core::mem::offset_of;
+/// use shmsync_core::spin::Lock;
+/// use shmsync_core::{Field, Layout, ShmSafe};
 ///
 /// #[repr(C)]
-/// struct Stats {
+/// struct Slots<T> {
 ///     lock: Lock,
-///     count: Value<u64>,
-///     ids: [u32; 4],
+///     slots: [T; 4],
 /// }
 /// // SAFETY: #[repr(C)], no addresses, every field is ShmSafe.
-/// unsafe impl ShmSafe for Stats {}
+/// unsafe impl<T: ShmSafe> ShmSafe for Slots<T> {
+///     const LAYOUT: Layout = Layout::structure::<Self>("app::Slots", &[
+///         Field::new("lock", offset_of!(Self, lock), &<Lock as ShmSafe>::LAYOUT),
+///         Field::new("slots", offset_of!(Self, slots), &<[T; 4] as ShmSafe>::LAYOUT),
+///     ]);
+/// }
+///
+/// assert_eq!(
+///     Slots::<u32>::LAYOUT.description().as_str(),
+///     "app::Slots (20 bytes, align 4) { lock: Lock<Spin, Unowned>@0, slots: [u32; 4]@4 }"
+/// );
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be placed in shared memory: it is not `ShmSafe`",
     label = "not `ShmSafe`",
-    note = "declare a struct of shared fields with `shm_struct!`, which checks each field and implements `ShmSafe` for it"
+    note = "declare a struct of shared fields with `shm_struct!`, which checks each field and implements `ShmSafe` for it; a `bool` is shared as `Value<bool>`, a `char` as `u32`"
 )]
-pub unsafe trait ShmSafe: Sync {}
+pub unsafe trait ShmSafe: Sync {
+    /// What the type looks like, for another program that maps it: see
+    /// [`Layout`]. Build it with [`Layout::structure`] (fields described: programs that
+    /// declare the type in different modules agree) or [`Layout::opaque`] (a name that
+    /// only this type uses).
+    const LAYOUT: Layout;
+}
 
 macro_rules! plain_data {
     ($($t:ty),*) => {$(
-        // SAFETY: a primitive without addresses; shared, it is only ever read (a
-        // `ShmSafe` type changes its bytes through atomics).
-        unsafe impl ShmSafe for $t {}
+        // SAFETY: a primitive without addresses, valid for every bit pattern; shared,
+        // it is only ever read (a `ShmSafe` type changes its bytes through atomics).
+        unsafe impl ShmSafe for $t {
+            const LAYOUT: Layout = Layout::plain::<$t>(stringify!($t));
+        }
     )*};
 }
 plain_data!(
@@ -68,34 +114,70 @@ plain_data!(
     i128,
     f32,
     f64,
-    bool,
-    char,
     ()
 );
 
 // SAFETY: an array of `ShmSafe` items has no other bytes than theirs.
-unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
+unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
+    const LAYOUT: Layout = Layout::array::<Self>(&T::LAYOUT, N);
+}
 // SAFETY: `#[repr(C)]`: an atomic, the owner's record (`ShmSafe` by `Owner`'s bound)
 // and a zero-sized marker.
-unsafe impl<W, O: Owner> ShmSafe for Lock<W, O> {}
+unsafe impl<W: Wait, O: Owner> ShmSafe for Lock<W, O> {
+    const LAYOUT: Layout =
+        Layout::builtin::<Self>("Lock", &[Arg::Name(W::NAME), Arg::Name(O::NAME)]);
+}
 // SAFETY: each of these is `#[repr(C)]` and holds only atomics, zero-sized markers and
-// (in `Value` and `Array`) a `Lock`.
-unsafe impl<W> ShmSafe for Event<W> {}
+// (in `Value`, `Array` and the tracked semaphores) `Lock`s; a `Value` or an `Array`
+// reads its atomics' bits through `Scalar::from_bits`, which takes every pattern.
+unsafe impl<W: Wait> ShmSafe for Event<W> {
+    const LAYOUT: Layout = Layout::builtin::<Self>("Event", &[Arg::Name(W::NAME)]);
+}
 // SAFETY: as above.
-unsafe impl<W> ShmSafe for Semaphore<W> {}
+unsafe impl<W: Wait> ShmSafe for Semaphore<W> {
+    const LAYOUT: Layout = Layout::builtin::<Self>("Semaphore", &[Arg::Name(W::NAME)]);
+}
 // SAFETY: as above.
-unsafe impl<W> ShmSafe for BoundedSemaphore<W> {}
+unsafe impl<W: Wait> ShmSafe for BoundedSemaphore<W> {
+    const LAYOUT: Layout = Layout::builtin::<Self>("BoundedSemaphore", &[Arg::Name(W::NAME)]);
+}
 // SAFETY: as above.
-unsafe impl<T: Scalar, W, O: Owner> ShmSafe for Value<T, W, O> {}
+unsafe impl<T: Scalar, W: Wait, O: Owner> ShmSafe for Value<T, W, O> {
+    const LAYOUT: Layout = Layout::builtin::<Self>(
+        "Value",
+        &[Arg::Name(T::NAME), Arg::Name(W::NAME), Arg::Name(O::NAME)],
+    );
+}
 // SAFETY: as above.
-unsafe impl<W, O: Owner> ShmSafe for TrackedSemaphore<W, O> {}
+unsafe impl<W: Wait, O: Owner> ShmSafe for TrackedSemaphore<W, O> {
+    const LAYOUT: Layout = Layout::builtin::<Self>(
+        "TrackedSemaphore",
+        &[Arg::Name(W::NAME), Arg::Name(O::NAME)],
+    );
+}
 // SAFETY: as above.
-unsafe impl<W, O: Owner> ShmSafe for TrackedBoundedSemaphore<W, O> {}
+unsafe impl<W: Wait, O: Owner> ShmSafe for TrackedBoundedSemaphore<W, O> {
+    const LAYOUT: Layout = Layout::builtin::<Self>(
+        "TrackedBoundedSemaphore",
+        &[Arg::Name(W::NAME), Arg::Name(O::NAME)],
+    );
+}
 // SAFETY: as above.
-unsafe impl<T: Scalar, const N: usize, W, O: Owner> ShmSafe for Array<T, N, W, O> {}
+unsafe impl<T: Scalar, const N: usize, W: Wait, O: Owner> ShmSafe for Array<T, N, W, O> {
+    const LAYOUT: Layout = Layout::builtin::<Self>(
+        "Array",
+        &[
+            Arg::Name(T::NAME),
+            Arg::Len(N),
+            Arg::Name(W::NAME),
+            Arg::Name(O::NAME),
+        ],
+    );
+}
 
 /// Declares a `#[repr(C)]` struct and implements [`ShmSafe`] for it, after checking at
-/// compile time that every field is `ShmSafe`.
+/// compile time that every field is `ShmSafe`. Its [`LAYOUT`](ShmSafe::LAYOUT) lists
+/// the fields, with their names, offsets and types, under the struct's path.
 ///
 /// # Example
 ///
@@ -112,15 +194,27 @@ unsafe impl<T: Scalar, const N: usize, W, O: Owner> ShmSafe for Array<T, N, W, O
 ///     }
 /// }
 ///
-/// fn needs_shm_safe<T: ShmSafe>() {}
-/// needs_shm_safe::<Shared>();
+/// // The struct's path, then its size and fields.
+/// assert!(Shared::LAYOUT.description().as_str().ends_with(
+///     "::Shared (24 bytes, align 8) { start: Event<Spin>@0, \
+///      lock: Lock<Spin, Unowned>@4, total: Value<i64, Spin, Unowned>@8 }"
+/// ));
 /// ```
 ///
 /// A field that may not be shared does not compile:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// shmsync_core::shm_struct! {
 ///     struct Bad { name: &'static str }
+/// }
+/// ```
+///
+/// Nor does a `bool`, whose byte another program could set to 2; share a flag as a
+/// `Value<bool>`, which reads any non-zero byte as `true`:
+///
+/// ```compile_fail,E0277
+/// shmsync_core::shm_struct! {
+///     struct Flags { ready: bool }
 /// }
 /// ```
 #[macro_export]
@@ -137,15 +231,17 @@ macro_rules! shm_struct {
             $($(#[$field_meta])* $field_vis $field: $ty),*
         }
 
-        // SAFETY: `#[repr(C)]`, and every field is `ShmSafe` (checked just below).
-        unsafe impl $crate::ShmSafe for $name {}
-
-        const _: () = {
-            fn assert_shm_safe<T: $crate::ShmSafe>() {}
-            #[allow(dead_code)]
-            fn every_field_is_shm_safe() {
-                $(assert_shm_safe::<$ty>();)*
-            }
-        };
+        // SAFETY: `#[repr(C)]`, and every field is `ShmSafe`: the layout names
+        // `<$ty as ShmSafe>::LAYOUT` for each, which compiles only if it is.
+        unsafe impl $crate::ShmSafe for $name {
+            const LAYOUT: $crate::Layout = $crate::Layout::structure::<Self>(
+                ::core::concat!(::core::module_path!(), "::", ::core::stringify!($name)),
+                &[$($crate::Field::new(
+                    ::core::stringify!($field),
+                    ::core::mem::offset_of!(Self, $field),
+                    &<$ty as $crate::ShmSafe>::LAYOUT,
+                )),*],
+            );
+        }
     };
 }

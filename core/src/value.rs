@@ -98,13 +98,24 @@ impl<T: Scalar, W, O: Owner> Value<T, W, O> {
     }
 
     /// Stores `new` if the value is `current` (compared bit for bit, which matters for
-    /// floats: `-0.0` is not `0.0`, and a NaN can match). Returns the previous value:
-    /// `Ok` if it was `current`, `Err` otherwise.
+    /// floats: `-0.0` is not `0.0`, and a NaN can match; a `bool` compares by value, so
+    /// any non-zero byte is `true`). Returns the previous value: `Ok` if it was
+    /// `current`, `Err` otherwise.
     pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
-        self.bits
-            .compare_exchange(current.to_bits(), new.to_bits(), MODIFY, READ)
-            .map(T::from_bits)
-            .map_err(T::from_bits)
+        let wanted = current.to_bits();
+        let mut seen = wanted;
+        loop {
+            match self
+                .bits
+                .compare_exchange(seen, new.to_bits(), MODIFY, READ)
+            {
+                Ok(_) => return Ok(T::from_bits(seen)),
+                // Another pattern of the same value (a `bool` byte 2 a peer wrote):
+                // it is `current`, so try again with that pattern.
+                Err(now) if !T::ONE_PATTERN_PER_VALUE && T::canonical(now) == wanted => seen = now,
+                Err(now) => return Err(T::from_bits(now)),
+            }
+        }
     }
 
     /// Replaces the value with `f(value)` by compare-and-swap, calling `f` again if
@@ -175,17 +186,29 @@ impl<T: Number, W, O: Owner> Value<T, W, O> {
 impl<T: Bitwise, W, O: Owner> Value<T, W, O> {
     /// Bitwise and; returns the previous value.
     pub fn fetch_and(&self, bits: T) -> T {
-        T::from_bits(self.bits.fetch_and(bits.to_bits(), MODIFY))
+        if T::ONE_PATTERN_PER_VALUE {
+            T::from_bits(self.bits.fetch_and(bits.to_bits(), MODIFY))
+        } else {
+            self.modify(|v| v.and(bits)).0
+        }
     }
 
     /// Bitwise or; returns the previous value.
     pub fn fetch_or(&self, bits: T) -> T {
-        T::from_bits(self.bits.fetch_or(bits.to_bits(), MODIFY))
+        if T::ONE_PATTERN_PER_VALUE {
+            T::from_bits(self.bits.fetch_or(bits.to_bits(), MODIFY))
+        } else {
+            self.modify(|v| v.or(bits)).0
+        }
     }
 
     /// Bitwise exclusive or; returns the previous value.
     pub fn fetch_xor(&self, bits: T) -> T {
-        T::from_bits(self.bits.fetch_xor(bits.to_bits(), MODIFY))
+        if T::ONE_PATTERN_PER_VALUE {
+            T::from_bits(self.bits.fetch_xor(bits.to_bits(), MODIFY))
+        } else {
+            self.modify(|v| v.xor(bits)).0
+        }
     }
 }
 

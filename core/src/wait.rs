@@ -26,6 +26,7 @@ use crate::sync::{spin_loop, AtomicU32};
 /// struct Yield;
 ///
 /// impl Wait for Yield {
+///     const NAME: &'static str = "Yield";
 ///     fn now() -> u64 {
 ///         use std::sync::OnceLock;
 ///         use std::time::Instant;
@@ -45,6 +46,13 @@ use crate::sync::{spin_loop, AtomicU32};
 /// drop(lock.lock().unwrap());
 /// ```
 pub trait Wait {
+    /// How layouts name this way of waking ([`Layout`](crate::Layout) of a `Lock`, an
+    /// `Event`, …): two backends may share a name only if a thread waiting through one
+    /// is woken by the other on the same word (the bench's owner-less futex is
+    /// `"Futex"`, like the futex itself). Another process that maps a lock must wake
+    /// its waiters the same way, so a segment opened with another backend is refused.
+    const NAME: &'static str;
+
     /// How long a waiter on an [`Event`](crate::Event) or a
     /// [`Semaphore`](crate::Semaphore) spins, re-checking its condition, before it marks
     /// itself waiting and calls [`wait`](Wait::wait) (a [`Lock`](crate::Lock) does not

@@ -98,6 +98,7 @@ fn die() {
 struct Kernel;
 
 impl Owner for Kernel {
+    const NAME: &'static str = "Kernel";
     type Record = ();
     const UNHELD: () = ();
     type Hold = (usize, u64);
@@ -149,6 +150,8 @@ fn address(word: &AtomicU32) -> usize {
 impl Timed for Futex {}
 
 impl Wait for Futex {
+    const NAME: &'static str = "Futex";
+
     /// Time moves one tick each time anyone looks at the clock, so that every timed
     /// wait ends.
     fn now() -> u64 {

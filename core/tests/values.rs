@@ -86,3 +86,52 @@ fn iteration_is_over_a_snapshot() {
     assert!(!array.is_empty());
     assert_eq!(format!("{array:?}"), "Array([1, 2, 3, 4])");
 }
+
+/// Writes `byte` into the storage of a `Value<bool>`, as another process may: the
+/// value's bits follow its lock.
+fn peer_writes(flag: &Value<bool>, byte: u8) {
+    let offset = size_of::<shmsync_core::spin::Lock>();
+    // SAFETY: `Value` is `#[repr(C)]`: its lock, then the `AtomicU8` at `offset`, an
+    // `UnsafeCell` that may be written through a shared reference by atomics.
+    let bits = unsafe {
+        &*(flag as *const Value<bool>)
+            .cast::<u8>()
+            .add(offset)
+            .cast::<std::sync::atomic::AtomicU8>()
+    };
+    bits.store(byte, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A peer's byte is not a valid `bool`; it reads as one by C's rule (non-zero is
+/// true), and every operation goes by that reading.
+#[test]
+fn a_bool_byte_from_a_peer_reads_as_non_zero_is_true() {
+    let flag: Value<bool> = Value::new(false);
+    peer_writes(&flag, 0);
+    assert!(!flag.get());
+    for byte in [1, 2, 0x80, 0xff] {
+        peer_writes(&flag, byte);
+        assert!(flag.get(), "byte {byte}");
+        assert_eq!(format!("{flag:?}"), "Value(true)");
+        // Compared by value: any non-zero byte is `true`.
+        assert_eq!(flag.compare_exchange(false, true), Err(true));
+        assert_eq!(flag.compare_exchange(true, false), Ok(true));
+        assert!(!flag.get());
+
+        peer_writes(&flag, byte);
+        assert!(flag.fetch_and(true)); // true & true stays true
+        assert!(flag.get());
+        peer_writes(&flag, byte);
+        assert!(flag.fetch_xor(true)); // true ^ true is false
+        assert!(!flag.get());
+        peer_writes(&flag, byte);
+        assert!(flag.fetch_or(false));
+        assert!(flag.get());
+        peer_writes(&flag, byte);
+        assert!(flag.fetch_and(false));
+        assert!(!flag.get());
+        peer_writes(&flag, byte);
+        assert!(flag.swap(false));
+        assert_eq!(flag.update(|v| !v), Ok(true));
+    }
+}

@@ -5,6 +5,10 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use shmsync_core::Difference;
+
+use crate::identity::TypeRecord;
+
 /// Why a shared-memory segment could not be created, opened or mapped.
 ///
 /// # Example
@@ -56,14 +60,18 @@ pub enum ShmError {
         /// The version in the segment.
         found: u32,
     },
-    /// The segment holds another type than the one asked for.
+    /// The segment holds another type than the one asked for: their layouts'
+    /// fingerprints differ (see [`Layout`](crate::Layout) for what counts).
     LayoutMismatch {
         /// The segment's name.
         name: String,
-        /// The layout asked for.
-        expected: Layout,
-        /// The layout in the segment.
-        found: Layout,
+        /// The type asked for.
+        expected: TypeRecord,
+        /// The type the segment holds, as its creator recorded it.
+        found: TypeRecord,
+        /// Where the two first differ; `None` if their descriptions agree, and they
+        /// differ only in what descriptions do not show.
+        difference: Option<Difference>,
     },
     /// The segment's size disagrees with its header: it was truncated or resized by
     /// another program.
@@ -99,42 +107,6 @@ pub enum ShmError {
         /// The system's error.
         source: io::Error,
     },
-}
-
-/// The shape of a stored type, as recorded in a segment's header.
-///
-/// # Example
-///
-/// ```
-/// use shmsync::Layout;
-/// let layout = Layout::of::<u64>();
-/// assert_eq!((layout.size, layout.align), (8, 8));
-/// assert_eq!(layout.to_string(), "u64 (8 bytes, align 8)");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
-    /// `size_of` the type.
-    pub size: u64,
-    /// `align_of` the type.
-    pub align: u64,
-    /// A hash of the type's name without module paths, so that two programs that
-    /// each declare `struct Shared` alike agree.
-    pub name_hash: u64,
-    /// The type's short name, when known (this program's side of a comparison).
-    pub name: Option<&'static str>,
-}
-
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name {
-            Some(name) => write!(f, "{name} ({} bytes, align {})", self.size, self.align),
-            None => write!(
-                f,
-                "a type with name hash {:#018x} ({} bytes, align {})",
-                self.name_hash, self.size, self.align
-            ),
-        }
-    }
 }
 
 impl fmt::Display for ShmError {
@@ -175,11 +147,28 @@ impl fmt::Display for ShmError {
                 name,
                 expected,
                 found,
-            } => write!(
-                f,
-                "segment {name:?} holds {found}, but {expected} was asked for; both \
-                 programs must share the same type"
-            ),
+                difference,
+            } => {
+                write!(
+                    f,
+                    "segment {name:?} holds {found}, but {expected} was asked for"
+                )?;
+                match difference {
+                    Some(difference) => write!(
+                        f,
+                        "; they first differ {difference}. Both programs must use the \
+                         same layout: the same fields in the same order, with the same \
+                         types and backends (struct names and modules may differ)"
+                    ),
+                    None => write!(
+                        f,
+                        "; the descriptions agree, but the fingerprints ({:#018x} and \
+                         {:#018x}) do not: a size or alignment inside differs. Build \
+                         both programs for the same target with the same shmsync",
+                        found.fingerprint, expected.fingerprint
+                    ),
+                }
+            }
             ShmError::SizeMismatch {
                 name,
                 expected,

@@ -26,6 +26,8 @@ pub struct Futex;
 impl Timed for Futex {}
 
 impl Wait for Futex {
+    const NAME: &'static str = "Futex";
+
     /// A wake-up across CPUs costs about 50 µs on a 2-vCPU VM and a spinning hand-off
     /// about 70 ns: a partner that answers within 10 µs is caught hundreds of times
     /// sooner, and a 1-second wait spins for only the first 10 µs of it.

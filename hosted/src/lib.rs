@@ -32,20 +32,22 @@
 
 mod error;
 mod futex;
+mod identity;
 mod process;
 mod robust;
 mod shm;
 mod spawn;
 mod thread;
 
-pub use error::{Layout, ShmError};
+pub use error::ShmError;
 pub use futex::Futex;
+pub use identity::TypeRecord;
 pub use process::{ExitStatus, Process, PANIC_EXIT_CODE};
 pub use robust::{Robust, RobustRecord};
 pub use shm::{Shared, FORMAT_VERSION};
 pub use shmsync_core::{
-    shm_struct, ArrayError, Bitwise, DataError, IndexError, LockError, NotHeld, Number,
-    OverRelease, RangeError, Scalar, ShmSafe, TryLockError,
+    shm_struct, ArrayError, Bitwise, DataError, Difference, Field, IndexError, Layout, LockError,
+    NotHeld, Number, OverRelease, RangeError, Scalar, ShmSafe, TryLockError,
 };
 pub use spawn::{
     run_if_spawned, Entry, Spawn, SpawnError, Spawned, ENTRY_FAILED_EXIT_CODE,

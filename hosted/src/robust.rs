@@ -71,7 +71,10 @@ pub struct RobustRecord {
 
 // SAFETY: `#[repr(C)]` atomics only, valid for every byte pattern; nothing in this
 // process ever follows `next` (only the kernel does, with its own checks).
-unsafe impl ShmSafe for RobustRecord {}
+unsafe impl ShmSafe for RobustRecord {
+    const LAYOUT: shmsync_core::Layout =
+        shmsync_core::Layout::opaque::<Self>("shmsync::RobustRecord");
+}
 
 /// Where a lock keeps its entry: 8 (the record after the 4-byte word, aligned to 8) plus
 /// 24 (`next` in the record) is glibc's 32.
@@ -682,6 +685,7 @@ impl Robust {
 }
 
 impl Owner for Robust {
+    const NAME: &'static str = "Robust";
     type Record = RobustRecord;
     #[allow(clippy::declare_interior_mutable_const)] // a fresh value per lock, by design
     const UNHELD: RobustRecord = RobustRecord {

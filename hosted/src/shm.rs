@@ -22,26 +22,32 @@ use nix::sys::stat::{fchmod, fstat, Mode};
 use portable_atomic::{AtomicU32, AtomicU64};
 use shmsync_core::{Ordering, ShmSafe, Wait};
 
-use crate::error::{Layout, ShmError};
+use crate::error::ShmError;
 use crate::futex::Futex;
+use crate::identity::{check_type, description_bytes, type_identity, DESCRIPTION_LEN};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"SHMSYNC\0");
-/// The header's format; bump it whenever the header or a core type's layout changes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The header's format; bump it whenever the header, a core type's layout, or how
+/// layouts are fingerprinted and described changes.
+///
+/// A program opens only segments of its own format version: an older or a newer
+/// segment is refused with [`ShmError::VersionMismatch`]. The magic and the version
+/// keep their place in every version, so that this check itself always works.
+pub const FORMAT_VERSION: u32 = 2;
 const INITIALISING: u32 = 0;
 const READY: u32 = 1;
-/// The header takes the first 64 bytes; the value follows, aligned.
-const HEADER_LEN: usize = 64;
+/// The header takes the first 1024 bytes; the value follows, aligned.
+const HEADER_LEN: usize = 1024;
 
 #[repr(C)]
 struct Header {
     magic: AtomicU64,
     version: AtomicU32,
     state: shmsync_core::AtomicU32,
-    size: AtomicU64,
-    align: AtomicU64,
-    name_hash: AtomicU64,
+    /// The stored type's layout fingerprint and readable description.
+    fingerprint: AtomicU64,
     total_len: AtomicU64,
+    description: [AtomicU64; DESCRIPTION_LEN / 8],
 }
 
 const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_LEN);
@@ -55,44 +61,6 @@ const _: () = assert!(
         && portable_atomic::AtomicU64::is_always_lock_free(),
     "shmsync shares atomics between processes: they must be natively lock-free here"
 );
-
-impl Layout {
-    /// The layout of `T`.
-    pub fn of<T>() -> Layout {
-        let name = std::any::type_name::<T>();
-        Layout {
-            size: std::mem::size_of::<T>() as u64,
-            align: std::mem::align_of::<T>() as u64,
-            name_hash: fnv1a(short_type_name(name).as_bytes()),
-            name: Some(name),
-        }
-    }
-}
-
-/// The type's name with every module path dropped: `Array<u8, 4, Futex>`.
-fn short_type_name(full: &str) -> String {
-    let (mut out, mut ident) = (String::new(), String::new());
-    let mut chars = full.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_alphanumeric() || c == '_' {
-            ident.push(c);
-        } else if c == ':' && chars.peek() == Some(&':') {
-            chars.next();
-            ident.clear();
-        } else {
-            out.push_str(&ident);
-            ident.clear();
-            out.push(c);
-        }
-    }
-    out + &ident
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
 
 /// A `T` in shared memory, seen as `&T` by every process that maps it.
 ///
@@ -216,18 +184,32 @@ impl<T: ShmSafe> Shared<T> {
     /// Only [`ShmSafe`] types go into shared memory; a plain struct is refused at
     /// compile time, with a pointer to `shm_struct!`:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0277
     /// struct Plain { count: u64 }
     /// let _ = shmsync::Shared::anonymous(Plain { count: 0 });
     /// ```
     ///
+    /// So are `bool` and `char`, which have bytes another process could write that are
+    /// no `bool` (2) or `char` (0xD800); share a `Value<bool>` (any non-zero byte
+    /// reads as `true`) or a `u32`:
+    ///
+    /// ```compile_fail,E0277
+    /// let _ = shmsync::Shared::anonymous(true);
+    /// ```
+    ///
+    /// ```compile_fail,E0277
+    /// let _ = shmsync::Shared::anonymous('x');
+    /// ```
+    ///
     /// So is a type that needs a larger alignment than a page, which no mapping has:
     ///
-    /// ```compile_fail
+    /// ```compile_fail,E0080
     /// #[repr(C, align(8192))]
     /// struct Huge([u8; 8192]);
     /// // SAFETY: plain bytes (the alignment is what is refused).
-    /// unsafe impl shmsync::ShmSafe for Huge {}
+    /// unsafe impl shmsync::ShmSafe for Huge {
+    ///     const LAYOUT: shmsync::Layout = shmsync::Layout::opaque::<Self>("doc::Huge");
+    /// }
     /// let _ = shmsync::Shared::anonymous(Huge([0; 8192]));
     /// ```
     pub fn anonymous(value: T) -> Result<Self, ShmError> {
@@ -388,22 +370,14 @@ impl<T: ShmSafe> Shared<T> {
                 found: version,
             });
         }
-        let expected = Layout::of::<T>();
-        let found = Layout {
-            size: header.size.load(Ordering::Relaxed),
-            align: header.align.load(Ordering::Relaxed),
-            name_hash: header.name_hash.load(Ordering::Relaxed),
-            name: None,
-        };
-        if (found.size, found.align, found.name_hash)
-            != (expected.size, expected.align, expected.name_hash)
-        {
-            return Err(ShmError::LayoutMismatch {
-                name: name.to_owned(),
-                expected,
-                found,
-            });
-        }
+        let description: Vec<u8> = (header.description.iter())
+            .flat_map(|word| word.load(Ordering::Relaxed).to_le_bytes())
+            .collect();
+        check_type::<T>(
+            name,
+            header.fingerprint.load(Ordering::Relaxed),
+            &description,
+        )?;
         let total_len = header.total_len.load(Ordering::Relaxed);
         if total_len != len as u64 || total_len != segment_len::<T>() as u64 {
             return Err(ShmError::SizeMismatch {
@@ -464,11 +438,14 @@ impl<T: ShmSafe> Shared<T> {
     /// Writes the header and `value` into a fresh mapping and marks it ready.
     fn initialise(&self, value: T) {
         let header = self.header();
-        let layout = Layout::of::<T>();
+        let (fingerprint, description) = type_identity::<T>();
         header.version.store(FORMAT_VERSION, Ordering::Relaxed);
-        header.size.store(layout.size, Ordering::Relaxed);
-        header.align.store(layout.align, Ordering::Relaxed);
-        header.name_hash.store(layout.name_hash, Ordering::Relaxed);
+        header.fingerprint.store(fingerprint, Ordering::Relaxed);
+        let bytes = description_bytes(description);
+        for (word, chunk) in header.description.iter().zip(bytes.chunks_exact(8)) {
+            let chunk = chunk.try_into().expect("chunks of 8 bytes");
+            word.store(u64::from_le_bytes(chunk), Ordering::Relaxed);
+        }
         header.total_len.store(self.len as u64, Ordering::Relaxed);
         header.magic.store(MAGIC, Ordering::Release);
         // SAFETY: the mapping is `segment_len::<T>()` bytes, so `data_offset` holds a
@@ -554,20 +531,5 @@ impl<T: ShmSafe + std::fmt::Debug> std::fmt::Debug for Shared<T> {
             .field("fd", &self.fd.as_ref().map(|fd| fd.as_raw_fd()))
             .field("value", &**self)
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::short_type_name;
-
-    #[test]
-    fn type_names_lose_their_paths() {
-        assert_eq!(
-            short_type_name("shmsync_core::array::Array<u8, 4, shmsync::futex::Futex>"),
-            "Array<u8, 4, Futex>"
-        );
-        assert_eq!(short_type_name("app::Shared"), "Shared");
-        assert_eq!(short_type_name("[u32; 4]"), "[u32; 4]");
     }
 }

@@ -3,7 +3,7 @@
 use nix::fcntl::OFlag;
 use nix::sys::mman::{mmap, shm_open, shm_unlink, MapFlags, ProtFlags};
 use nix::sys::stat::Mode;
-use shmsync::{Array, Process, Shared, ShmError, Value, FORMAT_VERSION};
+use shmsync::{Array, Difference, Process, Shared, ShmError, Value, FORMAT_VERSION};
 use shmsync_tests::{join, wait};
 use std::ffi::CString;
 use std::io::Read;
@@ -140,28 +140,140 @@ fn the_wrong_type_is_refused() {
     let _segment = Shared::create(&name.0, Value::<u32>::new(1)).unwrap();
     match Shared::<Value<u64>>::open(&name.0, SHORT) {
         Err(ShmError::LayoutMismatch {
-            expected, found, ..
+            expected,
+            found,
+            difference,
+            ..
         }) => {
             assert_eq!(
-                (expected.size, found.size),
-                (
-                    size_of::<Value<u64>>() as u64,
-                    size_of::<Value<u32>>() as u64
-                )
+                &*found.description,
+                "Value<u32, Futex, Robust> (48 bytes, align 8)"
             );
+            assert_eq!(
+                &*expected.description,
+                "Value<u64, Futex, Robust> (48 bytes, align 8)"
+            );
+            assert_eq!(difference, Some(Difference::Type));
         }
         other => panic!("{other:?}"),
     }
-    // Same size and alignment, another type: the name tells them apart.
+    // Same size and alignment again, another kind of type.
     match Shared::<Array<u8, 4>>::open(&name.0, SHORT) {
         Err(ShmError::LayoutMismatch {
             expected, found, ..
         }) => {
-            assert_eq!((expected.size, expected.align), (found.size, found.align));
-            assert_ne!(expected.name_hash, found.name_hash);
+            assert_ne!(expected.fingerprint, found.fingerprint);
+            assert_eq!(
+                &*expected.description,
+                "Array<u8, 4, Futex, Robust> (48 bytes, align 8)"
+            );
         }
         other => panic!("{other:?}"),
     }
+    // The same bytes, read as another scalar.
+    assert!(matches!(
+        Shared::<Value<f32>>::open(&name.0, SHORT),
+        Err(ShmError::LayoutMismatch { .. })
+    ));
+}
+
+mod a {
+    shmsync::shm_struct! {
+        #[derive(Debug)]
+        pub struct Rec { pub x: u32, pub flag: u8 }
+    }
+}
+mod b {
+    shmsync::shm_struct! {
+        #[derive(Debug)]
+        pub struct Rec { pub x: u32, pub flag: shmsync::Value<bool> }
+    }
+}
+mod c {
+    shmsync::shm_struct! {
+        #[derive(Debug)]
+        pub struct Rec { pub x: u32, pub flag: i8 }
+    }
+}
+mod d {
+    shmsync::shm_struct! {
+        /// `a::Rec`, declared again by another program.
+        #[derive(Debug)]
+        pub struct Record { pub x: u32, pub flag: u8 }
+    }
+}
+
+/// Two programs each declare a `Rec`, with other fields: the check is no longer a hash
+/// of the short name, size and alignment (which let these open), and the error says
+/// which field differs.
+#[test]
+fn a_type_of_the_same_short_name_with_other_fields_is_refused_at_the_field() {
+    let name = Name::new("short-name");
+    let _segment = Shared::create(&name.0, a::Rec { x: 1, flag: 2 }).unwrap();
+
+    // Same size and alignment: an `i8` where the segment has a `u8`.
+    let err = Shared::<c::Rec>::open(&name.0, SHORT).unwrap_err();
+    match &err {
+        ShmError::LayoutMismatch {
+            difference: Some(Difference::Field(path)),
+            ..
+        } => assert_eq!(path.to_string(), "flag"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "segment {:?} holds `segments::a::Rec (8 bytes, align 4) {{ x: u32@0, flag: u8@4 }}`, \
+             but `segments::c::Rec (8 bytes, align 4) {{ x: u32@0, flag: i8@4 }}` was asked \
+             for; they first differ at field `flag`. Both programs must use the same \
+             layout: the same fields in the same order, with the same types and backends \
+             (struct names and modules may differ)",
+            name.0
+        )
+    );
+
+    // The byte a `u8` field holds (2) is not a `bool`: a flag is a `Value<bool>`,
+    // another layout.
+    let err = Shared::<b::Rec>::open(&name.0, SHORT).unwrap_err();
+    assert!(err.to_string().contains("at field `flag`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("flag: Value<bool, Futex, Robust>@8"),
+        "{err}"
+    );
+}
+
+/// What the bytes mean is fixed by the fields, not by what a program calls the struct.
+#[test]
+fn the_same_fields_under_another_name_open() {
+    let name = Name::new("same-fields");
+    let _segment = Shared::create(&name.0, a::Rec { x: 7, flag: 1 }).unwrap();
+    let other = Shared::<d::Record>::open(&name.0, SHORT).unwrap();
+    assert_eq!((other.x, other.flag), (7, 1));
+}
+
+/// A `Value<bool>` whose byte another program set to 2 reads as `true` (C's rule),
+/// and every operation goes by that reading.
+#[test]
+fn a_bool_byte_written_by_a_peer_reads_as_true() {
+    let name = Name::new("bool");
+    let segment = Shared::create(&name.0, Value::<bool>::new(false)).unwrap();
+    // The value's byte follows its lock; written as another program would.
+    // SAFETY: `Value` is `#[repr(C)]`: its lock, then an `AtomicU8`, written here through
+    // an atomic as every writer of shared memory does.
+    let byte = unsafe {
+        &*(&*segment as *const Value<bool>)
+            .cast::<u8>()
+            .add(size_of::<shmsync::Lock>())
+            .cast::<std::sync::atomic::AtomicU8>()
+    };
+    byte.store(2, Ordering::SeqCst);
+    let other = Shared::<Value<bool>>::open(&name.0, SHORT).unwrap();
+    assert!(other.get());
+    assert!(segment.get());
+    assert_eq!(other.compare_exchange(true, false), Ok(true));
+    assert!(!segment.get());
+    assert_eq!(byte.load(Ordering::SeqCst), 0);
 }
 
 #[test]
@@ -232,13 +344,14 @@ fn a_truncated_segment_is_refused() {
     let name = Name::new("truncated");
     let mut segment = Shared::create(&name.0, Array::<u64, 64>::zeroed()).unwrap();
     segment.persist();
-    nix::unistd::ftruncate(segment.fd().unwrap(), 128).unwrap();
+    // Past the header, short of the value.
+    nix::unistd::ftruncate(segment.fd().unwrap(), 1100).unwrap();
     drop(segment);
     match Shared::<Array<u64, 64>>::open(&name.0, SHORT) {
         Err(ShmError::SizeMismatch {
             expected, found, ..
         }) => {
-            assert_eq!(found, 128);
+            assert_eq!(found, 1100);
             assert!(expected > found);
         }
         other => panic!("{other:?}"),

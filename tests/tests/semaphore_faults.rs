@@ -2,8 +2,12 @@
 //! and release: the survivors always finish, never more than the permits hold at once,
 //! and every permit comes back.
 
-use shmsync::{shm_struct, BoundedSemaphore, Event, Lock, Process, Semaphore, Shared, Value};
+use shmsync::{
+    shm_struct, BoundedSemaphore, Event, Field, Layout, Lock, Process, Semaphore, Shared, ShmSafe,
+    Value,
+};
 use shmsync_tests::{join, XorShift};
+use std::mem::offset_of;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
@@ -16,7 +20,7 @@ const TRIALS: u32 = 200;
 const COUNT_RETURNS_WITHIN: Duration = Duration::from_secs(2);
 
 /// Acquire and release, whichever semaphore it is.
-trait Permits: shmsync::ShmSafe {
+trait Permits: ShmSafe {
     fn new_with(permits: u32) -> Self;
     fn take(&self);
     fn give(&self);
@@ -75,7 +79,27 @@ struct Arena<S> {
 }
 
 // SAFETY: `#[repr(C)]` and every field is `ShmSafe`.
-unsafe impl<S: Permits> shmsync::ShmSafe for Arena<S> {}
+unsafe impl<S: Permits> ShmSafe for Arena<S> {
+    const LAYOUT: Layout = Layout::structure::<Self>(
+        "semaphore_faults::Arena",
+        &[
+            Field::new("sem", offset_of!(Self, sem), &S::LAYOUT),
+            Field::new(
+                "inside",
+                offset_of!(Self, inside),
+                &<[Lock; WORKERS]>::LAYOUT,
+            ),
+            Field::new("stop", offset_of!(Self, stop), &Event::LAYOUT),
+            Field::new("rounds", offset_of!(Self, rounds), &<Value<u64>>::LAYOUT),
+            Field::new(
+                "overflows",
+                offset_of!(Self, overflows),
+                &<Value<u32>>::LAYOUT,
+            ),
+            Field::new("most", offset_of!(Self, most), &<Value<u32>>::LAYOUT),
+        ],
+    );
+}
 
 impl<S: Permits> Arena<S> {
     fn new() -> Self {

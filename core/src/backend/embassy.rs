@@ -104,6 +104,9 @@ fn address(word: &AtomicU32) -> usize {
 }
 
 impl<C: TimeSource> Wait for Embassy<C> {
+    /// Whatever its clock: tasks are woken through their wakers.
+    const NAME: &'static str = "Embassy";
+
     fn now() -> u64 {
         Spin::<C>::now()
     }

@@ -90,6 +90,9 @@ impl TimeSource for NoClock {
 impl<C: Clock> Timed for Spin<C> {}
 
 impl<C: TimeSource> Wait for Spin<C> {
+    /// Whatever its clock: waiters poll the word, and nobody needs to wake them.
+    const NAME: &'static str = "Spin";
+
     fn now() -> u64 {
         C::now_ns()
     }

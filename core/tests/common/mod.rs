@@ -8,6 +8,8 @@ use std::time::Instant;
 pub struct Yield;
 
 impl Wait for Yield {
+    const NAME: &'static str = "Yield";
+
     fn now() -> u64 {
         static START: OnceLock<Instant> = OnceLock::new();
         START.get_or_init(Instant::now).elapsed().as_nanos() as u64
