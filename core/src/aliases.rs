@@ -34,6 +34,8 @@ macro_rules! backend_aliases {
         /// [`ArrayTryLockResult`](crate::ArrayTryLockResult) on this backend.
         pub type ArrayTryLockResult<'a, T, const N: usize> =
             crate::ArrayTryLockResult<'a, T, N, $backend, crate::Unowned>;
+        /// [`Queue`](crate::Queue) on this backend.
+        pub type Queue<T, const N: usize> = crate::Queue<T, N, $backend, crate::Unowned>;
     };
 }
 

@@ -168,6 +168,163 @@ impl fmt::Display for DataError {
 
 impl core::error::Error for DataError {}
 
+/// A put on a [`Queue`](crate::Queue) that was [closed](crate::Queue::close), or a get
+/// on one that is closed and empty (Python 3.13's `queue.ShutDown`). For a put, it
+/// gives the item back.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::spin::Queue;
+/// use shmsync_core::Closed;
+///
+/// let q: Queue<u32, 4> = Queue::new();
+/// q.close();
+/// assert_eq!(q.put(7), Err(Closed(7))); // the item comes back
+/// assert_eq!(q.get(), Err(Closed(())));
+/// println!("{}", q.get().unwrap_err()); // the queue is closed ...
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Closed<T = ()>(pub T);
+
+impl<T> Closed<T> {
+    /// The item that was not put.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Closed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Closed(..)")
+    }
+}
+
+impl<T> fmt::Display for Closed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the queue is closed: no item can be put, and every item put before the close \
+             has been taken",
+        )
+    }
+}
+
+impl<T> core::error::Error for Closed<T> {}
+
+/// Why [`Queue::try_put`](crate::Queue::try_put) or `put_timeout` did not put its item
+/// (Python's `queue.Full`, or `ShutDown`). Either way the item comes back.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::spin::Queue;
+/// use shmsync_core::PutError;
+///
+/// let q: Queue<u32, 1> = Queue::new();
+/// q.try_put(1).unwrap();
+/// let err = q.try_put(2).unwrap_err();
+/// assert_eq!(err, PutError::Full(2));
+/// assert_eq!(err.into_inner(), 2);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PutError<T> {
+    /// The queue held its capacity of items (and, for a timed put, still did when the
+    /// time was up).
+    Full(T),
+    /// The queue is [closed](crate::Queue::close).
+    Closed(T),
+}
+
+impl<T> PutError<T> {
+    /// The item that was not put.
+    pub fn into_inner(self) -> T {
+        match self {
+            PutError::Full(item) | PutError::Closed(item) => item,
+        }
+    }
+}
+
+impl<T> fmt::Debug for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PutError::Full(_) => "Full(..)",
+            PutError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<T> fmt::Display for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutError::Full(_) => f.write_str(
+                "the queue is full: no consumer took an item in time; the item was not put",
+            ),
+            PutError::Closed(_) => f.write_str("the queue is closed; the item was not put"),
+        }
+    }
+}
+
+impl<T> core::error::Error for PutError<T> {}
+
+/// Why [`Queue::try_get`](crate::Queue::try_get) or `get_timeout` returned no item
+/// (Python's `queue.Empty`, or `ShutDown`).
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::spin::Queue;
+/// use shmsync_core::GetError;
+///
+/// let q: Queue<u32, 4> = Queue::new();
+/// assert_eq!(q.try_get(), Err(GetError::Empty));
+/// q.close();
+/// assert_eq!(q.try_get(), Err(GetError::Closed));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetError {
+    /// No item was there (and, for a timed get, none came in time).
+    Empty,
+    /// The queue is [closed](crate::Queue::close) and every item in it has been taken.
+    Closed,
+}
+
+impl fmt::Display for GetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GetError::Empty => f.write_str("the queue is empty: no producer put an item in time"),
+            GetError::Closed => Closed(()).fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for GetError {}
+
+/// [`Queue::task_done`](crate::Queue::task_done) called more times than items were put
+/// (Python's `ValueError: task_done() called too many times`). Nothing changed.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::spin::Queue;
+/// use shmsync_core::NoTaskPending;
+///
+/// let q: Queue<u32, 4> = Queue::new();
+/// assert_eq!(q.task_done(), Err(NoTaskPending));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoTaskPending;
+
+impl fmt::Display for NoTaskPending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "task_done() called more times than items were put; call it once per item taken",
+        )
+    }
+}
+
+impl core::error::Error for NoTaskPending {}
+
+/// Why a [`Lock`](crate::Lock) was not simply taken.
 /// Why a blocking lock call ([`lock`](crate::Lock::lock),
 /// [`acquire`](crate::Lock::acquire)) did not simply take the lock: an owner died
 /// holding it. (A blocking call never gives up while the lock is merely held.)

@@ -56,8 +56,15 @@ pub mod backend;
 mod error;
 mod event;
 mod layout;
+#[cfg(not(loom))]
+mod fault;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod fault;
 mod lock;
 mod owner;
+mod pod;
+mod queue;
 mod scalar;
 mod semaphore;
 mod shm_safe;
@@ -80,6 +87,9 @@ pub use event::Event;
 pub use layout::{Arg, Description, Difference, Field, FieldPath, Layout, Shape};
 pub use lock::{Lock, LockGuard, LockResult, TryLockResult};
 pub use owner::{Owner, Unowned};
+pub use pod::Pod;
+pub use queue::Queue;
+pub use error::{Closed, GetError, NoTaskPending, PutError};
 pub use scalar::{Bitwise, Number, Scalar};
 pub use semaphore::{BoundedSemaphore, Semaphore};
 pub use shm_safe::ShmSafe;

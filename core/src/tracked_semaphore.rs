@@ -36,18 +36,13 @@ use crate::error::{NotHeld, OverRelease, TryLockError};
 use crate::lock::Lock;
 use crate::owner::Owner;
 use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, next_look, spin_while, Timed, Wait};
+use crate::wait::{
+    deadline_after, expired, next_look, spin_while, Timed, Wait, MOMENT_NS, UNUSABLE_LOOK_NS,
+};
 
 /// Threads that can hold permits of one semaphore at once with their deaths tracked;
 /// further holders at the same moment hold untracked permits.
 pub const TRACKED_HOLDERS: usize = if cfg!(loom) { 2 } else { 8 };
-
-/// How long a call that may not block waits for the internal lock, which other calls
-/// hold only for a few dozen instructions.
-const MOMENT_NS: u64 = 100_000;
-
-/// How often a blocking call looks again at an internal lock that a peer made unusable.
-const UNUSABLE_LOOK_NS: u64 = 50_000_000;
 
 /// Set in `free` when some acquirer sleeps (or is about to) on it.
 const SLEEPERS: u32 = 1 << 31;

@@ -113,6 +113,13 @@ pub trait Wait {
 /// ```
 pub trait Timed: Wait {}
 
+/// How long a call that may not block (a `try_` form) waits for an internal lock,
+/// which other calls hold only for a few dozen instructions.
+pub(crate) const MOMENT_NS: u64 = 100_000;
+
+/// How often a blocking call looks again at an internal lock that a peer made unusable.
+pub(crate) const UNUSABLE_LOOK_NS: u64 = 50_000_000;
+
 /// The absolute deadline `timeout` from now on `W`'s clock. Saturates instead of
 /// overflowing, so `Duration::MAX` means "practically never".
 pub(crate) fn deadline_after<W: Wait>(timeout: Duration) -> u64 {
