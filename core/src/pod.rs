@@ -38,7 +38,21 @@ macro_rules! plain_bytes {
         unsafe impl Pod for $t {}
     )*};
 }
-plain_bytes!(u8, i8, u16, i16, u32, i32, u64, i64, u128, i128, f32, f64, ());
+plain_bytes!(
+    u8,
+    i8,
+    u16,
+    i16,
+    u32,
+    i32,
+    u64,
+    i64,
+    u128,
+    i128,
+    f32,
+    f64,
+    ()
+);
 
 // SAFETY: an array has no bytes besides its items', and no padding between them (an
 // item's size is a multiple of its alignment).

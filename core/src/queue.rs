@@ -293,7 +293,8 @@ impl<T: Pod, const N: usize, W: Wait, O: Owner> Queue<T, N, W, O> {
     /// Puts `item` at the back, blocking while the queue is full. [`Closed`], with the
     /// item, if the queue is closed (also while this call waits).
     pub fn put(&self, item: T) -> Result<(), Closed<T>> {
-        self.put_with(item, Patience::Forever).map_err(|e| Closed(e.into_inner()))
+        self.put_with(item, Patience::Forever)
+            .map_err(|e| Closed(e.into_inner()))
     }
 
     /// Puts `item` if there is room right now (Python's `put_nowait`). Waits a moment
@@ -430,7 +431,12 @@ impl<T: Pod, const N: usize, W: Wait, O: Owner> Queue<T, N, W, O> {
     }
 
     /// One attempt at a put.
-    fn put_once(&self, item: &T, lock_deadline: Option<u64>, announce: bool) -> Result<(), Blocked> {
+    fn put_once(
+        &self,
+        item: &T,
+        lock_deadline: Option<u64>,
+        announce: bool,
+    ) -> Result<(), Blocked> {
         let guard = self.enter(lock_deadline).ok_or(Blocked::Busy)?;
         or_die!(Locked, guard);
         let tail = self.tail.load(Ordering::Relaxed);
@@ -589,7 +595,9 @@ impl<T: Pod, const N: usize, W: crate::WakeTasks, O: Owner> Queue<T, N, W, O> {
     /// nothing. For a timeout, race it against a timer (`embassy_time::with_timeout`).
     pub async fn put_async(&self, item: T) -> Result<(), Closed<T>> {
         let outcome = self
-            .poll_until(&self.head, |announce| self.put_once(&item, Some(0), announce))
+            .poll_until(&self.head, |announce| {
+                self.put_once(&item, Some(0), announce)
+            })
             .await;
         outcome.map_err(|_| Closed(item))
     }
@@ -856,4 +864,62 @@ unsafe fn store_byte(at: *mut u8, byte: u8) {
 unsafe fn load_byte(at: *const u8) -> u8 {
     // SAFETY: the caller's promise.
     unsafe { at.read() }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{Spin, Unowned};
+
+    /// A queue whose counts stand `before` steps short of where they wrap.
+    fn near_the_wrap<const N: usize>(before: u32) -> Queue<u32, N, Spin, Unowned> {
+        let q = Queue::new();
+        let start = Queue::<u32, N, Spin, Unowned>::LAP - before;
+        for word in [&q.tail, &q.head, &q.done] {
+            word.store(start, Ordering::Relaxed);
+        }
+        q
+    }
+
+    fn through_the_wrap<const N: usize>() {
+        let q = near_the_wrap::<N>(2 * N as u32);
+        let mut next = 0;
+        for round in 0..4 * N as u32 {
+            // Fill it, then take all but one: the items in it straddle the wrap.
+            while q.try_put(round * 1000 + next).is_ok() {
+                next += 1;
+            }
+            assert_eq!(q.qsize(), N);
+            let mut expected = round * 1000 + next - N as u32;
+            while q.qsize() > 1 {
+                assert_eq!(q.try_get(), Ok(expected));
+                q.task_done().unwrap();
+                expected += 1;
+            }
+            assert_eq!(q.unfinished_tasks(), 1);
+            assert_eq!(q.try_get(), Ok(expected));
+            q.task_done().unwrap();
+            assert_eq!(q.try_get(), Err(GetError::Empty));
+            next = 0;
+        }
+    }
+
+    #[test]
+    fn the_counts_wrap_where_every_slot_keeps_its_place() {
+        through_the_wrap::<1>();
+        through_the_wrap::<3>(); // 2^30 is no multiple of 3: the lap is shorter
+        through_the_wrap::<7>();
+        through_the_wrap::<8>();
+    }
+
+    #[test]
+    fn the_distance_between_counts_is_taken_around_the_lap() {
+        type Q = Queue<u8, 3, Spin, Unowned>;
+        let lap = Q::LAP;
+        assert_eq!(lap % 3, 0);
+        assert!(lap > (1 << 29) && lap <= 1 << 30);
+        assert_eq!(Q::distance(1, lap - 2), 3);
+        assert_eq!(Q::distance(5 | CLOSED | SLEEPERS, 2), 3);
+        assert_eq!(Q::advance((lap - 1) | CLOSED | SLEEPERS), CLOSED);
+    }
 }
