@@ -32,6 +32,10 @@ pub(crate) fn survives(_: KillPoint) -> bool {
     true
 }
 
+// loom's thread-locals are std's.
+#[cfg(loom)]
+extern crate std;
+
 #[cfg(loom)]
 loom::thread_local! {
     static DOOM: core::cell::Cell<Option<(KillPoint, fn())>> = core::cell::Cell::new(None);
