@@ -80,6 +80,11 @@ pub type Array<T, const N: usize> = shmsync_core::Array<T, N, Futex, Robust>;
 /// The locked [`Array`]: see [`shmsync_core::ArrayGuard`].
 pub type ArrayGuard<'a, T, const N: usize> = shmsync_core::ArrayGuard<'a, T, N, Futex, Robust>;
 
+/// A fixed-capacity FIFO queue of [`Pod`] items that survives the death of any
+/// producer or consumer: see [`shmsync_core::Queue`].
+pub type Queue<T, const N: usize> = shmsync_core::Queue<T, N, Futex, Robust>;
+pub use shmsync_core::{pod_struct, Closed, GetError, NoTaskPending, Pod, PutError};
+
 /// The README's examples, run as doc tests so that they stay true.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
