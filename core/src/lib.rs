@@ -83,13 +83,13 @@ pub use backend::spin::{Clock, NoClock, Spin};
 pub use error::{
     ArrayError, DataError, IndexError, LockError, NotHeld, OverRelease, RangeError, TryLockError,
 };
+pub use error::{Closed, GetError, NoTaskPending, PutError};
 pub use event::Event;
 pub use layout::{Arg, Description, Difference, Field, FieldPath, Layout, Shape};
 pub use lock::{Lock, LockGuard, LockResult, TryLockResult};
 pub use owner::{Owner, Unowned};
 pub use pod::Pod;
 pub use queue::Queue;
-pub use error::{Closed, GetError, NoTaskPending, PutError};
 pub use scalar::{Bitwise, Number, Scalar};
 pub use semaphore::{BoundedSemaphore, Semaphore};
 pub use shm_safe::ShmSafe;

@@ -8,7 +8,9 @@
 
 pub mod ownership;
 
-use shmsync::{shm_struct, Array, Event, ExitStatus, Lock, Process, Semaphore, Spawn, Value};
+use shmsync::{
+    shm_struct, Array, Event, ExitStatus, Lock, Process, Queue, Semaphore, Spawn, Value,
+};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -133,6 +135,10 @@ pub const INCREMENTS: u64 = 100_000;
 pub const PERMITS: u32 = 2;
 /// Items of the array scenario.
 pub const ITEMS: usize = 32;
+/// Items each of the queue scenario's two producers puts.
+pub const QUEUED_EACH: u64 = 500_000;
+/// One bit per item of the queue scenario: set by the consumer that took it.
+const DELIVERED_WORDS: usize = (2 * QUEUED_EACH as usize).div_ceil(64);
 
 shm_struct! {
     /// Everything the scenarios share.
@@ -150,6 +156,13 @@ shm_struct! {
         pub no_permits: Semaphore,
         pub never_set: Event,
         pub early_timeouts: Value<u32>,
+        pub queue: Queue<u64, 64>,
+        pub producers_done: Value<u32>,
+        pub delivered: Array<u64, DELIVERED_WORDS>,
+        pub delivered_twice: Value<u64>,
+        pub out_of_order: Value<u64>,
+        pub checksum: Value<u64>,
+        pub never_filled: Queue<u32, 1>,
     }
 }
 
@@ -170,6 +183,13 @@ impl Arena {
             no_permits: Semaphore::new(0),
             never_set: Event::new(),
             early_timeouts: Value::new(0),
+            queue: Queue::new(),
+            producers_done: Value::new(0),
+            delivered: Array::zeroed(),
+            delivered_twice: Value::new(0),
+            out_of_order: Value::new(0),
+            checksum: Value::new(0),
+            never_filled: Queue::new(),
         }
     }
 }
@@ -191,18 +211,23 @@ pub enum Scenario {
     StartGun,
     /// Even workers write whole-array rounds; odd workers snapshot and check them.
     UntornArray,
-    /// Workers time out waiting for a permit and an event that never come.
+    /// Workers time out waiting for a permit, an event and an item that never come.
     Timeouts,
+    /// Two producers put a million numbered items through a queue of 64; two consumers
+    /// take them, checking each producer's order, each item's single delivery and a
+    /// checksum.
+    QueueChecksum,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::LockedCounter,
         Scenario::SemaphoreLimit,
         Scenario::StartGun,
         Scenario::UntornArray,
         Scenario::Timeouts,
+        Scenario::QueueChecksum,
     ];
 
     /// Its name on the helper's command line.
@@ -213,6 +238,7 @@ impl Scenario {
             Scenario::StartGun => "start-gun",
             Scenario::UntornArray => "untorn-array",
             Scenario::Timeouts => "timeouts",
+            Scenario::QueueChecksum => "queue-checksum",
         }
     }
 
@@ -272,7 +298,13 @@ impl Scenario {
                 if set || began.elapsed() < timeout {
                     arena.early_timeouts.fetch_add(1);
                 }
+                let began = Instant::now();
+                let got = arena.never_filled.get_timeout(timeout);
+                if got.is_ok() || began.elapsed() < timeout {
+                    arena.early_timeouts.fetch_add(1);
+                }
             }
+            Scenario::QueueChecksum => queue_checksum_work(arena, id),
         }
     }
 
@@ -323,6 +355,82 @@ impl Scenario {
                     "a wait ended before its timeout"
                 )
             }
+            Scenario::QueueChecksum => queue_checksum_check(arena, workers),
         }
     }
+}
+
+/// The queue scenario's item `n` of producer `producer`.
+fn queued_item(producer: u64, n: u64) -> u64 {
+    producer * QUEUED_EACH + n
+}
+
+/// What a consumer adds to the checksum for `item`: a mix, so that a lost item and a
+/// doubled one do not cancel out.
+fn queued_mix(item: u64) -> u64 {
+    (item ^ 0x9e37_79b9_7f4a_7c15).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+}
+
+/// Workers 0 and 1 produce (the last to finish closes the queue); the others consume
+/// until the queue is closed and drained.
+fn queue_checksum_work(arena: &Arena, id: u32) {
+    if id < 2 {
+        for n in 0..QUEUED_EACH {
+            arena.queue.put(queued_item(u64::from(id), n)).unwrap();
+        }
+        if arena.producers_done.fetch_add(1) == 1 {
+            arena.queue.close();
+        }
+        return;
+    }
+    let mut taken = Vec::new();
+    let mut last = [None::<u64>; 2];
+    let mut checksum = 0u64;
+    while let Ok(item) = arena.queue.get() {
+        let (producer, n) = ((item / QUEUED_EACH) as usize, item % QUEUED_EACH);
+        if producer > 1 || last[producer].is_some_and(|l| l >= n) {
+            arena.out_of_order.fetch_add(1);
+        }
+        last[producer.min(1)] = Some(n);
+        checksum = checksum.wrapping_add(queued_mix(item));
+        taken.push(item);
+    }
+    arena.checksum.fetch_add(checksum);
+    // One bit per item, under the bitmap's lock once per consumer: a bit already set
+    // is an item delivered twice.
+    let mut delivered = arena.delivered.lock().unwrap();
+    for item in taken {
+        let (word, bit) = ((item / 64) as usize, 1u64 << (item % 64));
+        let Ok(bits) = delivered.get(word) else {
+            arena.out_of_order.fetch_add(1); // not an item that was put
+            continue;
+        };
+        if bits & bit != 0 {
+            arena.delivered_twice.fetch_add(1);
+        }
+        delivered.set(word, bits | bit).unwrap();
+    }
+}
+
+fn queue_checksum_check(arena: &Arena, workers: u32) {
+    assert!(
+        workers >= 3,
+        "the queue scenario needs 2 producers and a consumer"
+    );
+    let items = 2 * QUEUED_EACH;
+    assert_eq!(
+        arena.out_of_order.get(),
+        0,
+        "a producer's items out of order"
+    );
+    assert_eq!(arena.delivered_twice.get(), 0, "items delivered twice");
+    let delivered = arena.delivered.snapshot().unwrap();
+    let missing = (0..items)
+        .filter(|&item| delivered[(item / 64) as usize] & 1 << (item % 64) == 0)
+        .count();
+    assert_eq!(missing, 0, "items never delivered");
+    let expected = (0..items).fold(0u64, |sum, item| sum.wrapping_add(queued_mix(item)));
+    assert_eq!(arena.checksum.get(), expected, "checksum");
+    assert!(arena.queue.is_closed() && arena.queue.empty());
+    assert_eq!(arena.queue.unfinished_tasks() as u64, items);
 }

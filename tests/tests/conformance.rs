@@ -156,4 +156,6 @@ in_every_mode! {
         untorn_array_spawned_memfd, untorn_array_spawned_named;
     Timeouts => timeouts_threads, timeouts_forked, timeouts_unrelated,
         timeouts_spawned_memfd, timeouts_spawned_named;
+    QueueChecksum => queue_checksum_threads, queue_checksum_forked, queue_checksum_unrelated,
+        queue_checksum_spawned_memfd, queue_checksum_spawned_named;
 }
