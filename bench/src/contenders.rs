@@ -6,9 +6,10 @@
 //! - [`UncontendedLock`]: one thread takes and releases a lock nobody else wants.
 //! - [`SharedCounter`]: two forked processes increment one counter in shared memory.
 //! - [`PingPong`]: two processes hand a turn back and forth.
+//! - [`ItemChannel`]: producer processes hand numbered items to consumer processes.
 
 use crate::peers::{self, FutexTurn, PosixSemaphore, PthreadMutex, SharedCell};
-use shmsync::{shm_struct, Event, Futex, Lock, Semaphore, Shared, Value};
+use shmsync::{shm_struct, Event, Futex, Lock, Queue, Semaphore, Shared, Value};
 use shmsync_core::Unowned;
 use std::sync::atomic::AtomicU32 as StdAtomicU32;
 
@@ -383,5 +384,70 @@ impl PingPong for FutexPingPong {
     fn answer(&self) {
         self.0.wait_while(Self::PARENTS_TURN);
         self.0.pass(Self::PARENTS_TURN);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Item channels.
+
+/// Items handed from producer processes to consumer processes, each item to one
+/// consumer.
+pub trait ItemChannel: Sync {
+    /// The name of its samples with 1 producer and 1 consumer.
+    const NAME_1P1C: &'static str;
+    /// The name of its samples with 2 producers and 2 consumers.
+    const NAME_2P2C: &'static str;
+    /// A fresh empty one, shared with the children forked later.
+    fn new() -> Self;
+    /// Hands `item` to some consumer, waiting while the channel is full.
+    fn send(&self, item: u64);
+    /// Takes one item, waiting while there is none.
+    fn receive(&self) -> u64;
+}
+
+/// How many items the shmsync queue of the benchmark holds.
+pub const QUEUE_CAPACITY: usize = 1024;
+
+/// shmsync's [`Queue`] of `u64`, in a shared segment.
+pub struct ShmsyncQueue(Shared<Queue<u64, QUEUE_CAPACITY>>);
+
+impl ItemChannel for ShmsyncQueue {
+    const NAME_1P1C: &'static str = "queue shmsync 1p1c";
+    const NAME_2P2C: &'static str = "queue shmsync 2p2c";
+    fn new() -> Self {
+        Self(Shared::anonymous(Queue::new()).expect("an anonymous shared segment"))
+    }
+    #[inline]
+    fn send(&self, item: u64) {
+        self.0
+            .put(item)
+            .expect("nobody closes the benchmark's queue");
+    }
+    #[inline]
+    fn receive(&self) -> u64 {
+        self.0.get().expect("nobody closes the benchmark's queue")
+    }
+}
+
+/// A pipe carrying the same 8-byte items, one `write` and one `read` each. A write of
+/// at most `PIPE_BUF` bytes is atomic, so the pipe only ever holds whole items and
+/// several writers and readers each move whole ones. Holds 8192 items (64 KiB).
+pub struct Pipe(peers::Pipe);
+
+impl ItemChannel for Pipe {
+    const NAME_1P1C: &'static str = "queue pipe 1p1c";
+    const NAME_2P2C: &'static str = "queue pipe 2p2c";
+    fn new() -> Self {
+        Self(peers::Pipe::new())
+    }
+    #[inline]
+    fn send(&self, item: u64) {
+        self.0.write(&item.to_ne_bytes());
+    }
+    #[inline]
+    fn receive(&self) -> u64 {
+        let mut bytes = [0; 8];
+        self.0.read(&mut bytes);
+        u64::from_ne_bytes(bytes)
     }
 }

@@ -17,7 +17,8 @@
 //!
 //! Each contender is a type implementing the trait of its measurement
 //! ([`contenders::UncontendedLock`], [`contenders::SharedCounter`],
-//! [`contenders::PingPong`]); [`report::COMPARISONS`] pairs their samples into rows.
+//! [`contenders::PingPong`], [`contenders::ItemChannel`]); [`report::COMPARISONS`]
+//! pairs their samples into rows.
 
 mod contenders;
 mod measure;
@@ -30,6 +31,7 @@ use contenders::{
     PthreadShared, SemTPingPong, SemaphorePingPong, SharedCounter, ShmsyncLock, ShmsyncLockCounter,
     ShmsyncLockNoOwner, StdMutex, UncontendedLock, ValueFetchAdd, ValueUnderGetLock, ValueUpdate,
 };
+use contenders::{ItemChannel, Pipe, ShmsyncQueue};
 use measure::Counts;
 use report::{Machine, Run, Samples};
 use std::path::Path;
@@ -115,6 +117,15 @@ fn sample_ping_pong<P: PingPong>(samples: &mut Samples, counts: Counts) {
     samples.add(P::NAME, micros);
 }
 
+/// One sample each of `C`'s items per second with 1 producer and 1 consumer, and with
+/// 2 and 2.
+fn sample_channel<C: ItemChannel>(samples: &mut Samples, counts: Counts) {
+    let one = measure::items_per_second::<C>(1, 1, counts.queue_items);
+    samples.add(C::NAME_1P1C, one);
+    let two = measure::items_per_second::<C>(2, 2, counts.queue_items);
+    samples.add(C::NAME_2P2C, two);
+}
+
 /// One sample of a Python script, or why there is none.
 fn sample_python(samples: &mut Samples, script: &python::Script, count: u64) {
     match script.run(count) {
@@ -147,6 +158,9 @@ fn round(samples: &mut Samples, counts: Counts, python: bool) {
     sample_ping_pong::<SemTPingPong>(samples, counts);
     sample_ping_pong::<FutexPingPong>(samples, counts);
 
+    sample_channel::<ShmsyncQueue>(samples, counts);
+    sample_channel::<Pipe>(samples, counts);
+
     if python {
         sample_python(
             samples,
@@ -154,6 +168,8 @@ fn round(samples: &mut Samples, counts: Counts, python: bool) {
             counts.python_per_process,
         );
         sample_python(samples, &python::LOCK, counts.python_lock);
+        sample_python(samples, &python::MP_QUEUE, counts.python_queue_items);
+        sample_python(samples, &python::SIMPLE_QUEUE, counts.python_queue_items);
     }
 }
 

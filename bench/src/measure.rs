@@ -1,8 +1,8 @@
 //! The measurements, generic over the contenders of [`crate::contenders`], and the
 //! counts they run for.
 
-use crate::contenders::{PingPong, SharedCounter, UncontendedLock};
-use shmsync::{Event, Process, Shared};
+use crate::contenders::{ItemChannel, PingPong, SharedCounter, UncontendedLock};
+use shmsync::{Event, Process, Shared, Value};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,10 @@ pub struct Counts {
     pub python_per_process: u64,
     /// Python's uncontended acquire and release pairs.
     pub python_lock: u64,
+    /// Items through a queue per sample.
+    pub queue_items: u64,
+    /// Items through Python's queues per sample.
+    pub python_queue_items: u64,
 }
 
 impl Counts {
@@ -32,6 +36,8 @@ impl Counts {
         warm_up: 1_000,
         python_per_process: 100_000,
         python_lock: 1_000_000,
+        queue_items: 2_000_000,
+        python_queue_items: 200_000,
     };
 
     /// A tenth of [`Counts::FULL`], for a smoke run (`--quick`).
@@ -42,6 +48,8 @@ impl Counts {
         warm_up: 100,
         python_per_process: 10_000,
         python_lock: 100_000,
+        queue_items: 200_000,
+        python_queue_items: 20_000,
     };
 }
 
@@ -62,12 +70,18 @@ pub fn ns_per_lock_unlock<L: UncontendedLock>(n: u32) -> f64 {
 
 /// Runs `work` in 2 forked processes from one start gun; returns the seconds they took.
 fn two_processes(work: impl Fn() + Copy) -> f64 {
+    forked(2, |_| work())
+}
+
+/// Runs `work(k)` in forked process `k` of `n`, all from one start gun; returns the
+/// seconds they took.
+fn forked(n: usize, work: impl Fn(usize) + Copy) -> f64 {
     let start = Shared::anonymous(Event::new()).expect("an anonymous shared segment");
-    let children: Vec<Process> = (0..2)
-        .map(|_| {
+    let children: Vec<Process> = (0..n)
+        .map(|k| {
             Process::spawn(|| {
                 start.wait();
-                work();
+                work(k);
             })
             .expect("fork")
         })
@@ -98,6 +112,39 @@ pub fn increments_per_second<C: SharedCounter>(total: u64) -> f64 {
         C::NAME
     );
     (2 * per_process) as f64 / seconds
+}
+
+/// Items per second through a fresh `C`: `total` items (rounded down to a multiple of
+/// both counts) from `producers` forked processes, each sending an equal share, to
+/// `consumers` others, each taking an equal share. Panics if the items that came out
+/// are not the ones that went in.
+pub fn items_per_second<C: ItemChannel>(producers: usize, consumers: usize, total: u64) -> f64 {
+    let channel = C::new();
+    let sum = Shared::anonymous(Value::<u64>::new(0)).expect("an anonymous shared segment");
+    let (p, c) = (producers as u64, consumers as u64);
+    let total = total / (p * c) * (p * c);
+    let seconds = forked(producers + consumers, |k| {
+        let k = k as u64;
+        if k < p {
+            // Producer k sends k, k + p, k + 2p, ...: every number below `total` once.
+            for item in (k..total).step_by(producers) {
+                channel.send(item);
+            }
+        } else {
+            let mut taken = 0u64;
+            for _ in 0..total / c {
+                taken = taken.wrapping_add(channel.receive());
+            }
+            sum.fetch_add(taken);
+        }
+    });
+    assert_eq!(
+        sum.get(),
+        total * (total - 1) / 2,
+        "{} lost or made up items",
+        C::NAME_1P1C
+    );
+    total as f64 / seconds
 }
 
 /// Microseconds per round trip of a fresh `P` between this process and a forked child,

@@ -1,5 +1,5 @@
 //! What users would otherwise pick, in memory shared between processes: pthread
-//! mutexes (plain and robust), POSIX `sem_t` and a bare futex.
+//! mutexes (plain and robust), POSIX `sem_t` and a bare futex; and a pipe.
 
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
@@ -156,5 +156,47 @@ impl<T: Copy> SharedCell<T> {
     /// Replaces the value. Call it holding the peer's mutex.
     pub fn set(&self, value: T) {
         self.0.set(value)
+    }
+}
+
+/// A pipe, whose two ends forked children inherit.
+pub struct Pipe {
+    /// The end items are read from.
+    read: std::os::fd::OwnedFd,
+    /// The end items are written to.
+    write: std::os::fd::OwnedFd,
+}
+
+impl Pipe {
+    /// A fresh pipe.
+    pub fn new() -> Pipe {
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        Pipe { read, write }
+    }
+
+    /// Writes all of `bytes` (at most `PIPE_BUF`, so in one piece), waiting while the
+    /// pipe is full.
+    pub fn write(&self, bytes: &[u8]) {
+        loop {
+            match nix::unistd::write(&self.write, bytes) {
+                Ok(n) if n == bytes.len() => return,
+                Ok(n) => panic!("a write of {} bytes to a pipe wrote {n}", bytes.len()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(error) => panic!("write to a pipe: {error}"),
+            }
+        }
+    }
+
+    /// Reads exactly `bytes.len()` bytes, waiting while the pipe is empty.
+    pub fn read(&self, bytes: &mut [u8]) {
+        let mut done = 0;
+        while done < bytes.len() {
+            match nix::unistd::read(&self.read, &mut bytes[done..]) {
+                Ok(0) => panic!("the pipe was closed"),
+                Ok(n) => done += n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(error) => panic!("read from a pipe: {error}"),
+            }
+        }
     }
 }

@@ -35,6 +35,37 @@ if __name__ == "__main__":
     print((time.perf_counter() - t) / n * 1e9)
 "#;
 
+/// Items handed from a forked producer to the parent through `{QUEUE}`; prints items
+/// per second. (The two scripts below differ only in the queue.)
+macro_rules! queue_script {
+    ($queue:literal) => {
+        concat!(
+            r#"
+import multiprocessing as mp, sys, time
+def produce(q, n):
+    for i in range(n):
+        q.put(i)
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    n = int(sys.argv[1])
+    q = "#,
+            $queue,
+            r#"
+    p = mp.Process(target=produce, args=(q, n))
+    t = time.perf_counter()
+    p.start()
+    s = 0
+    for _ in range(n):
+        s += q.get()
+    p.join()
+    dt = time.perf_counter() - t
+    assert s == n * (n - 1) // 2, s
+    print(n / dt)
+"#
+        )
+    };
+}
+
 /// One of Python's measurements: the name of its sample and the script that prints it.
 pub struct Script {
     /// The name of its sample.
@@ -57,8 +88,21 @@ pub const LOCK: Script = Script {
     source: LOCK_UNCONTENDED,
 };
 
+/// Items per second from one process to another through `multiprocessing.Queue`; its
+/// count is how many.
+pub const MP_QUEUE: Script = Script {
+    name: "queue python mp.Queue",
+    source: queue_script!("mp.Queue()"),
+};
+
+/// The same through `multiprocessing.SimpleQueue`.
+pub const SIMPLE_QUEUE: Script = Script {
+    name: "queue python mp.SimpleQueue",
+    source: queue_script!("mp.SimpleQueue()"),
+};
+
 /// Every script, for naming the samples a run without Python lacks.
-pub const SCRIPTS: [Script; 2] = [VALUE_UNDER_GET_LOCK, LOCK];
+pub const SCRIPTS: [Script; 4] = [VALUE_UNDER_GET_LOCK, LOCK, MP_QUEUE, SIMPLE_QUEUE];
 
 /// Whether python3 runs here; if not, why not.
 pub fn available() -> Result<(), String> {

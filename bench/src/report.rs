@@ -7,6 +7,7 @@ use crate::contenders::{
     PthreadShared, SemTPingPong, SemaphorePingPong, SharedCounter, ShmsyncLock, ShmsyncLockCounter,
     ShmsyncLockNoOwner, StdMutex, UncontendedLock, ValueFetchAdd, ValueUnderGetLock, ValueUpdate,
 };
+use crate::contenders::{ItemChannel, Pipe, ShmsyncQueue};
 use crate::python;
 use shmsync::{BoundedSemaphore, Event, Lock, Semaphore, Value};
 use std::collections::BTreeMap;
@@ -201,6 +202,34 @@ pub const COMPARISONS: &[Comparison] = &[
         peer: python::VALUE_UNDER_GET_LOCK.name,
         unit: "incr/s",
         target: None,
+    },
+    Comparison {
+        what: "Queue, 1 producer and 1 consumer process, vs a pipe of 8-byte items",
+        ours: ShmsyncQueue::NAME_1P1C,
+        peer: Pipe::NAME_1P1C,
+        unit: "items/s",
+        target: Some(Target::AtLeast(3.0)),
+    },
+    Comparison {
+        what: "Queue, 2 producer and 2 consumer processes, vs a pipe",
+        ours: ShmsyncQueue::NAME_2P2C,
+        peer: Pipe::NAME_2P2C,
+        unit: "items/s",
+        target: None,
+    },
+    Comparison {
+        what: "Queue, 1 producer and 1 consumer process, vs Python mp.Queue",
+        ours: ShmsyncQueue::NAME_1P1C,
+        peer: python::MP_QUEUE.name,
+        unit: "items/s",
+        target: Some(Target::AtLeast(100.0)),
+    },
+    Comparison {
+        what: "Queue, 1 producer and 1 consumer process, vs Python mp.SimpleQueue",
+        ours: ShmsyncQueue::NAME_1P1C,
+        peer: python::SIMPLE_QUEUE.name,
+        unit: "items/s",
+        target: Some(Target::AtLeast(100.0)),
     },
     Comparison {
         what: "uncontended Lock vs Python multiprocessing.Lock",
