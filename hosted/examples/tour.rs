@@ -6,6 +6,7 @@
 //! as modules and calls their `main`.
 
 mod meeting;
+mod queue;
 mod semaphore;
 mod threads;
 mod value_array;
@@ -41,6 +42,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("guest process {status}");
         Ok(())
     })?;
+    heading("5. A Queue carries jobs from producer to worker processes");
+    queue::main()?;
     heading("done");
     Ok(())
 }
