@@ -21,41 +21,6 @@
 //!     assert_eq!(total, 5050);
 //! });
 //! ```
-//!
-//! # How it survives a death
-//!
-//! Every change happens under one internal robust [`Lock`], and each operation
-//! commits with a single store:
-//!
-//! | word   | holds                                   | its store commits  | who sleeps on it |
-//! |--------|-----------------------------------------|--------------------|------------------|
-//! | `tail` | items ever put (a count), `CLOSED`      | a put; a close     | getters          |
-//! | `head` | items ever taken, `CLOSED`              | a get              | putters          |
-//! | `done` | tasks ever marked done                  | a `task_done`      | joiners          |
-//!
-//! The items in the queue are the slots from `head` to `tail`. A put copies its item
-//! into the slot at `tail`, then advances `tail`; a get copies the item at `head` out,
-//! then advances `head`. A process killed at any instruction in between leaves one of
-//! two states, both consistent: before the commit store (a slot beyond `tail` may be
-//! half-written, and is never read; an item copied out by a get is still in the queue),
-//! or after it. Its lock is then marked by the owner backend (with the hosted crate's,
-//! by the kernel), and the next caller finds nothing to repair but a close half done
-//! (`CLOSED` is set in `tail` first, then in `head`), which it completes. The slots are
-//! claimed and published in the same step, under the lock: there is no claimed slot
-//! that a dead producer could leave unpublished.
-//!
-//! A lock-free ring (a sequence number per slot, producers claiming slots with a
-//! compare-and-swap, in the manner of Vyukov's queue) lets producers and consumers
-//! overlap, but a producer killed between its claim and its publish leaves a slot that
-//! every consumer must wait at for ever, and telling a dead claimer from a slow one
-//! needs the same robust ownership per slot that the lock gives here for the whole
-//! queue. The lock's critical sections are a few dozen instructions.
-//!
-//! A sleeper marks the word it sleeps on (`SLEEPERS`, under the lock), and the commit
-//! that changes that word wakes every sleeper on it, so a wake-up is never lost between
-//! a look and a sleep. A waker killed between its commit and its wake-up call leaves
-//! the sleepers asleep: they look again on their own every
-//! [`Owner::RECHECK_NS`](crate::Owner::RECHECK_NS) (50 ms with the hosted crate).
 
 use core::fmt;
 use core::mem::MaybeUninit;
@@ -92,7 +57,7 @@ const COUNT: u32 = CLOSED - 1;
 /// # What a death can do
 ///
 /// A participant killed at any instruction inside a call never wedges the queue for
-/// the others (see [the module's docs](self#how-it-survives-a-death) for why):
+/// the others (see [below](Self#how-it-survives-a-death) for why):
 ///
 /// - an item is delivered whole exactly once, or not at all; a half-written slot is
 ///   never read;
@@ -110,6 +75,43 @@ const COUNT: u32 = CLOSED - 1;
 /// A process stopped (`SIGSTOP`) inside a call holds the internal lock: the others'
 /// timed calls time out, their `try_` calls give up after a moment (100 µs) with
 /// `Full`/`Empty`, and their blocking calls wait for it.
+///
+/// # How it survives a death
+///
+/// Every change happens under one internal robust [`Lock`], and each operation
+/// commits with a single store:
+///
+/// | word   | holds                                   | its store commits  | who sleeps on it |
+/// |--------|-----------------------------------------|--------------------|------------------|
+/// | `tail` | items ever put (a count), `CLOSED`      | a put; a close     | getters          |
+/// | `head` | items ever taken, `CLOSED`              | a get              | putters          |
+/// | `done` | tasks ever marked done                  | a `task_done`      | joiners          |
+///
+/// The items in the queue are the slots from `head` to `tail`. A put copies its item
+/// into the slot at `tail`, then advances `tail`; a get copies the item at `head` out,
+/// then advances `head`. A process killed at any instruction in between leaves one of
+/// two states, both consistent: before the commit store (a slot beyond `tail` may be
+/// half-written, and is never read; an item copied out by a get is still in the queue),
+/// or after it. Its lock is then marked by the owner backend (with the hosted crate's,
+/// by the kernel), and the next caller finds nothing to repair but a close half done
+/// (`CLOSED` is set in `tail` first, then in `head`), which it completes. The slots are
+/// claimed and published in the same step, under the lock: there is no claimed slot
+/// that a dead producer could leave unpublished.
+///
+/// A lock-free ring (a sequence number per slot, producers claiming slots with a
+/// compare-and-swap, in the manner of Vyukov's queue) lets producers and consumers
+/// overlap, but a producer killed between its claim and its publish leaves a slot that
+/// every consumer must wait at for ever, and telling a dead claimer from a slow one
+/// needs the same robust ownership per slot that the lock gives here for the whole
+/// queue. The lock's critical sections are a few dozen instructions.
+///
+/// A sleeper marks the word it sleeps on (`SLEEPERS`, under the lock), and the commit
+/// that changes that word wakes every sleeper on it, so a wake-up is never lost between
+/// a look and a sleep. A waker killed between its commit and its wake-up call leaves
+/// the sleepers asleep: they look again on their own every
+/// [`Owner::RECHECK_NS`](crate::Owner::RECHECK_NS) (50 ms with the hosted crate).
+///
+/// # Order
 ///
 /// Items come out in the order they went in, whoever put them (so FIFO per producer).
 /// [`qsize`](Self::qsize), [`empty`](Self::empty) and [`full`](Self::full) are
