@@ -105,6 +105,15 @@ const COUNT: u32 = CLOSED - 1;
 /// needs the same robust ownership per slot that the lock gives here for the whole
 /// queue. The lock's critical sections are a few dozen instructions.
 ///
+/// Measured between processes on a 2-vCPU VM (the benchmark crate): 6 to 8 million
+/// `u64` items a second from one producer to one consumer, about 4.6× a pipe carrying
+/// the same 8-byte items, and about 100 ns of CPU per item for both sides together. A
+/// variant with two locks, producers and consumers each on their own lock and cache
+/// line (the two-lock queue of Michael and Scott), cost 10 to 15% more CPU per item
+/// (its commits and announcements need read-modify-writes where one lock makes plain
+/// stores enough), and its throughput, measured on the same 2 vCPUs while they were
+/// busy with other work, was no higher.
+///
 /// A sleeper marks the word it sleeps on (`SLEEPERS`, under the lock), and the commit
 /// that changes that word wakes every sleeper on it, so a wake-up is never lost between
 /// a look and a sleep. A waker killed between its commit and its wake-up call leaves
