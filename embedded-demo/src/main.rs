@@ -1,9 +1,8 @@
 //! shmsync's core types across embassy tasks on a Cortex-M, printing over semihosting.
 //!
-//! Two producers fill a ring (an `Array` guarded by a `Lock`, counted by two
-//! `Semaphore`s); a consumer drains it; an `Event` starts everyone; `Value`s count the
-//! items and their checksums. A wait that nobody answers must time out. The program
-//! exits 0 only when every invariant holds.
+//! Two producers fill a `Queue`; a consumer drains it; an `Event` starts everyone;
+//! `Value`s count the items and their checksums. A wait that nobody answers must time
+//! out. The program exits 0 only when every invariant holds.
 #![no_std]
 #![no_main]
 
@@ -15,7 +14,7 @@ use embassy_executor::Spawner;
 use embassy_time::{with_timeout, Duration, Instant, Timer};
 // The types on the embassy backend: waiters park their task, and locks record no owner
 // (a task cannot die on its own while it holds one).
-use shmsync_core::embassy::{Array, Event, Lock, Semaphore, Value};
+use shmsync_core::embassy::{Event, Queue, Value};
 
 const SLOTS: usize = 4;
 const PRODUCERS: u32 = 2;
@@ -25,18 +24,12 @@ const ITEMS: u32 = PRODUCERS * ITEMS_EACH;
 static START: Event = Event::new();
 static NEVER: Event = Event::new();
 static DONE: Event = Event::new();
-static RING: Array<u32, SLOTS> = Array::zeroed();
-static RING_LOCK: Lock = Lock::new();
-/// Next slot to fill and next slot to drain; both only change under `RING_LOCK`.
-static HEAD: Value<u32> = Value::new(0);
-static TAIL: Value<u32> = Value::new(0);
-static FREE: Semaphore = Semaphore::new(SLOTS as u32);
-static FILLED: Semaphore = Semaphore::new(0);
+static RING: Queue<u32, SLOTS> = Queue::new();
 static PRODUCED: Value<u32> = Value::new(0);
 static CONSUMED: Value<u32> = Value::new(0);
 static SUM_PRODUCED: Value<u32> = Value::new(0);
 static SUM_CONSUMED: Value<u32> = Value::new(0);
-/// The most items the ring ever held: never more than its slots.
+/// The most items the queue ever held: never more than its slots.
 static MOST_FILLED: Value<u32> = Value::new(0);
 
 fn item(producer: u32, n: u32) -> u32 {
@@ -47,16 +40,10 @@ fn item(producer: u32, n: u32) -> u32 {
 async fn producer(id: u32) {
     START.wait_async().await;
     for n in 0..ITEMS_EACH {
-        FREE.acquire_async().await;
-        {
-            let _ring = RING_LOCK.lock_async().await.unwrap();
-            let head = HEAD.get();
-            RING.set(head as usize % SLOTS, item(id, n)).unwrap();
-            HEAD.set(head + 1);
-            // Owner-less tasks cannot die holding the value's lock: this cannot fail.
-            let _ = MOST_FILLED.update(|most| most.max(head + 1 - TAIL.get()));
-        }
-        FILLED.release();
+        // Waits while the queue is full; nobody closes it.
+        RING.put_async(item(id, n)).await.unwrap();
+        // Owner-less tasks cannot die holding the value's lock: this cannot fail.
+        let _ = MOST_FILLED.update(|most| most.max(RING.qsize() as u32));
         PRODUCED.fetch_add(1);
         SUM_PRODUCED.fetch_add(item(id, n));
         if n < 2 {
@@ -73,14 +60,8 @@ async fn producer(id: u32) {
 async fn consumer() {
     START.wait_async().await;
     for n in 0..ITEMS {
-        FILLED.acquire_async().await;
-        let item = {
-            let _ring = RING_LOCK.lock_async().await.unwrap();
-            let tail = TAIL.get();
-            TAIL.set(tail + 1);
-            RING.get(tail as usize % SLOTS).unwrap()
-        };
-        FREE.release();
+        let item = RING.get_async().await.unwrap();
+        RING.task_done().unwrap();
         CONSUMED.fetch_add(1);
         SUM_CONSUMED.fetch_add(item);
         if n < 3 {
@@ -101,7 +82,7 @@ async fn main(spawner: Spawner) {
     let peripherals = cortex_m::Peripherals::take().unwrap();
     time_driver::start(peripherals.SYST);
     hprintln!(
-        "shmsync embedded demo: {} producers, 1 consumer, a ring of {} slots",
+        "shmsync embedded demo: {} producers, 1 consumer, a queue of {} slots",
         PRODUCERS,
         SLOTS
     );
@@ -139,14 +120,13 @@ async fn main(spawner: Spawner) {
         SUM_PRODUCED.get() == expected_sum && SUM_CONSUMED.get() == expected_sum,
     );
     ok &= check(
-        "the ring never held more than its slots",
+        "the queue never held more than its slots",
         MOST_FILLED.get() <= SLOTS as u32,
     );
     ok &= check(
-        "every permit is back",
-        FREE.value() == SLOTS as u32 && FILLED.value() == 0,
+        "the queue is empty, every item marked done",
+        RING.empty() && RING.unfinished_tasks() == 0,
     );
-    ok &= check("the ring lock is free", !RING_LOCK.is_locked());
     hprintln!(
         "{}",
         if ok {
