@@ -55,12 +55,12 @@ mod array;
 pub mod backend;
 mod error;
 mod event;
-mod layout;
 #[cfg(not(loom))]
 mod fault;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod fault;
+mod layout;
 mod lock;
 mod owner;
 mod pod;

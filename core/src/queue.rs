@@ -676,11 +676,19 @@ unsafe impl<T: Pod, const N: usize, W: Wait, O: Owner> ShmSafe for Queue<T, N, W
     const LAYOUT: Layout = Layout::structure::<Self>(
         "shmsync_core::Queue",
         &[
-            Field::new("lock", offset_of!(Self, lock), &<Lock<W, O> as ShmSafe>::LAYOUT),
+            Field::new(
+                "lock",
+                offset_of!(Self, lock),
+                &<Lock<W, O> as ShmSafe>::LAYOUT,
+            ),
             Field::new("tail", offset_of!(Self, tail), &<u32 as ShmSafe>::LAYOUT),
             Field::new("head", offset_of!(Self, head), &<u32 as ShmSafe>::LAYOUT),
             Field::new("done", offset_of!(Self, done), &<u32 as ShmSafe>::LAYOUT),
-            Field::new("slots", offset_of!(Self, slots), &<[Slot<T>; N] as ShmSafe>::LAYOUT),
+            Field::new(
+                "slots",
+                offset_of!(Self, slots),
+                &<[Slot<T>; N] as ShmSafe>::LAYOUT,
+            ),
         ],
     );
 }

@@ -838,6 +838,19 @@ fn a_put_killed_anywhere_delivers_its_item_whole_or_not_at_all() {
     }
 }
 
+/// A thread (owner id 2) that dies at `point` of a get from `q`.
+fn get_and_die<T: shmsync_core::Pod, const N: usize>(
+    q: &Arc<Queue<T, N>>,
+    point: KillPoint,
+) -> thread::JoinHandle<()> {
+    let q = q.clone();
+    thread::spawn(move || {
+        call_me(2);
+        kill_at(point, die);
+        let _ = q.get();
+    })
+}
+
 #[test]
 fn a_get_killed_anywhere_takes_its_item_or_leaves_it() {
     for point in [
@@ -849,14 +862,7 @@ fn a_get_killed_anywhere_takes_its_item_or_leaves_it() {
         model(move || {
             let q = Arc::new(Queue::<[u32; 2], 2>::new());
             q.put(DEAD).unwrap();
-            let dying = {
-                let q = q.clone();
-                thread::spawn(move || {
-                    call_me(2);
-                    kill_at(point, die);
-                    let _ = q.get();
-                })
-            };
+            let dying = get_and_die(&q, point);
             call_me(1);
             q.put(LIVE).unwrap(); // racing the death
             dying.join().unwrap();
@@ -877,14 +883,7 @@ fn a_putter_asleep_on_a_full_queue_gets_in_after_its_waker_dies() {
         model_with_slices(move || {
             let q = Arc::new(Queue::<u32, 1>::new());
             q.put(1).unwrap();
-            let dying = {
-                let q = q.clone();
-                thread::spawn(move || {
-                    call_me(2);
-                    kill_at(point, die);
-                    let _ = q.get();
-                })
-            };
+            let dying = get_and_die(&q, point);
             call_me(1);
             // The dead consumer made room but may never wake us: a sleeper looks again
             // on its own (the hosted backend's recheck), here in timed slices.

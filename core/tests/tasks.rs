@@ -170,3 +170,96 @@ fn timeouts_come_from_a_timer_future() {
     sem.release();
     block_on(sem.acquire_async());
 }
+
+/// The queue's async forms: tasks that put and get, futures dropped half-way, a close
+/// that wakes a pending get.
+mod queue {
+    use super::{block_on, poll_once, Counter};
+    use shmsync_core::embassy::Queue;
+    use shmsync_core::Closed;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::task::Poll;
+    use std::thread;
+
+    #[test]
+    fn async_producers_and_consumers_lose_nothing() {
+        static Q: Queue<u64, 4> = Queue::new();
+        const EACH: u64 = 20_000;
+        let sums: Vec<u64> = thread::scope(|s| {
+            let producers: Vec<_> = (0..2u64)
+                .map(|p| {
+                    s.spawn(move || {
+                        block_on(async {
+                            for n in 0..EACH {
+                                Q.put_async(p * EACH + n).await.unwrap();
+                            }
+                        })
+                    })
+                })
+                .collect();
+            let consumers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        block_on(async {
+                            let mut sum = 0;
+                            while let Ok(item) = Q.get_async().await {
+                                sum += item;
+                                Q.task_done().unwrap();
+                            }
+                            sum
+                        })
+                    })
+                })
+                .collect();
+            for producer in producers {
+                producer.join().unwrap();
+            }
+            block_on(Q.join_async()); // every item taken and marked done
+            Q.close();
+            consumers.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        let n = 2 * EACH;
+        assert_eq!(sums.iter().sum::<u64>(), n * (n - 1) / 2);
+    }
+
+    #[test]
+    fn a_dropped_get_takes_nothing_and_close_wakes_a_pending_one() {
+        let q: Queue<u32, 2> = Queue::new();
+        let wakes = Arc::new(Counter::default());
+        {
+            let mut dropped = Box::pin(q.get_async());
+            assert!(poll_once(&mut dropped, &wakes).is_pending());
+        }
+        q.put(5).unwrap();
+        assert_eq!(q.qsize(), 1, "the dropped get took nothing");
+        assert_eq!(q.try_get(), Ok(5));
+        let mut pending = Box::pin(q.get_async());
+        assert!(poll_once(&mut pending, &wakes).is_pending());
+        let before = wakes.0.load(Ordering::SeqCst);
+        q.close();
+        assert!(
+            wakes.0.load(Ordering::SeqCst) > before,
+            "close woke the task"
+        );
+        assert_eq!(
+            poll_once(&mut pending, &wakes),
+            Poll::Ready(Err(Closed(())))
+        );
+        let mut put = Box::pin(q.put_async(1));
+        assert_eq!(poll_once(&mut put, &wakes), Poll::Ready(Err(Closed(1))));
+    }
+
+    #[test]
+    fn a_pending_put_is_woken_by_a_get() {
+        let q: Queue<u32, 1> = Queue::new();
+        q.put(1).unwrap();
+        let wakes = Arc::new(Counter::default());
+        let mut put = Box::pin(q.put_async(2));
+        assert!(poll_once(&mut put, &wakes).is_pending());
+        assert_eq!(q.get(), Ok(1));
+        assert!(wakes.0.load(Ordering::SeqCst) > 0, "the get woke the task");
+        assert_eq!(poll_once(&mut put, &wakes), Poll::Ready(Ok(())));
+        assert_eq!(q.get(), Ok(2));
+    }
+}

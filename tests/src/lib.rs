@@ -70,6 +70,47 @@ pub fn busy_parent_threads<'scope>(
     });
 }
 
+/// Runs `f` on a thread and says whether it returned within `limit`: a hang check
+/// for calls that promise to end, with a limit only a hang reaches.
+pub fn returns_within<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> bool {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    finished.recv_timeout(limit).is_ok()
+}
+
+/// A peer process stopped (SIGSTOP) at a random moment of its calls never makes
+/// another's timed calls wait past their deadlines. Each of `trials` times, `setup`
+/// starts a peer and returns it with the calls to make (on a thread) while it is
+/// stopped; they must return within 5 s.
+pub fn timed_calls_end_while_a_peer_is_stopped<C: FnOnce() + Send + 'static>(
+    seed: u64,
+    trials: u32,
+    mut setup: impl FnMut() -> (Process, C),
+) {
+    let mut random = XorShift(seed);
+    for trial in 0..trials {
+        let (child, calls) = setup();
+        std::thread::sleep(Duration::from_micros(200 + random.below(2_000)));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.pid() as i32),
+            nix::sys::signal::Signal::SIGSTOP,
+        )
+        .unwrap();
+        let calls_end = returns_within(Duration::from_secs(5), calls);
+        child.kill().unwrap();
+        let _ = join(child);
+        assert!(
+            calls_end,
+            "trial {trial}: a timed call waited for a stopped process"
+        );
+    }
+}
+
 /// Joins every child (see [`join`]), asserting that each succeeded and was reaped.
 #[track_caller]
 pub fn join_all_reaped(children: Vec<Process>) {

@@ -4,7 +4,7 @@
 //! its `get` had taken off the queue when it died).
 
 use shmsync::{pod_struct, Event, Process, Queue, Shared, ShmSafe};
-use shmsync_tests::{join, XorShift};
+use shmsync_tests::{join, timed_calls_end_while_a_peer_is_stopped, XorShift};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -312,24 +312,11 @@ fn producers_and_consumers_killed_anywhere_never_wedge_the_queue() {
     );
 }
 
-/// Runs `f` on a thread and says whether it returned within `limit`.
-fn returns_within<T: Send + 'static>(
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> bool {
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(f());
-    });
-    finished.recv_timeout(limit).is_ok()
-}
-
 /// A process stopped (SIGSTOP) anywhere in its queue calls, the internal lock perhaps
 /// held, never makes another's `try_` or timed calls wait past their deadline.
 #[test]
 fn timed_calls_end_while_a_peer_is_stopped_anywhere() {
-    let mut random = XorShift(0x5eed_0014);
-    for trial in 0..20 {
+    timed_calls_end_while_a_peer_is_stopped(0x5eed_0014, 20, || {
         let queue: &'static Shared<Queue<u64, 4>> =
             Box::leak(Box::new(Shared::anonymous(Queue::new()).unwrap()));
         let child = Process::spawn(|| loop {
@@ -337,26 +324,14 @@ fn timed_calls_end_while_a_peer_is_stopped_anywhere() {
             let _ = queue.try_get();
         })
         .unwrap();
-        std::thread::sleep(Duration::from_micros(200 + random.below(2_000)));
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.pid() as i32),
-            nix::sys::signal::Signal::SIGSTOP,
-        )
-        .unwrap();
-        let calls_end = returns_within(Duration::from_secs(5), move || {
+        (child, move || {
             let _ = queue.try_put(2);
             let _ = queue.try_get();
             let _ = queue.put_timeout(3, Duration::from_millis(10));
             let _ = queue.get_timeout(Duration::from_millis(10));
-            queue.qsize()
-        });
-        child.kill().unwrap();
-        let _ = join(child);
-        assert!(
-            calls_end,
-            "trial {trial}: a timed call waited for a stopped process"
-        );
-    }
+            let _ = queue.qsize();
+        })
+    });
 }
 
 /// Consumers asleep on an empty queue; one of them is killed right after a put woke

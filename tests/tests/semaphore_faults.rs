@@ -6,7 +6,7 @@ use shmsync::{
     shm_struct, BoundedSemaphore, Event, Field, Layout, Lock, Process, Semaphore, Shared, ShmSafe,
     Value,
 };
-use shmsync_tests::{join, XorShift};
+use shmsync_tests::{join, returns_within, timed_calls_end_while_a_peer_is_stopped, XorShift};
 use std::mem::offset_of;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
@@ -327,26 +327,12 @@ fn permits_are_given_back_by_their_guard() {
     assert_eq!(sem.value(), 1);
 }
 
-/// Runs `f` on a thread and says whether it returned within `limit`: a hang check
-/// for calls that promise to end, with a limit only a hang reaches.
-fn returns_within<T: Send + 'static>(
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> bool {
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(f());
-    });
-    finished.recv_timeout(limit).is_ok()
-}
-
 /// A process stopped (SIGSTOP) at any point of its semaphore calls, its internal lock
 /// perhaps held, never makes another's `try_acquire`, `acquire_timeout` or `value` wait
 /// past its deadline.
 #[test]
 fn timed_calls_end_while_a_peer_is_stopped_anywhere() {
-    let mut random = XorShift(0x5eed_0003);
-    for trial in 0..20 {
+    timed_calls_end_while_a_peer_is_stopped(0x5eed_0003, 20, || {
         let sem: &'static Shared<Semaphore> =
             Box::leak(Box::new(Shared::anonymous(Semaphore::new(3)).unwrap()));
         let child = Process::spawn(|| loop {
@@ -355,24 +341,12 @@ fn timed_calls_end_while_a_peer_is_stopped_anywhere() {
             sem.release();
         })
         .unwrap();
-        std::thread::sleep(Duration::from_micros(200 + random.below(2_000)));
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.pid() as i32),
-            nix::sys::signal::Signal::SIGSTOP,
-        )
-        .unwrap();
-        let calls_end = returns_within(Duration::from_secs(5), move || {
+        (child, move || {
             let _ = sem.try_acquire();
             let _ = sem.acquire_timeout(Duration::from_millis(10));
-            sem.value()
-        });
-        child.kill().unwrap();
-        let _ = join(child);
-        assert!(
-            calls_end,
-            "trial {trial}: a timed call waited for a stopped process"
-        );
-    }
+            let _ = sem.value();
+        })
+    });
 }
 
 /// A peer that writes garbage over the semaphore's internal lock makes it unusable:
