@@ -198,3 +198,29 @@ fn errors_print_a_sentence() {
     assert!(NoTaskPending.to_string().contains("task_done"));
     assert_eq!(format!("{:?}", PutError::Closed(5u8)), "Closed(..)");
 }
+
+#[test]
+fn the_layout_names_the_items_and_the_backend() {
+    use shmsync_core::ShmSafe;
+    type Spun<T, const N: usize> = shmsync_core::spin::Queue<T, N>;
+    let layout = <Spun<u16, 2> as ShmSafe>::LAYOUT;
+    assert_eq!(
+        layout.description().as_str(),
+        "shmsync_core::Queue (24 bytes, align 4) { lock: Lock<Spin, Unowned>@0, tail: u32@4, \
+         head: u32@8, done: u32@12, slots: [shmsync_core::queue::Slot { item: u16@0 }; 2]@16 }"
+    );
+    // Another item type, capacity or backend is another layout.
+    let others = [
+        <Spun<i16, 2> as ShmSafe>::LAYOUT,
+        <Spun<u16, 3> as ShmSafe>::LAYOUT,
+        <Queue<u16, 2> as ShmSafe>::LAYOUT,
+    ];
+    for other in others {
+        assert_ne!(
+            other.fingerprint(),
+            layout.fingerprint(),
+            "{}",
+            other.description()
+        );
+    }
+}

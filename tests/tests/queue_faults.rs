@@ -3,7 +3,7 @@
 //! item whose `put` returned is delivered, except one per killed consumer (the item
 //! its `get` had taken off the queue when it died).
 
-use shmsync::{pod_struct, Event, Process, Queue, Shared, ShmSafe};
+use shmsync::{pod_struct, shm_struct, Event, Layout, Process, Queue, Shared, ShmSafe};
 use shmsync_tests::{join, timed_calls_end_while_a_peer_is_stopped, XorShift};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -73,17 +73,17 @@ struct Tally {
 }
 
 // SAFETY: `#[repr(C)]`, atomics only.
-unsafe impl ShmSafe for Tally {}
-
-#[repr(C)]
-struct Arena {
-    queue: Queue<Item, 8>,
-    stop: Event,
-    tally: Tally,
+unsafe impl ShmSafe for Tally {
+    const LAYOUT: Layout = Layout::opaque::<Self>("queue_faults::Tally");
 }
 
-// SAFETY: `#[repr(C)]`, and every field is `ShmSafe`.
-unsafe impl ShmSafe for Arena {}
+shm_struct! {
+    struct Arena {
+        queue: Queue<Item, 8>,
+        stop: Event,
+        tally: Tally,
+    }
+}
 
 impl Arena {
     fn new() -> Self {
