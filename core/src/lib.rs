@@ -72,6 +72,7 @@ mod sync;
 mod tracked_semaphore;
 mod value;
 mod wait;
+mod zeroable;
 
 #[cfg(feature = "embassy")]
 pub use aliases::embassy;
@@ -96,4 +97,5 @@ pub use shm_safe::ShmSafe;
 pub use sync::{AtomicU32, Ordering};
 pub use tracked_semaphore::{Permit, TrackedBoundedSemaphore, TrackedSemaphore, TRACKED_HOLDERS};
 pub use value::Value;
-pub use wait::{Timed, Wait};
+pub use wait::{deadline_after, expired, Timed, Wait};
+pub use zeroable::Zeroable;

@@ -62,7 +62,8 @@ struct Permits<W, O: Owner> {
     free: AtomicU32,
     total: AtomicU32,
     untracked: AtomicU32,
-    /// The most permits there may be.
+    /// The most permits there may be, for a bounded semaphore; unused (and 0, so that
+    /// all-zero bytes are `new(0)`) for an unbounded one.
     bound: AtomicU32,
     /// Serialises changes of the counts.
     guard: Lock<W, O>,
@@ -174,6 +175,8 @@ pub struct TrackedBoundedSemaphore<W, O: Owner> {
 #[must_use = "the permit is given back as soon as it is dropped"]
 pub struct Permit<'a, W: Wait, O: Owner> {
     permits: &'a Permits<W, O>,
+    /// Whether the semaphore has a bound.
+    bounded: bool,
     _owner: core::marker::PhantomData<O::GuardMarker>,
 }
 
@@ -350,15 +353,20 @@ impl<W: Wait, O: Owner> Permits<W, O> {
     }
 
     /// Gives back `n` permits: the calling thread's own first, then handed-off and
-    /// untracked ones, then new ones up to the bound. All or nothing. Never another
-    /// thread's tracked permit: that one comes back by its release or its death.
-    fn give(&self, n: u32) -> Result<(), OverRelease> {
+    /// untracked ones, then new ones up to the bound (`bounded`) or the most there can
+    /// be. All or nothing. Never another thread's tracked permit: that one comes back by
+    /// its release or its death.
+    fn give(&self, n: u32, bounded: bool) -> Result<(), OverRelease> {
         let mine = self.my_slot();
         let from_mine = mine.map_or(0, |h| n.min(h.held.load(Ordering::Relaxed)));
         let from_untracked = (n - from_mine).min(self.untracked.load(Ordering::Relaxed));
         let added = n - from_mine - from_untracked;
         let total = self.total.load(Ordering::Relaxed);
-        let bound = self.bound.load(Ordering::Relaxed).min(COUNT);
+        let bound = if bounded {
+            self.bound.load(Ordering::Relaxed).min(COUNT)
+        } else {
+            COUNT
+        };
         if total.checked_add(added).is_none_or(|t| t > bound) {
             return Err(OverRelease {
                 released: n,
@@ -432,8 +440,8 @@ impl<W: Wait, O: Owner> Permits<W, O> {
         }
     }
 
-    fn release(&self, n: u32) -> Result<(), OverRelease> {
-        let (given, wake) = self.locked_for_good(|permits| permits.give(n));
+    fn release(&self, n: u32, bounded: bool) -> Result<(), OverRelease> {
+        let (given, wake) = self.locked_for_good(|permits| permits.give(n, bounded));
         if wake {
             if n == 1 {
                 W::wake_one(&self.free);
@@ -461,7 +469,7 @@ impl<W: Wait, O: Owner> Permits<W, O> {
 }
 
 macro_rules! semaphore_api {
-    ($type:ident, $release:ty, $release_doc:literal, $release_map:expr) => {
+    ($type:ident, $bounded:literal, $release:ty, $release_doc:literal, $release_map:expr) => {
         impl<W, O: Owner> $type<W, O> {
             /// The most permits a semaphore can hold.
             pub const MAX_PERMITS: u32 = COUNT;
@@ -472,7 +480,7 @@ macro_rules! semaphore_api {
             /// gives it back when dropped (Python's `with sem:`).
             pub fn permit(&self) -> Permit<'_, W, O> {
                 self.permits.acquire(None);
-                self.permits.permit()
+                self.permits.permit($bounded)
             }
 
             /// Python's `acquire()`: takes a permit, blocking while there is none. Give
@@ -499,12 +507,12 @@ macro_rules! semaphore_api {
 
             #[doc = $release_doc]
             pub fn release(&self) -> $release {
-                $release_map(self.permits.release(1))
+                $release_map(self.permits.release(1, $bounded))
             }
 
             /// Gives back `n` permits at once; see [`release`](Self::release).
             pub fn release_n(&self, n: u32) -> $release {
-                $release_map(self.permits.release(n))
+                $release_map(self.permits.release(n, $bounded))
             }
 
             /// The number of free permits right now (Python's `get_value()`), after
@@ -556,6 +564,7 @@ macro_rules! semaphore_api {
 
 semaphore_api!(
     TrackedSemaphore,
+    false,
     (),
     "Gives back a permit (see [who holds a permit](Self#who-holds-a-permit)), waking a \
      waiter if there is one.\n\n# Panics\n\nIf the count would pass \
@@ -568,6 +577,7 @@ semaphore_api!(
 
 semaphore_api!(
     TrackedBoundedSemaphore,
+    true,
     Result<(), OverRelease>,
     "Gives back a permit (see [who holds a permit](TrackedSemaphore#who-holds-a-permit));\
      an error, and no change, if that would pass the bound.",
@@ -579,7 +589,7 @@ impl<W, O: Owner> TrackedSemaphore<W, O> {
         /// A semaphore holding `permits` free permits (at most
         /// [`MAX_PERMITS`](Self::MAX_PERMITS)).
         pub fn new(permits: u32) -> Self {
-            TrackedSemaphore { permits: Permits::new(permits, COUNT) }
+            TrackedSemaphore { permits: Permits::new(permits, 0) }
         }
     }
 }
@@ -599,9 +609,10 @@ impl<W, O: Owner> TrackedBoundedSemaphore<W, O> {
 }
 
 impl<W: Wait, O: Owner> Permits<W, O> {
-    fn permit(&self) -> Permit<'_, W, O> {
+    fn permit(&self, bounded: bool) -> Permit<'_, W, O> {
         Permit {
             permits: self,
+            bounded,
             _owner: core::marker::PhantomData,
         }
     }
@@ -622,7 +633,7 @@ impl<W: Wait, O: Owner> Permit<'_, W, O> {
 impl<W: Wait, O: Owner> Drop for Permit<'_, W, O> {
     fn drop(&mut self) {
         // One permit is held, so giving one back cannot pass the bound.
-        let _ = self.permits.release(1);
+        let _ = self.permits.release(1, self.bounded);
     }
 }
 

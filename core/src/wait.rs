@@ -122,7 +122,31 @@ pub(crate) const UNUSABLE_LOOK_NS: u64 = 50_000_000;
 
 /// The absolute deadline `timeout` from now on `W`'s clock. Saturates instead of
 /// overflowing, so `Duration::MAX` means "practically never".
-pub(crate) fn deadline_after<W: Wait>(timeout: Duration) -> u64 {
+///
+/// # Example
+///
+/// ```
+/// use core::time::Duration;
+/// use shmsync_core::{deadline_after, expired, AtomicU32, Timed, Wait};
+///
+/// /// A backend whose clock stands at 7 ns.
+/// struct Stopped;
+/// impl Wait for Stopped {
+///     const NAME: &'static str = "Stopped";
+///     fn now() -> u64 { 7 }
+///     fn wait(_: &AtomicU32, _: u32, _: Option<u64>) {}
+///     fn wake_one(_: &AtomicU32) {}
+///     fn wake_all(_: &AtomicU32) {}
+/// }
+/// impl Timed for Stopped {}
+///
+/// let deadline = deadline_after::<Stopped>(Duration::from_nanos(3));
+/// assert_eq!(deadline, 10);
+/// assert!(!expired::<Stopped>(Some(deadline)));
+/// assert!(expired::<Stopped>(Some(7)));
+/// assert_eq!(deadline_after::<Stopped>(Duration::MAX), u64::MAX);
+/// ```
+pub fn deadline_after<W: Timed>(timeout: Duration) -> u64 {
     let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
     W::now().saturating_add(nanos)
 }
@@ -146,8 +170,9 @@ pub(crate) fn spin_while<W: Wait>(mut busy: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// Whether `deadline` has passed on `W`'s clock.
-pub(crate) fn expired<W: Wait>(deadline: Option<u64>) -> bool {
+/// Whether `deadline` has passed on `W`'s clock (`None`: never). See
+/// [`deadline_after`].
+pub fn expired<W: Wait>(deadline: Option<u64>) -> bool {
     deadline.is_some_and(|d| W::now() >= d)
 }
 

@@ -5,15 +5,16 @@
 //!
 //!     cargo run -p shmsync --example meeting -- host
 //!
-//! and in another, while the first waits:
+//! and in another:
 //!
 //!     cargo run -p shmsync --example meeting -- guest
 //!
+//! The guest may start first: it waits up to ten seconds for the host's segment.
 //! A name after the role meets in a segment of that name instead.
 
-use shmsync::{shm_struct, Array, Event, Shared, ShmError};
+use shmsync::{shm_struct, Array, Event, Shared};
 use std::error::Error;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const NAME: &str = "shmsync-example-meeting";
 
@@ -40,14 +41,8 @@ pub fn main() -> Result<(), Box<dyn Error>> {
 /// Creates the segment, so its name is free when the host starts and removed when it
 /// returns.
 pub fn host(name: &str, wait: Duration) -> Result<(), Box<dyn Error>> {
-    let meeting = Shared::create(
-        name,
-        Meeting {
-            greeting: Array::zeroed(),
-            reply: Array::zeroed(),
-            replied: Event::new(),
-        },
-    )?;
+    // Made in place: every field starts as zeros (empty texts, the event clear).
+    let meeting = Shared::<Meeting>::create_with(name, |_| {})?;
     meeting
         .greeting
         .set_value(format!("hello from process {}", std::process::id()).as_bytes())?;
@@ -63,18 +58,10 @@ pub fn host(name: &str, wait: Duration) -> Result<(), Box<dyn Error>> {
     Ok(()) // dropping `meeting` removes the name
 }
 
-/// Opens the segment by name, looking again for a while when the host has not created
-/// it yet, since the two may start in either order.
+/// Opens the segment by name, waiting for the host to create it, since the two may
+/// start in either order.
 pub fn guest(name: &str) -> Result<(), Box<dyn Error>> {
-    let began = Instant::now();
-    let meeting = loop {
-        match Shared::<Meeting>::open(name, Duration::from_secs(5)) {
-            Err(ShmError::NotFound { .. }) if began.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            opened => break opened?,
-        }
-    };
+    let meeting = Shared::<Meeting>::open(name, Duration::from_secs(10))?;
     println!(
         "guest: read {:?}",
         String::from_utf8_lossy(&meeting.greeting.value()?)

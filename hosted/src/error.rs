@@ -19,9 +19,10 @@ use crate::identity::TypeRecord;
 ///
 /// let err = Shared::<u64>::open("shmsync-doc-no-such-segment", Duration::ZERO).unwrap_err();
 /// assert!(matches!(err, ShmError::NotFound { .. }));
-/// println!("{err}");
+/// // Both forms print the message, so `main` returning the error prints it too.
+/// assert_eq!(format!("{err:?}"), err.to_string());
+/// assert!(err.to_string().starts_with("no segment named \"shmsync-doc-no-such-segment\""));
 /// ```
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum ShmError {
     /// The name cannot name a segment.
@@ -31,12 +32,13 @@ pub enum ShmError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// `create` found a segment of that name already.
+    /// `create` found a segment of that name in use, or kept on purpose
+    /// ([`Unlink::Never`](crate::Unlink::Never)).
     AlreadyExists {
         /// The segment's name.
         name: String,
     },
-    /// `open` found no segment of that name.
+    /// `open` found no segment of that name within its timeout.
     NotFound {
         /// The segment's name.
         name: String,
@@ -83,13 +85,18 @@ pub enum ShmError {
         /// The bytes it has.
         found: u64,
     },
-    /// Its creator had not finished initialising it within the timeout (or died
-    /// while doing so).
+    /// Its creator had not finished initialising it within the timeout.
     NotReady {
         /// The segment's name.
         name: String,
         /// How long `open` waited.
         waited: Duration,
+    },
+    /// Its creator died before it finished initialising it, and nobody has replaced
+    /// it (`create` or `open_or_create` would) within the timeout.
+    Abandoned {
+        /// The segment's name.
+        name: String,
     },
     /// There is no room for the segment (a full `/dev/shm`, or a memory limit).
     NoSpace {
@@ -117,13 +124,18 @@ impl fmt::Display for ShmError {
             }
             ShmError::AlreadyExists { name } => write!(
                 f,
-                "a segment named {name:?} already exists; open it, or remove it with \
-                 Shared::unlink if it is left over"
+                "a segment named {name:?} already exists and is in use (or kept with \
+                 Unlink::Never); open it, or choose another name"
             ),
             ShmError::NotFound { name } => write!(
                 f,
                 "no segment named {name:?}; is the creating process running, and is the \
                  name spelt the same?"
+            ),
+            ShmError::Abandoned { name } => write!(
+                f,
+                "segment {name:?} was left half-made by a creator that died; create it \
+                 again (Shared::create reclaims the name)"
             ),
             ShmError::PermissionDenied { name } => write!(
                 f,
@@ -140,8 +152,14 @@ impl fmt::Display for ShmError {
                 found,
             } => write!(
                 f,
-                "segment {name:?} has format version {found}, this program reads version \
-                 {expected}; build both programs with the same shmsync"
+                "segment {name:?} has format version {found}, and this program reads \
+                 version {expected}: {}",
+                if found > expected {
+                    "it was made by a newer shmsync; build this program with it too"
+                } else {
+                    "it was made by an older shmsync; build its maker with this one, or \
+                     remove the segment (Shared::unlink) and create it again"
+                }
             ),
             ShmError::LayoutMismatch {
                 name,
@@ -181,7 +199,7 @@ impl fmt::Display for ShmError {
             ShmError::NotReady { name, waited } => write!(
                 f,
                 "segment {name:?} was still being initialised after {waited:?}; its \
-                 creator is slow or died while creating it"
+                 creator is slow, or stopped"
             ),
             ShmError::NoSpace { name, bytes } => write!(
                 f,
@@ -196,6 +214,13 @@ impl fmt::Display for ShmError {
                 write!(f, "{operation} failed for segment {name:?}: {source}")
             }
         }
+    }
+}
+
+/// The message, as `Display` writes it: what `main` prints when it returns the error.
+impl fmt::Debug for ShmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -40,29 +40,7 @@ impl Wait for Futex {
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) {
-        let timeout = deadline.map(|d| libc::timespec {
-            tv_sec: (d / 1_000_000_000) as libc::time_t,
-            tv_nsec: (d % 1_000_000_000) as libc::c_long,
-        });
-        let timeout_ptr = timeout
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        // SAFETY: `word` is a live, aligned 32-bit atomic for the whole call, which is
-        // all FUTEX_WAIT_BITSET reads; `timeout_ptr` is null or points at `timeout`,
-        // alive until the call returns. The result is ignored on purpose: EAGAIN (the
-        // word changed), ETIMEDOUT, EINTR and spurious wakes all mean "re-check", which
-        // every caller does.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                word.as_ptr(),
-                libc::FUTEX_WAIT_BITSET,
-                expected,
-                timeout_ptr,
-                std::ptr::null::<u32>(),
-                libc::FUTEX_BITSET_MATCH_ANY,
-            );
-        }
+        wait_at(word.as_ptr(), expected, deadline);
     }
 
     fn wake_one(word: &AtomicU32) {
@@ -71,6 +49,35 @@ impl Wait for Futex {
 
     fn wake_all(word: &AtomicU32) {
         wake(word, i32::MAX);
+    }
+}
+
+/// [`Futex::wait`] on the word at `address`, which need not be mapped: the kernel reads
+/// it with its own checks, so a word in a file that a peer truncated is an error
+/// (`EFAULT`, ignored: the caller looks again), never a `SIGBUS`.
+pub(crate) fn wait_at(address: *const u32, expected: u32, deadline: Option<u64>) {
+    let timeout = deadline.map(|d| libc::timespec {
+        tv_sec: (d / 1_000_000_000) as libc::time_t,
+        tv_nsec: (d % 1_000_000_000) as libc::c_long,
+    });
+    let timeout_ptr = timeout
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: FUTEX_WAIT_BITSET only reads the 32-bit word at `address`, through the
+    // kernel's checked access (EFAULT where nothing is mapped), and writes nothing;
+    // `timeout_ptr` is null or points at `timeout`, alive until the call returns. The
+    // result is ignored on purpose: EAGAIN (the word changed), ETIMEDOUT, EINTR, EFAULT
+    // and spurious wakes all mean "re-check", which every caller does.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            address,
+            libc::FUTEX_WAIT_BITSET,
+            expected,
+            timeout_ptr,
+            std::ptr::null::<u32>(),
+            libc::FUTEX_BITSET_MATCH_ANY,
+        );
     }
 }
 

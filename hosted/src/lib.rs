@@ -44,10 +44,10 @@ pub use futex::Futex;
 pub use identity::TypeRecord;
 pub use process::{ExitStatus, Process, PANIC_EXIT_CODE};
 pub use robust::{Robust, RobustRecord};
-pub use shm::{Shared, FORMAT_VERSION};
+pub use shm::{Origin, Participant, Shared, Stale, Unlink, FORMAT_VERSION};
 pub use shmsync_core::{
     shm_struct, ArrayError, Bitwise, DataError, Difference, Field, IndexError, Layout, LockError,
-    NotHeld, Number, OverRelease, RangeError, Scalar, ShmSafe, TryLockError,
+    NotHeld, Number, OverRelease, RangeError, Scalar, ShmSafe, TryLockError, Zeroable,
 };
 pub use spawn::{
     run_if_spawned, Entry, Spawn, SpawnError, Spawned, ENTRY_FAILED_EXIT_CODE,

@@ -32,7 +32,7 @@ use std::sync::atomic::{
     compiler_fence, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 
-use shmsync_core::{Owner, ShmSafe, Wait};
+use shmsync_core::{Owner, ShmSafe, Wait, Zeroable};
 
 /// Records lock owners by Linux thread id and has the kernel mark a lock whose holder
 /// died (see [`shmsync_core::Lock`]). The owner backend of [`Lock`](crate::Lock).
@@ -75,6 +75,8 @@ unsafe impl ShmSafe for RobustRecord {
     const LAYOUT: shmsync_core::Layout =
         shmsync_core::Layout::opaque::<Self>("shmsync::RobustRecord");
 }
+// SAFETY: atomics, valid as zeros; all zeros is `UNHELD`.
+unsafe impl Zeroable for RobustRecord {}
 
 /// Where a lock keeps its entry: 8 (the record after the 4-byte word, aligned to 8) plus
 /// 24 (`next` in the record) is glibc's 32.
@@ -231,16 +233,7 @@ impl Thread {
     #[cold]
     fn set_up(&self) {
         let generation = process_generation();
-        if generation.load(Ordering::Relaxed) == 0 {
-            // First thread of this process to get here: a value that no copy of a
-            // parent's state can hold (a parent's generation was made in another process).
-            let _ = generation.compare_exchange(
-                0,
-                fresh_generation(),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-        }
+        process_incarnation();
         self.tid.set(nix::unistd::gettid().as_raw() as u32);
         self.depth.set(0);
         self.empty.set(0);
@@ -558,6 +551,23 @@ fn registered_head() -> Option<(*const ListHead, isize)> {
     // keeps valid while the thread runs.
     let futex_offset = unsafe { (*head).futex_offset.load(Ordering::Relaxed) };
     Some((head, futex_offset))
+}
+
+/// A number that this process keeps for its whole life and that no other process has,
+/// a forked child included (whose pid a PID namespace may make equal to its parent's).
+pub(crate) fn process_incarnation() -> u64 {
+    let generation = process_generation();
+    if generation.load(Ordering::Relaxed) == 0 {
+        // First thread of this process to get here: a value that no copy of a parent's
+        // state can hold (a parent's generation was made in another process).
+        let _ = generation.compare_exchange(
+            0,
+            fresh_generation(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    generation.load(Ordering::Relaxed)
 }
 
 /// A word that identifies this process's incarnation of the thread states: it lives in

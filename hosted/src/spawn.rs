@@ -58,9 +58,9 @@ const SEGMENT_VAR: &str = "SHMSYNC_SPAWN_SEGMENT_";
 /// let error = Spawn::new("count").segment(&counter).start().unwrap_err();
 /// assert!(matches!(error, SpawnError::AnonymousSegment { index: 0 }));
 /// println!("{error}");
+/// assert_eq!(format!("{error:?}"), error.to_string()); // as `main` would print it
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum SpawnError {
     /// The segment at `index` is anonymous: a spawned child cannot map it.
@@ -156,6 +156,13 @@ impl fmt::Display for SpawnError {
                 "{variable}={value:?} does not describe a segment handed by shmsync::Spawn"
             ),
         }
+    }
+}
+
+/// The message, as `Display` writes it: what `main` prints when it returns the error.
+impl fmt::Debug for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

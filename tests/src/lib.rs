@@ -111,6 +111,54 @@ pub fn timed_calls_end_while_a_peer_is_stopped<C: FnOnce() + Send + 'static>(
     }
 }
 
+/// A segment name unique to this test run, removed again when dropped.
+pub struct ShmName(pub String);
+
+impl ShmName {
+    pub fn new(what: &str) -> ShmName {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        ShmName(format!(
+            "shmsync-test-{what}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    /// Where the kernel keeps it.
+    pub fn path(&self) -> std::path::PathBuf {
+        std::path::Path::new("/dev/shm").join(&self.0)
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path().exists()
+    }
+}
+
+impl std::ops::Deref for ShmName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for ShmName {
+    fn drop(&mut self) {
+        let _ = shmsync::Shared::<u8>::unlink(&self.0);
+    }
+}
+
+/// Runs `f` in a child process of its own and asserts that it succeeded. A named
+/// segment this process holds is shared by every child forked while it holds it (the
+/// child inherits the open file), and the test harness runs other tests' forks in
+/// parallel: a test that asserts when a segment is removed or reclaimed keeps its
+/// segments out of this process this way.
+#[track_caller]
+pub fn in_child(f: impl FnOnce()) {
+    let child = Process::spawn(f).expect("fork");
+    assert!(join(child).success(), "the test's child failed");
+}
+
 /// Joins every child (see [`join`]), asserting that each succeeded and was reaped.
 #[track_caller]
 pub fn join_all_reaped(children: Vec<Process>) {

@@ -1,57 +1,34 @@
 //! Bad input and faults around segments: each gives a typed error, and nothing is lost.
+//! Large values are made in place; a peer that truncates a segment gives an error, or
+//! (sealed memfd) cannot truncate it at all.
 
-use nix::fcntl::OFlag;
-use nix::sys::mman::{mmap, shm_open, shm_unlink, MapFlags, ProtFlags};
-use nix::sys::stat::Mode;
-use shmsync::{Array, Difference, Process, Shared, ShmError, Value, FORMAT_VERSION};
-use shmsync_tests::{join, wait};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag, SealFlag};
+use nix::sys::mman::{mmap, shm_open, MapFlags, ProtFlags};
+use nix::sys::stat::{fstat, Mode};
+use nix::sys::uio::{pread, pwrite};
+use nix::unistd::ftruncate;
+use shmsync::{Array, Difference, Event, Process, Shared, ShmError, Value, FORMAT_VERSION};
+use shmsync_tests::{join, wait, ShmName, XorShift};
 use std::ffi::CString;
 use std::io::Read;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// A name unique to this test run, removed again when dropped.
-struct Name(String);
-
-impl Name {
-    fn new(what: &str) -> Name {
-        static N: AtomicU32 = AtomicU32::new(0);
-        Name(format!(
-            "shmsync-test-{what}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ))
-    }
-
-    fn path(&self) -> CString {
-        CString::new(format!("/{}", self.0)).unwrap()
-    }
-
-    fn exists(&self) -> bool {
-        Path::new(&format!("/dev/shm/{}", self.0)).exists()
-    }
-
-    /// A segment made by some other program: `len` zero bytes, or the given bytes.
-    fn raw(&self, len: usize) -> OwnedFd {
-        let fd = shm_open(
-            self.path().as_c_str(),
-            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
-            Mode::S_IRUSR | Mode::S_IWUSR,
-        )
-        .unwrap();
-        nix::unistd::ftruncate(&fd, len as i64).unwrap();
-        fd
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = shm_unlink(self.path().as_c_str());
-    }
+/// A segment made by some other program: `len` zero bytes.
+fn raw(name: &ShmName, len: usize) -> OwnedFd {
+    let path = CString::new(format!("/{}", name.0)).unwrap();
+    let fd = shm_open(
+        path.as_c_str(),
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
+        Mode::S_IRUSR | Mode::S_IWUSR,
+    )
+    .unwrap();
+    nix::unistd::ftruncate(&fd, len as i64).unwrap();
+    fd
 }
 
 /// Writes `bytes` at `offset` of a segment, as a foreign program might.
@@ -97,7 +74,7 @@ fn invalid_names_are_refused() {
 
 #[test]
 fn opening_a_missing_name() {
-    let name = Name::new("missing");
+    let name = ShmName::new("missing");
     let err = Shared::<Value<u32>>::open(&name.0, SHORT).unwrap_err();
     assert!(
         matches!(&err, ShmError::NotFound { name: n } if *n == name.0),
@@ -112,7 +89,7 @@ fn opening_a_missing_name() {
 
 #[test]
 fn creating_over_an_existing_name_keeps_the_original() {
-    let name = Name::new("exists");
+    let name = ShmName::new("exists");
     let first = Shared::create(&name.0, Value::<u32>::new(7)).unwrap();
     let err = Shared::create(&name.0, Value::<u32>::new(8)).unwrap_err();
     assert!(matches!(err, ShmError::AlreadyExists { .. }), "{err:?}");
@@ -126,7 +103,7 @@ fn creating_over_an_existing_name_keeps_the_original() {
 
 #[test]
 fn segments_are_private_to_their_user() {
-    let name = Name::new("mode");
+    let name = ShmName::new("mode");
     let _segment = Shared::create(&name.0, Value::<u32>::new(0)).unwrap();
     let mode = nix::sys::stat::stat(format!("/dev/shm/{}", name.0).as_str())
         .unwrap()
@@ -136,7 +113,7 @@ fn segments_are_private_to_their_user() {
 
 #[test]
 fn the_wrong_type_is_refused() {
-    let name = Name::new("type");
+    let name = ShmName::new("type");
     let _segment = Shared::create(&name.0, Value::<u32>::new(1)).unwrap();
     match Shared::<Value<u64>>::open(&name.0, SHORT) {
         Err(ShmError::LayoutMismatch {
@@ -208,7 +185,7 @@ mod d {
 /// which field differs.
 #[test]
 fn a_type_of_the_same_short_name_with_other_fields_is_refused_at_the_field() {
-    let name = Name::new("short-name");
+    let name = ShmName::new("short-name");
     let _segment = Shared::create(&name.0, a::Rec { x: 1, flag: 2 }).unwrap();
 
     // Same size and alignment: an `i8` where the segment has a `u8`.
@@ -246,7 +223,7 @@ fn a_type_of_the_same_short_name_with_other_fields_is_refused_at_the_field() {
 /// What the bytes mean is fixed by the fields, not by what a program calls the struct.
 #[test]
 fn the_same_fields_under_another_name_open() {
-    let name = Name::new("same-fields");
+    let name = ShmName::new("same-fields");
     let _segment = Shared::create(&name.0, a::Rec { x: 7, flag: 1 }).unwrap();
     let other = Shared::<d::Record>::open(&name.0, SHORT).unwrap();
     assert_eq!((other.x, other.flag), (7, 1));
@@ -256,7 +233,7 @@ fn the_same_fields_under_another_name_open() {
 /// and every operation goes by that reading.
 #[test]
 fn a_bool_byte_written_by_a_peer_reads_as_true() {
-    let name = Name::new("bool");
+    let name = ShmName::new("bool");
     let segment = Shared::create(&name.0, Value::<bool>::new(false)).unwrap();
     // The value's byte follows its lock; written as another program would.
     // SAFETY: `Value` is `#[repr(C)]`: its lock, then an `AtomicU8`, written here through
@@ -278,7 +255,7 @@ fn a_bool_byte_written_by_a_peer_reads_as_true() {
 
 #[test]
 fn another_format_version_is_refused() {
-    let name = Name::new("version");
+    let name = ShmName::new("version");
     let segment = Shared::create(&name.0, Value::<u32>::new(1)).unwrap();
     poke(segment.fd().unwrap(), 8, &99u32.to_ne_bytes());
     match Shared::<Value<u32>>::open(&name.0, SHORT) {
@@ -293,19 +270,25 @@ fn another_format_version_is_refused() {
 
 #[test]
 fn a_foreign_segment_is_refused() {
-    let name = Name::new("foreign");
-    let fd = name.raw(4096);
+    let name = ShmName::new("foreign");
+    let fd = raw(&name, 4096);
     poke(&fd, 0, b"not ours, some other program's data");
     assert!(matches!(
         Shared::<Value<u32>>::open(&name.0, SHORT),
         Err(ShmError::NotShmsync { .. })
     ));
+    // Nor does `create` replace it.
+    assert!(matches!(
+        Shared::create(&name, Value::<u32>::new(0)),
+        Err(ShmError::NotShmsync { .. })
+    ));
+    assert!(name.exists());
 }
 
 #[test]
 fn a_segment_still_being_created_times_out_with_an_error() {
-    let name = Name::new("creating");
-    let _fd = name.raw(0); // created, not yet sized: the creator is mid-way
+    let name = ShmName::new("creating");
+    let _fd = raw(&name, 0); // created, not yet sized: the creator is mid-way
     let began = Instant::now();
     match Shared::<Value<u32>>::open(&name.0, SHORT) {
         Err(ShmError::NotReady { waited, .. }) => assert!(waited >= SHORT),
@@ -313,8 +296,8 @@ fn a_segment_still_being_created_times_out_with_an_error() {
     }
     assert!(began.elapsed() >= SHORT);
 
-    let name = Name::new("creating");
-    let _fd = name.raw(4096); // sized, header not yet written
+    let name = ShmName::new("creating");
+    let _fd = raw(&name, 4096); // sized, header not yet written
     assert!(matches!(
         Shared::<Value<u32>>::open(&name.0, SHORT),
         Err(ShmError::NotReady { .. })
@@ -323,8 +306,8 @@ fn a_segment_still_being_created_times_out_with_an_error() {
 
 #[test]
 fn a_creator_killed_mid_creation_leaves_openers_an_error() {
-    let name = Name::new("killed");
-    let fd = name.raw(4096);
+    let name = ShmName::new("killed");
+    let fd = raw(&name, 4096);
     // A creator that dies after sizing the segment: it never writes the header.
     let child = Process::spawn(|| {
         let _keep = &fd;
@@ -341,17 +324,17 @@ fn a_creator_killed_mid_creation_leaves_openers_an_error() {
 
 #[test]
 fn a_truncated_segment_is_refused() {
-    let name = Name::new("truncated");
-    let mut segment = Shared::create(&name.0, Array::<u64, 64>::zeroed()).unwrap();
-    segment.persist();
+    let name = ShmName::new("truncated");
+    let segment = Shared::create(&name.0, Array::<u64, 64>::zeroed()).unwrap();
+    segment.persist().unwrap();
     // Past the header, short of the value.
-    nix::unistd::ftruncate(segment.fd().unwrap(), 1100).unwrap();
+    nix::unistd::ftruncate(segment.fd().unwrap(), 4100).unwrap();
     drop(segment);
     match Shared::<Array<u64, 64>>::open(&name.0, SHORT) {
         Err(ShmError::SizeMismatch {
             expected, found, ..
         }) => {
-            assert_eq!(found, 1100);
+            assert_eq!(found, 4100);
             assert!(expected > found);
         }
         other => panic!("{other:?}"),
@@ -360,10 +343,10 @@ fn a_truncated_segment_is_refused() {
 
 #[test]
 fn persisted_names_outlive_their_creator_until_unlinked() {
-    let name = Name::new("persist");
+    let name = ShmName::new("persist");
     {
-        let mut segment = Shared::create(&name.0, Value::<i64>::new(-5)).unwrap();
-        segment.persist();
+        let segment = Shared::create(&name.0, Value::<i64>::new(-5)).unwrap();
+        segment.persist().unwrap();
     }
     assert!(name.exists());
     assert_eq!(
@@ -376,7 +359,7 @@ fn persisted_names_outlive_their_creator_until_unlinked() {
 
 #[test]
 fn forked_children_do_not_remove_the_parents_name() {
-    let name = Name::new("fork");
+    let name = ShmName::new("fork");
     let segment = Shared::create(&name.0, Value::<u32>::new(0)).unwrap();
     let child = Process::spawn(|| {
         let reopened = Shared::<Value<u32>>::open(&name.0, SHORT).unwrap();
@@ -410,7 +393,7 @@ fn memfd_segments_open_from_their_descriptor() {
 
 #[test]
 fn programs_started_with_command_inherit_no_segment() {
-    let name = Name::new("not-inherited");
+    let name = ShmName::new("not-inherited");
     let named = Shared::create(&name.0, Value::<u32>::new(0)).unwrap();
     let memfd = Shared::memfd("shmsync-test-not-inherited", Value::<u32>::new(0)).unwrap();
     let mut shell = Command::new("sh")
@@ -434,4 +417,187 @@ fn programs_started_with_command_inherit_no_segment() {
         );
     }
     drop((named, memfd));
+}
+
+/// 64 MiB: far more than any thread's stack.
+const BIG: usize = 64 << 20;
+type Big = Array<u8, BIG>;
+
+#[test]
+fn big_values_are_made_in_place_not_on_the_stack() {
+    let name = ShmName::new("big");
+    // A stack far smaller than the value: building it there, or copying it through
+    // there, overflows the stack, which aborts the test binary.
+    let worker = std::thread::Builder::new()
+        .stack_size(512 << 10)
+        .spawn(move || {
+            let anonymous = Shared::<Big>::anonymous_with(|a| a.set(BIG - 1, 1).unwrap()).unwrap();
+            assert_eq!(anonymous.get(BIG - 1), Ok(1));
+            assert_eq!(anonymous.get(0), Ok(0));
+
+            let memfd =
+                Shared::<Big>::memfd_with("shmsync-test-big", |a| a.set(0, 2).unwrap()).unwrap();
+            let fd = memfd.fd().unwrap().try_clone_to_owned().unwrap();
+            assert_eq!(Shared::<Big>::from_fd(fd, SHORT).unwrap().get(0), Ok(2));
+
+            let named = Shared::<Big>::create_with(&name, |a| a.set(BIG / 2, 3).unwrap()).unwrap();
+            let opened =
+                Shared::<Big>::open_or_create(&name, SHORT, |_| panic!("it exists")).unwrap();
+            assert_eq!(opened.get(BIG / 2), Ok(3));
+            drop((opened, named));
+        })
+        .unwrap();
+    worker.join().expect("the worker failed");
+}
+
+#[test]
+fn memfd_segments_are_sealed_against_resizing() {
+    let segment = Shared::memfd("shmsync-test-sealed", Value::<u64>::new(0)).unwrap();
+    let fd = segment.fd().unwrap();
+    let len = fstat(fd).unwrap().st_size;
+    for to in [0, 100, len - 1, len + 4096] {
+        assert_eq!(ftruncate(fd, to), Err(Errno::EPERM), "resized to {to}");
+    }
+    // Nor can a peer add a write seal, which would keep later openers from mapping it.
+    assert_eq!(
+        fcntl(fd, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_FUTURE_WRITE)),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(fstat(fd).unwrap().st_size, len);
+    segment.set(5);
+    assert_eq!(segment.get(), 5);
+}
+
+#[test]
+fn users_of_a_memfd_segment_survive_a_peer_that_truncates_it() {
+    type Data = Array<u64, 512>;
+    let segment = Shared::memfd("shmsync-test-truncated-memfd", Data::zeroed()).unwrap();
+    let stop = Shared::anonymous(Event::new()).unwrap();
+    let fd = segment.fd().unwrap();
+    let truncator = Process::spawn(|| {
+        while !stop.is_set() {
+            for to in [0, 8, 4096] {
+                assert_eq!(ftruncate(fd, to), Err(Errno::EPERM));
+            }
+        }
+    })
+    .unwrap();
+    let users: Vec<Process> = (0..3u64)
+        .map(|user| {
+            let segment = &segment;
+            Process::spawn(move || {
+                for round in 0..300 {
+                    let fd = segment.fd().unwrap().try_clone_to_owned().unwrap();
+                    let mine = Shared::<Data>::from_fd(fd, SHORT).unwrap();
+                    mine.set(user as usize, round).unwrap();
+                    assert_eq!(mine.get(user as usize), Ok(round));
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for user in users {
+        // Killed by SIGBUS, it would end with a signal.
+        assert!(join(user).success());
+    }
+    stop.set();
+    assert!(join(truncator).success());
+    assert_eq!(segment.get(0), Ok(299));
+}
+
+#[test]
+fn open_never_crashes_on_a_segment_a_peer_truncates() {
+    type Data = Array<u64, 512>;
+    let name = ShmName::new("truncating");
+    // This process never touches the segment's memory while it is truncated.
+    let segment = Shared::create(&name, Data::zeroed()).unwrap();
+    let fd = segment.fd().unwrap();
+    let len = fstat(fd).unwrap().st_size;
+    let mut original = vec![0u8; len as usize];
+    assert_eq!(pread(fd, &mut original, 0), Ok(len as usize));
+    let restore = || {
+        ftruncate(fd, len).unwrap();
+        assert_eq!(pwrite(fd, &original, 0), Ok(len as usize));
+    };
+
+    ftruncate(fd, 100).unwrap();
+    match Shared::<Data>::open(&name, SHORT) {
+        Err(ShmError::SizeMismatch {
+            expected, found, ..
+        }) => assert_eq!((expected, found), (len as u64, 100)),
+        other => panic!("{other:?}"),
+    }
+    restore();
+    drop(Shared::<Data>::open(&name, SHORT).unwrap());
+
+    // A peer truncates it again and again (and puts it back) while others open it.
+    let stop = Shared::anonymous(Event::new()).unwrap();
+    let truncator = Process::spawn(|| {
+        let mut random = XorShift(0x7256_0001);
+        while !stop.is_set() {
+            let to = [0, 8, 100, 4096, len - 8][random.below(5) as usize];
+            ftruncate(fd, to).unwrap();
+            std::thread::sleep(Duration::from_micros(random.below(200)));
+            restore();
+        }
+    })
+    .unwrap();
+    let openers: Vec<Process> = (0..3)
+        .map(|_| {
+            Process::spawn(|| {
+                for _ in 0..300 {
+                    // Opened or refused, never killed; what was opened is not touched,
+                    // since the peer may cut it at any moment.
+                    match Shared::<Data>::open(&name, Duration::from_millis(2)) {
+                        Ok(opened) => drop(opened),
+                        Err(ShmError::Os { .. }) => panic!("a system call failed"),
+                        Err(_) => {}
+                    }
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for opener in openers {
+        let status = join(opener);
+        assert!(status.success(), "an opener ended with {status:?}");
+    }
+    stop.set();
+    assert!(join(truncator).success());
+}
+
+#[test]
+fn create_never_replaces_a_segment_of_another_version() {
+    let name = ShmName::new("older-create");
+    let fd = raw(&name, 4096);
+    poke(&fd, 0, b"SHMSYNC\0");
+    poke(&fd, 8, &1u32.to_ne_bytes());
+    match Shared::create(&name, Value::<u32>::new(0)) {
+        Err(error @ ShmError::VersionMismatch { found: 1, .. }) => {
+            assert!(error.to_string().contains("older shmsync"), "{error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(name.exists());
+}
+
+#[test]
+fn main_returning_an_error_prints_its_message() {
+    let name = ShmName::new("main");
+    let mut program = Command::new(env!("CARGO_BIN_EXE_shmsync-open"))
+        .args([&name.0, "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(!wait(&mut program).success());
+    let mut printed = String::new();
+    program
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut printed)
+        .unwrap();
+    let error = Shared::<Value<u64>>::open(&name, Duration::ZERO).unwrap_err();
+    assert_eq!(printed, format!("Error: {error}\n"));
+    assert_eq!(format!("{error:?}"), error.to_string());
 }

@@ -1,0 +1,77 @@
+//! All-zero bytes, what a fresh shared mapping holds, are each type's plain value:
+//! what `Zeroable` promises, and what building a value in place relies on.
+#![cfg(not(loom))]
+
+mod common;
+
+use common::yielding::{Array, BoundedSemaphore, Event, Lock, Semaphore, Value};
+use common::Yield;
+use core::mem::MaybeUninit;
+use shmsync_core::{shm_struct, TrackedBoundedSemaphore, TrackedSemaphore, Unowned, Zeroable};
+
+/// A `T` made of zero bytes, as a fresh mapping holds it.
+fn zeroed<T: Zeroable>() -> T {
+    // SAFETY: all-zero bytes are a valid `T`, as `T: Zeroable` promises.
+    unsafe { MaybeUninit::<T>::zeroed().assume_init() }
+}
+
+#[test]
+fn zeroed_types_are_their_plain_values() {
+    let lock = zeroed::<Lock>();
+    assert!(!lock.is_locked());
+    drop(lock.lock().unwrap());
+
+    let event = zeroed::<Event>();
+    assert!(!event.is_set());
+    event.set();
+    assert!(event.is_set());
+
+    let semaphore = zeroed::<Semaphore>();
+    assert!(!semaphore.try_acquire());
+    semaphore.release();
+    assert!(semaphore.try_acquire());
+
+    let bounded = zeroed::<BoundedSemaphore>();
+    assert!(!bounded.try_acquire());
+    assert!(bounded.release().is_err(), "the bound of 0 let a permit in");
+
+    let value = zeroed::<Value<f64>>();
+    assert_eq!(value.get(), 0.0);
+    let array = zeroed::<Array<i16, 3>>();
+    assert_eq!(array.snapshot(), Ok([0; 3]));
+}
+
+#[test]
+fn zeroed_tracked_semaphores_are_new_0() {
+    // The unbounded one takes any number of releases, as `new(0)` does...
+    let tracked = zeroed::<TrackedSemaphore<Yield, Unowned>>();
+    assert_eq!(tracked.value(), 0);
+    assert!(!tracked.try_acquire());
+    tracked.release_n(5);
+    assert_eq!(tracked.value(), 5);
+    let permit = tracked.permit();
+    assert_eq!(tracked.value(), 4);
+    drop(permit);
+    assert_eq!(tracked.value(), 5);
+
+    // ...and the bounded one none past its bound of 0.
+    let bounded = zeroed::<TrackedBoundedSemaphore<Yield, Unowned>>();
+    assert_eq!((bounded.value(), bounded.bound()), (0, 0));
+    assert!(bounded.release().is_err());
+}
+
+shm_struct! {
+    struct Mixed {
+        lock: Lock,
+        counts: [Value<u32>; 2],
+        raw: [u64; 3],
+    }
+}
+
+#[test]
+fn shm_structs_are_zeroable() {
+    let mixed = zeroed::<Mixed>();
+    assert!(!mixed.lock.is_locked());
+    assert_eq!(mixed.counts[1].get(), 0);
+    assert_eq!(mixed.raw, [0; 3]);
+}
