@@ -99,6 +99,8 @@ macro_rules! plain_data {
         unsafe impl ShmSafe for $t {
             const LAYOUT: Layout = Layout::plain::<$t>(stringify!($t));
         }
+        // SAFETY: zero bytes are 0, 0.0 or the unit.
+        unsafe impl crate::Zeroable for $t {}
     )*};
 }
 plain_data!(

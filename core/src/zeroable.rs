@@ -48,27 +48,7 @@ use crate::{
 )]
 pub unsafe trait Zeroable {}
 
-macro_rules! zero_is_zero {
-    ($($t:ty),*) => {$(
-        // SAFETY: zero bytes are 0, 0.0 or the unit.
-        unsafe impl Zeroable for $t {}
-    )*};
-}
-zero_is_zero!(
-    u8,
-    i8,
-    u16,
-    i16,
-    u32,
-    i32,
-    u64,
-    i64,
-    u128,
-    i128,
-    f32,
-    f64,
-    ()
-);
+// The primitives are `Zeroable` where they are `ShmSafe` (`shm_safe.rs`).
 
 // SAFETY: an array of `Zeroable` items has no other bytes than theirs.
 unsafe impl<T: Zeroable, const N: usize> Zeroable for [T; N] {}

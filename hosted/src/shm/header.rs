@@ -230,7 +230,7 @@ pub(crate) enum Probe {
     /// still there.
     CutShort { total_len: Option<u64> },
     /// A header of this version.
-    Written(Header),
+    Written(Box<Header>),
 }
 
 /// Reads a header from `bytes`, the first bytes of a file (as many as it has, up to
@@ -266,7 +266,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Probe {
     let field = |offset| long(offset).unwrap_or(0);
     let mut description = [0; DESCRIPTION_LEN];
     description.copy_from_slice(&bytes[DESCRIPTION_OFFSET..DESCRIPTION_OFFSET + DESCRIPTION_LEN]);
-    Probe::Written(Header {
+    Probe::Written(Box::new(Header {
         format: FORMAT_VERSION,
         state: word(STATE_OFFSET).unwrap_or(0),
         total_len: field(24),
@@ -275,7 +275,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Probe {
         description,
         unlink: Unlink::from_word(word(UNLINK_OFFSET).unwrap_or(u32::MAX)),
         creator_pid: word(68).unwrap_or(0),
-    })
+    }))
 }
 
 /// Writes `header` at the start of `file`, the magic last, so that a reader that sees
