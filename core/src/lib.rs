@@ -72,7 +72,6 @@ mod sync;
 mod tracked_semaphore;
 mod value;
 mod wait;
-mod zeroable;
 
 #[cfg(feature = "embassy")]
 pub use aliases::embassy;
@@ -98,4 +97,3 @@ pub use sync::{AtomicU32, Ordering};
 pub use tracked_semaphore::{Permit, TrackedBoundedSemaphore, TrackedSemaphore, TRACKED_HOLDERS};
 pub use value::Value;
 pub use wait::{deadline_after, expired, Timed, Wait};
-pub use zeroable::Zeroable;

@@ -99,8 +99,6 @@ macro_rules! plain_data {
         unsafe impl ShmSafe for $t {
             const LAYOUT: Layout = Layout::plain::<$t>(stringify!($t));
         }
-        // SAFETY: zero bytes are 0, 0.0 or the unit.
-        unsafe impl crate::Zeroable for $t {}
     )*};
 }
 plain_data!(
@@ -177,10 +175,9 @@ unsafe impl<T: Scalar, const N: usize, W: Wait, O: Owner> ShmSafe for Array<T, N
     );
 }
 
-/// Declares a `#[repr(C)]` struct and implements [`ShmSafe`] and
-/// [`Zeroable`](crate::Zeroable) for it, after checking at compile time that every field
-/// is both. Its [`LAYOUT`](ShmSafe::LAYOUT) lists the fields, with their names, offsets
-/// and types, under the struct's path.
+/// Declares a `#[repr(C)]` struct and implements [`ShmSafe`] for it, after checking at
+/// compile time that every field is `ShmSafe`. Its [`LAYOUT`](ShmSafe::LAYOUT) lists
+/// the fields, with their names, offsets and types, under the struct's path.
 ///
 /// # Example
 ///
@@ -246,16 +243,5 @@ macro_rules! shm_struct {
                 )),*],
             );
         }
-        // SAFETY: every field is `Zeroable` (checked just below), and padding may be
-        // anything.
-        unsafe impl $crate::Zeroable for $name {}
-
-        const _: () = {
-            fn assert_zeroable<T: $crate::Zeroable>() {}
-            #[allow(dead_code)]
-            fn every_field_is_zeroable() {
-                $(assert_zeroable::<$ty>();)*
-            }
-        };
     };
 }

@@ -1,5 +1,5 @@
-//! All-zero bytes, what a fresh shared mapping holds, are each type's plain value:
-//! what `Zeroable` promises, and what building a value in place relies on.
+//! All-zero bytes, what a fresh shared mapping holds, are each type's plain value: what
+//! a value built in place (the hosted crate's `Shared::*_with`) starts as.
 #![cfg(not(loom))]
 
 mod common;
@@ -7,11 +7,13 @@ mod common;
 use common::yielding::{Array, BoundedSemaphore, Event, Lock, Semaphore, Value};
 use common::Yield;
 use core::mem::MaybeUninit;
-use shmsync_core::{shm_struct, TrackedBoundedSemaphore, TrackedSemaphore, Unowned, Zeroable};
+use shmsync_core::{
+    shm_struct, Queue, ShmSafe, TrackedBoundedSemaphore, TrackedSemaphore, Unowned,
+};
 
 /// A `T` made of zero bytes, as a fresh mapping holds it.
-fn zeroed<T: Zeroable>() -> T {
-    // SAFETY: all-zero bytes are a valid `T`, as `T: Zeroable` promises.
+fn zeroed<T: ShmSafe>() -> T {
+    // SAFETY: a `ShmSafe` type is valid for every bit pattern, zeros included.
     unsafe { MaybeUninit::<T>::zeroed().assume_init() }
 }
 
@@ -39,6 +41,14 @@ fn zeroed_types_are_their_plain_values() {
     assert_eq!(value.get(), 0.0);
     let array = zeroed::<Array<i16, 3>>();
     assert_eq!(array.snapshot(), Ok([0; 3]));
+
+    let queue = zeroed::<Queue<u32, 2, Yield, Unowned>>();
+    assert!(queue.empty() && !queue.is_closed());
+    queue.put(7).unwrap();
+    queue.put(8).unwrap();
+    assert_eq!(queue.qsize(), 2);
+    assert_eq!(queue.get(), Ok(7));
+    queue.task_done().unwrap();
 }
 
 #[test]
@@ -69,7 +79,7 @@ shm_struct! {
 }
 
 #[test]
-fn shm_structs_are_zeroable() {
+fn zeroed_shm_structs_are_their_fields_zeroed() {
     let mixed = zeroed::<Mixed>();
     assert!(!mixed.lock.is_locked());
     assert_eq!(mixed.counts[1].get(), 0);

@@ -47,7 +47,7 @@ pub use robust::{Robust, RobustRecord};
 pub use shm::{Origin, Participant, Shared, Stale, Unlink, FORMAT_VERSION};
 pub use shmsync_core::{
     shm_struct, ArrayError, Bitwise, DataError, Difference, Field, IndexError, Layout, LockError,
-    NotHeld, Number, OverRelease, RangeError, Scalar, ShmSafe, TryLockError, Zeroable,
+    NotHeld, Number, OverRelease, RangeError, Scalar, ShmSafe, TryLockError,
 };
 pub use spawn::{
     run_if_spawned, Entry, Spawn, SpawnError, Spawned, ENTRY_FAILED_EXIT_CODE,

@@ -32,7 +32,7 @@ use std::sync::atomic::{
     compiler_fence, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 
-use shmsync_core::{Owner, ShmSafe, Wait, Zeroable};
+use shmsync_core::{Owner, ShmSafe, Wait};
 
 /// Records lock owners by Linux thread id and has the kernel mark a lock whose holder
 /// died (see [`shmsync_core::Lock`]). The owner backend of [`Lock`](crate::Lock).
@@ -75,8 +75,6 @@ unsafe impl ShmSafe for RobustRecord {
     const LAYOUT: shmsync_core::Layout =
         shmsync_core::Layout::opaque::<Self>("shmsync::RobustRecord");
 }
-// SAFETY: atomics, valid as zeros; all zeros is `UNHELD`.
-unsafe impl Zeroable for RobustRecord {}
 
 /// Where a lock keeps its entry: 8 (the record after the 4-byte word, aligned to 8) plus
 /// 24 (`next` in the record) is glibc's 32.

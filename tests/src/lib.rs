@@ -133,6 +133,16 @@ impl ShmName {
     pub fn exists(&self) -> bool {
         self.path().exists()
     }
+
+    /// Whether the name leads to `segment` (and not to another segment made since).
+    pub fn leads_to<T: shmsync::ShmSafe>(&self, segment: &shmsync::Shared<T>) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let fd = segment.fd().expect("a named segment has a file");
+        let mine = std::fs::File::from(fd.try_clone_to_owned().expect("dup"))
+            .metadata()
+            .expect("fstat");
+        std::fs::metadata(self.path()).is_ok_and(|named| named.ino() == mine.ino())
+    }
 }
 
 impl std::ops::Deref for ShmName {

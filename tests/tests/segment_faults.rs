@@ -9,16 +9,13 @@
 //! It prints a summary line: trials, kills, reclaimed names, hangs.
 
 use shmsync::{shm_struct, Event, Origin, Process, Shared, ShmError, Unlink, Value};
-use shmsync_tests::{join, ShmName, XorShift};
-use std::os::fd::AsFd;
+use shmsync_tests::{join, ShmName, XorShift, HANG};
 use std::time::Duration;
 
 const TRIALS: u64 = 200;
 const PROCESSES: u64 = 4;
 /// What an initialiser writes last: a user that sees it not is seeing half-built memory.
 const FINISHED: u64 = 0x5e67_0000_f1e1_d5ed;
-/// Far longer than a trial's process takes; only a hang reaches it.
-const HANG: Duration = Duration::from_secs(60);
 
 shm_struct! {
     /// The named segment.
@@ -70,11 +67,6 @@ fn die_at(step: Step, here: Step, report: &Report) {
         report.self_kills.fetch_add(1);
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
-}
-
-fn is_named(segment: &Shared<Board>, name: &ShmName) -> bool {
-    let mine = nix::sys::stat::fstat(segment.fd().unwrap().as_fd()).unwrap();
-    nix::sys::stat::stat(&name.path()).is_ok_and(|named| named.st_ino == mine.st_ino)
 }
 
 /// The initialisation: what every user checks it sees.
@@ -132,7 +124,7 @@ fn visit(name: &ShmName, report: &Report, seed: u64) {
     die_at(dies_at, Step::Opened, report);
     for _ in 0..1 + random.below(4) {
         segment.uses.fetch_add(1);
-        if !is_named(&segment, name) {
+        if !name.leads_to(&segment) {
             report.removed_under_user.fetch_add(1);
         }
         pause(&mut random, 1_000);

@@ -5,7 +5,6 @@
 
 use shmsync::{shm_struct, Event, Origin, Process, Shared, ShmError, ShmSafe, Unlink, Value};
 use shmsync_tests::{in_child, join, join_all_reaped, ShmName};
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 const SHORT: Duration = Duration::from_millis(50);
@@ -51,12 +50,6 @@ fn creator<'a>(name: &'a ShmName, signals: &'a Signals, value: u64) -> Process {
 fn kill(process: Process) {
     process.kill().unwrap();
     assert!(join(process).signal().is_some());
-}
-
-/// Whether `segment` is the one its name leads to now.
-fn is_named(segment: &Shared<Value<u64>>, name: &ShmName) -> bool {
-    let mine = nix::sys::stat::fstat(segment.fd().unwrap().as_fd()).unwrap();
-    nix::sys::stat::stat(&name.path()).is_ok_and(|named| named.st_ino == mine.st_ino)
 }
 
 /// `create` until it succeeds: a process that just died may still hold its lease for a
@@ -193,7 +186,7 @@ fn a_name_in_use_is_never_reclaimed() {
         .unwrap();
         signals.opened.set();
         assert!(signals.release.wait_timeout(PATIENCE));
-        assert!(is_named(&segment, &name), "removed under its user");
+        assert!(name.leads_to(&segment), "removed under its user");
         assert_eq!(segment.fetch_add(1), 1);
     });
     assert!(signals.opened.wait_timeout(PATIENCE));
@@ -222,7 +215,7 @@ fn a_child_forked_from_a_participant_keeps_it_attached() {
         let mut user = Process::spawn(|| {
             signals.opened.set();
             assert!(signals.release.wait_timeout(PATIENCE));
-            assert!(is_named(&segment, &name), "removed under its user");
+            assert!(name.leads_to(&segment), "removed under its user");
             segment.fetch_add(1);
         })
         .unwrap();
@@ -350,9 +343,9 @@ fn the_last_one_out_never_removes_a_name_another_is_opening() {
                         Shared::<Value<u64>>::open_or_create(&name, PATIENCE, |_| {}).unwrap();
                     segment.set_unlink(Unlink::ByLastOut).unwrap();
                     segment.fetch_add(1);
-                    assert!(is_named(&segment, &name), "removed under its user");
+                    assert!(name.leads_to(&segment), "removed under its user");
                     std::thread::yield_now();
-                    assert!(is_named(&segment, &name), "removed under its user");
+                    assert!(name.leads_to(&segment), "removed under its user");
                 }
             })
         })

@@ -26,7 +26,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::time::Duration;
 
-use shmsync_core::{ShmSafe, Zeroable};
+use shmsync_core::ShmSafe;
 
 use header::{data_offset, segment_len, Header, MAGIC_BYTES};
 pub use header::{Unlink, FORMAT_VERSION};
@@ -109,7 +109,7 @@ unsafe impl<T: ShmSafe> Sync for Shared<T> {}
 /// before the segment is marked ready. Only [`Shared::fill`] makes one.
 struct Unpublished<T>(NonNull<T>);
 
-impl<T> Unpublished<T> {
+impl<T: ShmSafe> Unpublished<T> {
     /// Writes `value` in place.
     fn write(self, value: T) {
         // SAFETY: the place is in bounds and aligned (see `Shared::fill`), and nobody
@@ -118,24 +118,22 @@ impl<T> Unpublished<T> {
     }
 
     /// Lets `init` finish the value, which is all zeros.
-    fn init(mut self, init: impl FnOnce(&mut T))
-    where
-        T: Zeroable,
-    {
-        // SAFETY: a fresh mapping is all zeros, a valid `T` since `T: Zeroable`; the
-        // place is in bounds and aligned, and nobody else reads or writes it before
-        // the segment is marked ready, so this is the only reference to it.
+    fn init(mut self, init: impl FnOnce(&mut T)) {
+        // SAFETY: a fresh mapping is all zeros, a valid `T` since a `ShmSafe` type is
+        // valid for every bit pattern; the place is in bounds and aligned, and nobody
+        // else reads or writes it before the segment is marked ready, so this is the
+        // only reference to it.
         init(unsafe { self.0.as_mut() })
     }
 }
 
 /// Writes `value` into a fresh mapping.
-fn by_value<T>(value: T) -> impl FnOnce(Unpublished<T>) {
+fn by_value<T: ShmSafe>(value: T) -> impl FnOnce(Unpublished<T>) {
     move |place| place.write(value)
 }
 
 /// Lets `init` finish a value that is all zeros.
-fn in_place<T: Zeroable>(init: impl FnOnce(&mut T)) -> impl FnOnce(Unpublished<T>) {
+fn in_place<T: ShmSafe>(init: impl FnOnce(&mut T)) -> impl FnOnce(Unpublished<T>) {
     move |place| place.init(init)
 }
 
@@ -181,9 +179,10 @@ impl<T: ShmSafe> Shared<T> {
         Self::anonymous_filled(by_value(value))
     }
 
-    /// Makes the value in anonymous shared memory, in place: it starts as all zeros
-    /// (see [`Zeroable`]) and `init` sets the rest. However large, it is never on the
-    /// stack.
+    /// Makes the value in anonymous shared memory, in place: it starts as all-zero
+    /// bytes, which every type of this library reads as its plain value (an unlocked
+    /// lock, a clear event, zeros, no permits, an empty queue), and `init` sets the rest.
+    /// However large, it is never on the stack.
     ///
     /// ```
     /// use shmsync::{shm_struct, Array, Semaphore, Shared};
@@ -199,10 +198,7 @@ impl<T: ShmSafe> Shared<T> {
     /// assert_eq!(frames.pixels.get(16 << 19), Ok(0));
     /// # Ok::<(), shmsync::ShmError>(())
     /// ```
-    pub fn anonymous_with(init: impl FnOnce(&mut T)) -> Result<Self, ShmError>
-    where
-        T: Zeroable,
-    {
+    pub fn anonymous_with(init: impl FnOnce(&mut T)) -> Result<Self, ShmError> {
         Self::anonymous_filled(in_place(init))
     }
 
@@ -246,10 +242,7 @@ impl<T: ShmSafe> Shared<T> {
     /// assert_eq!(big.get(12345), Ok(0));
     /// # Ok::<(), shmsync::ShmError>(())
     /// ```
-    pub fn memfd_with(label: &str, init: impl FnOnce(&mut T)) -> Result<Self, ShmError>
-    where
-        T: Zeroable,
-    {
+    pub fn memfd_with(label: &str, init: impl FnOnce(&mut T)) -> Result<Self, ShmError> {
         Self::memfd_filled(label, in_place(init))
     }
 
@@ -301,10 +294,7 @@ impl<T: ShmSafe> Shared<T> {
     /// assert_eq!(samples.get(0), Ok(1.5));
     /// # Ok::<(), shmsync::ShmError>(())
     /// ```
-    pub fn create_with(name: &str, init: impl FnOnce(&mut T)) -> Result<Self, ShmError>
-    where
-        T: Zeroable,
-    {
+    pub fn create_with(name: &str, init: impl FnOnce(&mut T)) -> Result<Self, ShmError> {
         Self::create_filled(name, true, in_place(init))
     }
 
@@ -409,10 +399,7 @@ impl<T: ShmSafe> Shared<T> {
         name: &str,
         timeout: Duration,
         init: impl FnOnce(&mut T),
-    ) -> Result<Self, ShmError>
-    where
-        T: Zeroable,
-    {
+    ) -> Result<Self, ShmError> {
         let (began, deadline) = lifecycle::deadline(timeout);
         let mut init = Some(init);
         loop {
