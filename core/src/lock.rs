@@ -20,7 +20,7 @@ use core::time::Duration;
 use crate::error::{DataError, LockError, NotHeld, TryLockError};
 use crate::owner::Owner;
 use crate::sync::{const_fn, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, next_look, Timed, Wait};
+use crate::wait::{deadline_after, expired, next_look, Timed, Wait, UNUSABLE_LOOK_NS};
 
 // The word has the layout of a Linux robust futex, so that the kernel itself can mark
 // it when a holder dies (see `Owner`):
@@ -291,6 +291,40 @@ impl<W: Wait, O: Owner> Lock<W, O> {
                 Err(DataError::OwnerDied)
             }
             Err(_) => Err(DataError::NotRecoverable),
+        }
+    }
+
+    /// Takes a primitive's internal lock on the caller's behalf, waiting until
+    /// `deadline` (`None`: for ever): the guard, and whether its last holder died (the
+    /// caller then completes what it left half done and marks the lock consistent);
+    /// `None` past the deadline.
+    ///
+    /// Whoever is told an internal lock's holder died repairs and marks it, so only a
+    /// peer that wrote into the primitive's memory can make it not recoverable: the
+    /// primitive cannot be used. A timed call times out; a blocking one waits (looking
+    /// again now and then, on `park_on`), as it would for a holder that never lets go.
+    pub(crate) fn enter_internal(
+        &self,
+        deadline: Option<u64>,
+        park_on: &AtomicU32,
+    ) -> Option<(LockGuard<'_, W, O>, bool)> {
+        loop {
+            match self.lock_until(deadline) {
+                Ok(guard) => return Some((guard, false)),
+                Err(TryLockError::OwnerDied(guard)) => return Some((guard, true)),
+                Err(TryLockError::WouldBlock) => return None,
+                Err(TryLockError::NotRecoverable) => {
+                    if expired::<W>(deadline) {
+                        return None;
+                    }
+                    let observed = park_on.load(Ordering::Relaxed);
+                    W::wait(
+                        park_on,
+                        observed,
+                        next_look::<W>(deadline, Some(UNUSABLE_LOOK_NS)),
+                    );
+                }
+            }
         }
     }
 

@@ -32,27 +32,8 @@ use crate::ShmSafe;
 )]
 pub unsafe trait Pod: ShmSafe + Copy + Send + 'static {}
 
-macro_rules! plain_bytes {
-    ($($t:ty),*) => {$(
-        // SAFETY: an integer or float: no padding, and every bit pattern is a value.
-        unsafe impl Pod for $t {}
-    )*};
-}
-plain_bytes!(
-    u8,
-    i8,
-    u16,
-    i16,
-    u32,
-    i32,
-    u64,
-    i64,
-    u128,
-    i128,
-    f32,
-    f64,
-    ()
-);
+// The integers, floats and `()` are `Pod` where `shm_safe.rs` makes them `ShmSafe`: one
+// list for both.
 
 // SAFETY: an array has no bytes besides its items', and no padding between them (an
 // item's size is a multiple of its alignment).

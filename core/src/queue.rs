@@ -26,15 +26,13 @@ use core::fmt;
 use core::mem::MaybeUninit;
 use core::time::Duration;
 
-use crate::error::{Closed, GetError, NoTaskPending, PutError, TryLockError};
+use crate::error::{Closed, GetError, NoTaskPending, PutError};
 use crate::fault::{survives, KillPoint};
 use crate::lock::{Lock, LockGuard};
 use crate::owner::Owner;
 use crate::pod::Pod;
 use crate::sync::{const_fn, AtomicU32, Ordering};
-use crate::wait::{
-    deadline_after, expired, next_look, spin_while, Timed, Wait, MOMENT_NS, UNUSABLE_LOOK_NS,
-};
+use crate::wait::{deadline_after, expired, next_look, spin_while, Timed, Wait, MOMENT_NS};
 use crate::{Field, Layout, ShmSafe};
 use core::mem::offset_of;
 
@@ -522,32 +520,12 @@ impl<T: Pod, const N: usize, W: Wait, O: Owner> Queue<T, N, W, O> {
     /// Takes the internal lock, waiting until `deadline` (`None`: for ever), and
     /// completes what a holder that died left half done.
     fn enter(&self, deadline: Option<u64>) -> Option<LockGuard<'_, W, O>> {
-        loop {
-            match self.lock.lock_until(deadline) {
-                Ok(guard) => return Some(guard),
-                Err(TryLockError::OwnerDied(guard)) => {
-                    self.repair();
-                    guard.mark_consistent();
-                    return Some(guard);
-                }
-                Err(TryLockError::WouldBlock) => return None,
-                // Whoever is told the lock's holder died repairs and marks it, so only a
-                // peer that wrote into the queue can make it so: it cannot be used. A
-                // timed call times out; a blocking one waits, as for a holder that
-                // never lets go.
-                Err(TryLockError::NotRecoverable) => {
-                    if expired::<W>(deadline) {
-                        return None;
-                    }
-                    let observed = self.tail.load(Ordering::Relaxed);
-                    W::wait(
-                        &self.tail,
-                        observed,
-                        next_look::<W>(deadline, Some(UNUSABLE_LOOK_NS)),
-                    );
-                }
-            }
+        let (guard, died) = self.lock.enter_internal(deadline, &self.tail)?;
+        if died {
+            self.repair();
+            guard.mark_consistent();
         }
+        Some(guard)
     }
 
     /// [`enter`](Self::enter) with no deadline, which always gets the lock.

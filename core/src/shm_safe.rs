@@ -99,6 +99,9 @@ macro_rules! plain_data {
         unsafe impl ShmSafe for $t {
             const LAYOUT: Layout = Layout::plain::<$t>(stringify!($t));
         }
+        // SAFETY: an integer, a float or `()`: no padding, and every bit pattern is a
+        // value.
+        unsafe impl crate::Pod for $t {}
     )*};
 }
 plain_data!(

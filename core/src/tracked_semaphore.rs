@@ -36,9 +36,7 @@ use crate::error::{NotHeld, OverRelease, TryLockError};
 use crate::lock::Lock;
 use crate::owner::Owner;
 use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{
-    deadline_after, expired, next_look, spin_while, Timed, Wait, MOMENT_NS, UNUSABLE_LOOK_NS,
-};
+use crate::wait::{deadline_after, expired, next_look, spin_while, Timed, Wait, MOMENT_NS};
 
 /// Threads that can hold permits of one semaphore at once with their deaths tracked;
 /// further holders at the same moment hold untracked permits.
@@ -229,30 +227,9 @@ impl<W: Wait, O: Owner> Permits<W, O> {
     /// holders. `f`'s changes are committed by one store each; `free` is recomputed
     /// after it. Returns what `f` returned and whether sleepers must be woken.
     fn locked<R>(&self, deadline: Option<u64>, f: impl FnOnce(&Self) -> R) -> Option<(R, bool)> {
-        let (guard, repair) = loop {
-            match self.guard.lock_until(deadline) {
-                Ok(guard) => break (guard, false),
-                // A caller died between a change and the recomputation that follows it.
-                Err(TryLockError::OwnerDied(guard)) => break (guard, true),
-                // Held past the deadline (by a stopped process, say).
-                Err(TryLockError::WouldBlock) => return None,
-                // Whoever is told the internal lock's holder died repairs it, so only a
-                // peer that wrote into the semaphore can make it so: the semaphore cannot
-                // be used. A timed call times out; a blocking one waits, as it would for
-                // a holder that never lets go.
-                Err(TryLockError::NotRecoverable) => {
-                    if expired::<W>(deadline) {
-                        return None;
-                    }
-                    let observed = self.free.load(Ordering::Relaxed);
-                    W::wait(
-                        &self.free,
-                        observed,
-                        next_look::<W>(deadline, Some(UNUSABLE_LOOK_NS)),
-                    );
-                }
-            }
-        };
+        // A holder that died may have left a change without the recomputation that
+        // follows it: `repair`.
+        let (guard, repair) = self.guard.enter_internal(deadline, &self.free)?;
         let mut wake = false;
         if self.return_dead_holders() || repair {
             wake |= self.recompute_free();
