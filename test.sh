@@ -45,7 +45,7 @@ hang_limit 1800 cargo test --workspace 2>&1 | tee -a "$results"
 hang_limit 900 cargo test -p shmsync-core --all-features 2>&1 | tee -a "$results"
 
 step "loom models"
-hang_limit 1800 env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --release 2>&1 | tee -a "$results"
+hang_limit 1800 env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --test loom_cores --release 2>&1 | tee -a "$results"
 
 step "cross builds of shmsync-core"
 for target in "${CROSS_TARGETS[@]}"; do
