@@ -33,7 +33,9 @@
 //! [`Semaphore::release`] and [`try_acquire`](crate::Semaphore::try_acquire),
 //! [`BoundedSemaphore::release`](crate::BoundedSemaphore::release), the
 //! [`Value`](crate::Value) operations `get`, `set`, `swap`, `compare_exchange` and
-//! `fetch_*`, [`Array::get`](crate::Array::get), and [`Lock::try_lock`](crate::Lock::try_lock).
+//! `fetch_*`, [`Array::get`](crate::Array::get), and the `try_lock` of
+//! [`Lock`](crate::Lock::try_lock) and [`Array`](crate::Array::try_lock) (it fails if the
+//! interrupted code holds the lock: try again at the next interrupt).
 //! Each is a few atomic instructions and, at most, a [`Doorbell::ring`]: no lock that
 //! the interrupted code could be holding, no allocation, no waiting. It must not call
 //! the operations that wait (`lock`, `acquire`, `wait` and their timed forms) nor those
