@@ -1,6 +1,6 @@
 //! QEMU's MPS2-AN521 (Arm's SSE-200 subsystem, two Cortex-M33): the doorbell (`sev` and
 //! `wfe`), the clock (the CMSDK timer 0), the timer interrupt (CPU0's SysTick), starting
-//! CPU1, exit.
+//! CPU1.
 //!
 //! CPU0 runs cortex-m-rt's reset and `main`. CPU1 stays powered off until CPU0 gives it a
 //! vector table of its own and releases it (`start_core1`): it must not run cortex-m-rt's
@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::asm;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
-use cortex_m_semihosting::{debug, hprintln};
+use cortex_m_semihosting::hprintln;
 use shmsync_core::{Clock, Doorbell};
 
 // The semihosting output's critical section masks interrupts on the calling CPU only.
@@ -149,7 +149,7 @@ extern "C" fn cpu1_reset() -> ! {
 
 extern "C" fn cpu1_fault() -> ! {
     hprintln!("CPU1 took a fault");
-    exit(false)
+    crate::exit(false)
 }
 
 /// Gives CPU1 its vector table and releases it from reset: it runs `core1`.
@@ -183,13 +183,4 @@ pub fn park() -> ! {
     loop {
         asm::wfi();
     }
-}
-
-pub fn exit(ok: bool) -> ! {
-    debug::exit(if ok {
-        debug::EXIT_SUCCESS
-    } else {
-        debug::EXIT_FAILURE
-    });
-    park()
 }

@@ -24,9 +24,9 @@ mod board;
 use core::time::Duration;
 
 #[cfg(target_arch = "arm")]
-use cortex_m_semihosting::hprintln;
+use cortex_m_semihosting::{debug, hprintln};
 #[cfg(target_arch = "riscv32")]
-use riscv_semihosting::hprintln;
+use riscv_semihosting::{debug, hprintln};
 use shmsync_core::{Clock, Cores, LockError, TryLockError, Unowned};
 
 // Waiters sleep the core until the board's doorbell rings; timeouts are measured on the
@@ -319,7 +319,7 @@ pub fn core0() -> ! {
             "INVARIANTS BROKEN"
         }
     );
-    board::exit(ok)
+    exit(ok)
 }
 
 fn check(what: &str, ok: bool) -> bool {
@@ -406,8 +406,18 @@ fn report(timed_out: bool, waited_us: u64) -> bool {
     ok
 }
 
+/// Ends the QEMU run with status 0 (`ok`) or 1, through semihosting.
+fn exit(ok: bool) -> ! {
+    debug::exit(if ok {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+    board::park()
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     hprintln!("panic on core {}: {}", board::core(), info);
-    board::exit(false)
+    exit(false)
 }

@@ -1,5 +1,5 @@
 //! QEMU's RISC-V `virt` machine with two harts: the doorbell (CLINT software interrupts
-//! and `wfi`), the clock (`mtime`), the timer interrupt, starting hart 1, exit.
+//! and `wfi`), the clock (`mtime`), the timer interrupt, starting hart 1.
 //!
 //! With `-bios none`, both harts start at the same time in riscv-rt's `_start`. The boot
 //! hook below keeps hart 1 there until hart 0 has initialised RAM and calls
@@ -8,7 +8,7 @@
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use riscv_semihosting::{debug, hprintln};
+use riscv_semihosting::hprintln;
 use shmsync_core::{Clock, Doorbell};
 
 pub const NAME: &str = "RISC-V virt (2 harts)";
@@ -209,13 +209,4 @@ pub fn park() -> ! {
     loop {
         riscv::asm::wfi();
     }
-}
-
-pub fn exit(ok: bool) -> ! {
-    debug::exit(if ok {
-        debug::EXIT_SUCCESS
-    } else {
-        debug::EXIT_FAILURE
-    });
-    park()
 }
