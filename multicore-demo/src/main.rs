@@ -4,16 +4,17 @@
 //! The cores meet (a `Semaphore`, a start `Event`, then a spinning rendezvous before each
 //! phase, so that the phases overlap), then:
 //! 1. take turns at one `Lock`, each adding to a `Value` in two steps under it;
-//! 2. share one ring (an `Array` under its own lock, counted by two `Semaphore`s): core 1
-//!    and a timer interrupt handler on core 0 put items in, core 0 takes them out, with
-//!    checksums in `Value`s. The handler only calls operations that never wait (`try_`
-//!    forms, `release`, `set`); when it has put all its items it `set`s an `Event` that
-//!    core 1 waits for.
+//! 2. pass items through a ring built of the core types (an `Array` under its own lock,
+//!    counted by two `Semaphore`s): core 1 and a timer interrupt handler on core 0 put
+//!    items in, core 0 takes them out, with checksums in `Value`s and their order
+//!    checked;
+//! 3. do the same through a `Queue`.
 //!
-//! A waiter sleeps its core (the `Cores` backend: `wfi` on RISC-V, `wfe` on Arm) until
-//! the other core or the interrupt handler rings its doorbell. No critical section is
-//! involved: the types are atomics. Core 0 checks every invariant and exits 0 only if
-//! all held.
+//! The handler only calls operations that never wait (`try_` forms, `release`, `set`);
+//! when it has put all its items it `set`s an `Event` that core 1 waits for. A waiter
+//! sleeps its core (the `Cores` backend: `wfi` on RISC-V, `wfe` on Arm) until the other
+//! core or the handler rings its doorbell. No critical section is involved: the types
+//! are atomics. Core 0 checks every invariant and exits 0 only if all held.
 #![no_std]
 #![no_main]
 
@@ -27,15 +28,15 @@ use core::time::Duration;
 use cortex_m_semihosting::{debug, hprintln};
 #[cfg(target_arch = "riscv32")]
 use riscv_semihosting::{debug, hprintln};
-use shmsync_core::{Clock, Cores, LockError, TryLockError, Unowned};
+use shmsync_core::{Clock, Cores, GetError, LockError, PutError, TryLockError, Unowned};
 
 // Waiters sleep the core until the board's doorbell rings; timeouts are measured on the
 // board's clock. Locks record no owner: a core cannot die on its own holding one.
 type Chip = Cores<board::Bell, board::Uptime>;
 type Array<T, const N: usize> = shmsync_core::Array<T, N, Chip, Unowned>;
-type RingGuard<'a> = shmsync_core::ArrayGuard<'a, u32, SLOTS, Chip, Unowned>;
 type Event = shmsync_core::Event<Chip>;
 type Lock = shmsync_core::Lock<Chip, Unowned>;
+type Queue<T, const N: usize> = shmsync_core::Queue<T, N, Chip, Unowned>;
 type Semaphore = shmsync_core::Semaphore<Chip>;
 type Value<T> = shmsync_core::Value<T, Chip, Unowned>;
 
@@ -46,15 +47,15 @@ const CONTENDED: u32 = 100;
 /// ... or this much time has passed.
 const PHASE_1_LIMIT: Duration = Duration::from_secs(2);
 const SLOTS: usize = 4;
-/// Items core 1 puts into the ring.
+/// Items core 1 puts into each channel.
 const ITEMS: u32 = 20_000;
-/// Items the timer interrupt handler puts into the ring, one per tick at most.
+/// Items the timer interrupt handler puts into each channel, one per tick at most.
 const TICKS: u32 = 100;
 const TIMEOUT: Duration = Duration::from_millis(10);
 
-/// Who put an item into the ring: the top half of the item.
-const CORE1: u32 = 1;
-const HANDLER: u32 = 2;
+/// Who put an item: the top half of the item.
+const FROM_CORE1: u32 = 0;
+const FROM_HANDLER: u32 = 1;
 
 // Meeting.
 static ARRIVED: Semaphore = Semaphore::new(0);
@@ -64,6 +65,7 @@ static MEETINGS: Value<u32> = Value::new(0);
 /// How long core 1 waited for a lock core 0 held, giving up after `TIMEOUT`, in µs; 0 if
 /// it got the lock.
 static CORE1_TIMED_OUT_US: Value<u32> = Value::new(0);
+static CORE1_DONE: Event = Event::new();
 // 1. Turns at one lock.
 static COUNTER_LOCK: Lock = Lock::new();
 static COUNTER: Value<u32> = Value::new(0);
@@ -75,41 +77,65 @@ static FREE: Semaphore = Semaphore::new(SLOTS as u32);
 static FILLED: Semaphore = Semaphore::new(0);
 /// The most items the ring ever held: never more than its slots.
 static MOST_FILLED: Value<u32> = Value::new(0);
-/// Checksums of what each producer put and of what core 0 took from each.
-static PUT_SUM: [Value<u32>; 3] = [const { Value::new(0) }; 3];
-static TAKEN_SUM: [Value<u32>; 3] = [const { Value::new(0) }; 3];
-/// Items core 0 took out of the order their producer put them in.
-static OUT_OF_ORDER: Value<u32> = Value::new(0);
-// The interrupt handler.
-static TICKED: Value<u32> = Value::new(0);
-static HANDLER_PUT: Value<u32> = Value::new(0);
-/// Ticks at which the handler could not put its item: the ring was full, or its lock
-/// held (by core 1, or by the code on core 0 it interrupted).
-static HANDLER_FULL: Value<u32> = Value::new(0);
-static HANDLER_LOCK_BUSY: Value<u32> = Value::new(0);
-static HANDLER_DONE: Event = Event::new();
-static CORE1_DONE: Event = Event::new();
+// 3. The queue.
+static QUEUE: Queue<u32, SLOTS> = Queue::new();
+/// Which channel the timer interrupt handler puts into: `RING_PHASE`, `QUEUE_PHASE`, or
+/// none.
+static TICKING: Value<u32> = Value::new(0);
 
-/// What a core saw. A wait is a `try_` that failed, so that the core had to wait: the
-/// other core held the lock, or the ring was full (core 1) or empty (core 0).
+const RING_PHASE: usize = 1;
+const QUEUE_PHASE: usize = 2;
+const CHANNELS: [(usize, &str); 2] = [(RING_PHASE, "ring"), (QUEUE_PHASE, "queue")];
+
+/// What a core saw in each phase. A wait is a `try_` that failed, so that the core had
+/// to wait: the other core held the lock, or the channel was full (core 1) or empty
+/// (core 0).
 struct Seen {
+    /// Phase 1's two-step additions.
     rounds: Value<u32>,
-    counter_lock_waits: Value<u32>,
-    ring_lock_waits: Value<u32>,
-    ring_waits: Value<u32>,
-    /// How often the doorbell slept this core by the end of each phase.
-    sleeps: [Value<u32>; 2],
+    lock_waits: [Value<u32>; 3],
+    channel_waits: [Value<u32>; 3],
+    /// How often the doorbell had slept this core by the end of each phase.
+    sleeps: [Value<u32>; 3],
 }
 
 static SEEN: [Seen; 2] = [const {
     Seen {
         rounds: Value::new(0),
-        counter_lock_waits: Value::new(0),
-        ring_lock_waits: Value::new(0),
-        ring_waits: Value::new(0),
-        sleeps: [const { Value::new(0) }; 2],
+        lock_waits: [const { Value::new(0) }; 3],
+        channel_waits: [const { Value::new(0) }; 3],
+        sleeps: [const { Value::new(0) }; 3],
     }
 }; 2];
+
+/// What went through a channel, by producer (core 1, the handler), and what the
+/// interrupt handler saw.
+struct Flow {
+    put_sum: [Value<u32>; 2],
+    taken_sum: [Value<u32>; 2],
+    /// Items core 0 took out of the order their producer put them in.
+    out_of_order: Value<u32>,
+    ticks: Value<u32>,
+    handler_put: Value<u32>,
+    /// Ticks at which the handler could not put its item: the channel was full, or the
+    /// ring's lock was held (by core 1, or by the code on core 0 it interrupted).
+    handler_full: Value<u32>,
+    handler_lock_held: Value<u32>,
+    handler_done: Event,
+}
+
+static FLOW: [Flow; 3] = [const {
+    Flow {
+        put_sum: [const { Value::new(0) }; 2],
+        taken_sum: [const { Value::new(0) }; 2],
+        out_of_order: Value::new(0),
+        ticks: Value::new(0),
+        handler_put: Value::new(0),
+        handler_full: Value::new(0),
+        handler_lock_held: Value::new(0),
+        handler_done: Event::new(),
+    }
+}; 3];
 
 /// Both cores leave here together, within nanoseconds, so that the next phase really
 /// overlaps: each spins until the other has arrived for the `n`th time. (Waking a
@@ -159,7 +185,7 @@ fn take_turns(core: usize) {
         {
             #[cfg(not(feature = "break-exclusion"))]
             let _held = lock_counting(
-                &me.counter_lock_waits,
+                &me.lock_waits[0],
                 || COUNTER_LOCK.try_lock(),
                 || COUNTER_LOCK.lock(),
             );
@@ -169,7 +195,7 @@ fn take_turns(core: usize) {
         if rounds >= ROUNDS && rounds % 1024 == 0 {
             let contended = [me, other]
                 .iter()
-                .all(|seen| seen.counter_lock_waits.get() >= CONTENDED);
+                .all(|seen| seen.lock_waits[0].get() >= CONTENDED);
             if contended || board::Uptime::now_ns() >= give_up {
                 break;
             }
@@ -178,83 +204,188 @@ fn take_turns(core: usize) {
     me.rounds.set(rounds);
 }
 
+/// Why the interrupt handler could not put its item.
+enum Refused {
+    Full,
+    LockHeld,
+}
+
+/// Where core 1 and the handler put items and core 0 takes them: the hand-built ring
+/// (phase 2) or the `Queue` (phase 3).
+trait Channel {
+    /// Puts `item`, waiting while the channel is full; counts in `seen` how often the
+    /// caller had to wait.
+    fn put(&self, item: u32, seen: &Seen, phase: usize);
+    /// Puts `item` if it can right now, never waiting: for the interrupt handler.
+    fn try_put(&self, item: u32) -> Result<(), Refused>;
+    /// Takes the next item, waiting while the channel is empty.
+    fn take(&self, seen: &Seen, phase: usize) -> u32;
+    /// Checks what the channel itself promises, once every item is through.
+    fn check_drained(&self) -> bool;
+}
+
+/// The ring of phase 2, made of the statics above.
+struct Ring;
+
+impl Ring {
+    /// Puts `item` at the head; the caller holds the ring's lock and a free slot.
+    fn put_at_head(ring: &mut shmsync_core::ArrayGuard<'_, u32, SLOTS, Chip, Unowned>, item: u32) {
+        let head = HEAD.get();
+        ring.set(head as usize % SLOTS, item).unwrap();
+        HEAD.set(head + 1);
+        let filled = head + 1 - TAIL.get();
+        if filled > MOST_FILLED.get() {
+            MOST_FILLED.set(filled); // under the ring's lock: no other writer
+        }
+    }
+}
+
+impl Channel for Ring {
+    fn put(&self, item: u32, seen: &Seen, phase: usize) {
+        acquire_counting(&FREE, &seen.channel_waits[phase]);
+        let mut ring = lock_counting(&seen.lock_waits[phase], || RING.try_lock(), || RING.lock());
+        Self::put_at_head(&mut ring, item);
+        drop(ring);
+        FILLED.release();
+    }
+
+    fn try_put(&self, item: u32) -> Result<(), Refused> {
+        if !FREE.try_acquire() {
+            return Err(Refused::Full);
+        }
+        let Ok(mut ring) = RING.try_lock() else {
+            FREE.release(); // the slot stays free for the others
+            return Err(Refused::LockHeld);
+        };
+        Self::put_at_head(&mut ring, item);
+        drop(ring);
+        FILLED.release();
+        Ok(())
+    }
+
+    fn take(&self, seen: &Seen, phase: usize) -> u32 {
+        acquire_counting(&FILLED, &seen.channel_waits[phase]);
+        let ring = lock_counting(&seen.lock_waits[phase], || RING.try_lock(), || RING.lock());
+        let tail = TAIL.get();
+        TAIL.set(tail + 1);
+        let item = ring.get(tail as usize % SLOTS).unwrap();
+        drop(ring);
+        FREE.release();
+        item
+    }
+
+    fn check_drained(&self) -> bool {
+        let mut ok = check(
+            format_args!("ring: every item put was taken once"),
+            HEAD.get() == ITEMS + TICKS && TAIL.get() == ITEMS + TICKS,
+        );
+        ok &= check(
+            format_args!("ring: it never held more than its slots"),
+            MOST_FILLED.get() <= SLOTS as u32,
+        );
+        ok &= check(
+            format_args!("ring: every permit is back, its lock is free"),
+            FREE.value() == SLOTS as u32 && FILLED.value() == 0 && RING.try_lock().is_ok(),
+        );
+        ok
+    }
+}
+
+impl Channel for Queue<u32, SLOTS> {
+    fn put(&self, item: u32, seen: &Seen, phase: usize) {
+        if let Err(PutError::Full(item)) = self.try_put(item) {
+            seen.channel_waits[phase].fetch_add(1);
+            self.put(item)
+                .unwrap_or_else(|_| panic!("the queue is never closed"));
+        }
+    }
+
+    fn try_put(&self, item: u32) -> Result<(), Refused> {
+        // Also full while the queue's lock is held for longer than a moment.
+        Queue::try_put(self, item).map_err(|_| Refused::Full)
+    }
+
+    fn take(&self, seen: &Seen, phase: usize) -> u32 {
+        match self.try_get() {
+            Ok(item) => item,
+            Err(GetError::Empty) => {
+                seen.channel_waits[phase].fetch_add(1);
+                self.get()
+                    .unwrap_or_else(|_| panic!("the queue is never closed"))
+            }
+            Err(GetError::Closed) => panic!("the queue is never closed"),
+        }
+    }
+
+    fn check_drained(&self) -> bool {
+        check(
+            format_args!("queue: it is empty"),
+            self.empty() && self.qsize() == 0,
+        )
+    }
+}
+
 fn item(producer: u32, n: u32) -> u32 {
     producer << 16 | n
 }
 
-/// Puts `item` at the head of the ring, whose lock the caller holds and where the
-/// caller has taken a free slot.
-fn put(ring: &mut RingGuard<'_>, item: u32) {
-    let head = HEAD.get();
-    ring.set(head as usize % SLOTS, item).unwrap();
-    HEAD.set(head + 1);
-    let filled = head + 1 - TAIL.get();
-    if filled > MOST_FILLED.get() {
-        MOST_FILLED.set(filled); // under the ring's lock: no other writer
-    }
-    PUT_SUM[(item >> 16) as usize].fetch_add(item);
-}
-
-/// Phase 2 on core 1: puts `ITEMS` items into the ring.
-fn produce() {
-    let seen = &SEEN[1];
+/// Core 1 in phases 2 and 3: puts `ITEMS` items.
+fn produce(channel: &impl Channel, phase: usize) {
     for n in 0..ITEMS {
-        acquire_counting(&FREE, &seen.ring_waits);
-        {
-            let mut ring = lock_counting(&seen.ring_lock_waits, || RING.try_lock(), || RING.lock());
-            put(&mut ring, item(CORE1, n));
-        }
-        FILLED.release();
+        channel.put(item(FROM_CORE1, n), &SEEN[1], phase);
+        FLOW[phase].put_sum[0].fetch_add(item(FROM_CORE1, n));
     }
 }
 
-/// Phase 2 on core 0: takes every item out of the ring.
-fn consume() {
-    let seen = &SEEN[0];
-    let mut next = [0u32; 3];
+/// Core 0 in phases 2 and 3: takes every item that core 1 and the handler put.
+fn consume(channel: &impl Channel, phase: usize) {
+    let flow = &FLOW[phase];
+    let mut next = [0u32; 2];
     for _ in 0..ITEMS + TICKS {
-        acquire_counting(&FILLED, &seen.ring_waits);
-        let item = {
-            let ring = lock_counting(&seen.ring_lock_waits, || RING.try_lock(), || RING.lock());
-            let tail = TAIL.get();
-            TAIL.set(tail + 1);
-            ring.get(tail as usize % SLOTS).unwrap()
-        };
-        FREE.release();
+        let item = channel.take(&SEEN[0], phase);
         let producer = (item >> 16) as usize;
-        TAKEN_SUM[producer].fetch_add(item);
+        flow.taken_sum[producer].fetch_add(item);
         if item & 0xFFFF != next[producer] {
-            OUT_OF_ORDER.fetch_add(1);
+            flow.out_of_order.fetch_add(1);
         }
         next[producer] = (item & 0xFFFF) + 1;
     }
 }
 
-/// The timer interrupt handler, on core 0: puts one item into the ring per tick if it
-/// can, with operations that never wait. Returns whether it wants another tick.
+/// The timer interrupt handler, on core 0. Returns whether it wants another tick.
 pub fn on_tick() -> bool {
-    if HANDLER_DONE.is_set() {
+    match TICKING.get() as usize {
+        RING_PHASE => tick(&Ring, RING_PHASE),
+        QUEUE_PHASE => tick(&QUEUE, QUEUE_PHASE),
+        _ => false,
+    }
+}
+
+/// Puts one item into `channel` if it can, with operations that never wait.
+fn tick(channel: &impl Channel, phase: usize) -> bool {
+    let flow = &FLOW[phase];
+    if flow.handler_done.is_set() {
         return false; // a tick that was already pending when the last one stopped them
     }
-    TICKED.fetch_add(1);
-    if !FREE.try_acquire() {
-        HANDLER_FULL.fetch_add(1);
-        return true;
+    flow.ticks.fetch_add(1);
+    let n = flow.handler_put.get();
+    match channel.try_put(item(FROM_HANDLER, n)) {
+        Ok(()) => {}
+        Err(Refused::Full) => {
+            flow.handler_full.fetch_add(1);
+            return true;
+        }
+        Err(Refused::LockHeld) => {
+            flow.handler_lock_held.fetch_add(1);
+            return true;
+        }
     }
-    let Ok(mut ring) = RING.try_lock() else {
-        FREE.release(); // the slot stays free for the others
-        HANDLER_LOCK_BUSY.fetch_add(1);
-        return true;
-    };
-    let n = HANDLER_PUT.get();
-    put(&mut ring, item(HANDLER, n));
-    drop(ring);
-    HANDLER_PUT.set(n + 1);
-    FILLED.release();
+    flow.put_sum[1].fetch_add(item(FROM_HANDLER, n));
+    flow.handler_put.set(n + 1);
     if n + 1 < TICKS {
         return true;
     }
-    HANDLER_DONE.set();
+    flow.handler_done.set();
     false
 }
 
@@ -275,10 +406,14 @@ pub fn core1() -> ! {
     take_turns(1);
     end_of_phase(1, 0);
     meet(2);
-    produce();
+    produce(&Ring, RING_PHASE);
     // Set by the interrupt handler on core 0.
-    HANDLER_DONE.wait();
-    end_of_phase(1, 1);
+    FLOW[RING_PHASE].handler_done.wait();
+    end_of_phase(1, RING_PHASE);
+    meet(3);
+    produce(&QUEUE, QUEUE_PHASE);
+    FLOW[QUEUE_PHASE].handler_done.wait();
+    end_of_phase(1, QUEUE_PHASE);
     CORE1_DONE.set();
     board::park()
 }
@@ -305,9 +440,15 @@ pub fn core0() -> ! {
     take_turns(0);
     end_of_phase(0, 0);
     meet(2);
+    TICKING.set(RING_PHASE as u32);
     board::start_ticks();
-    consume();
-    end_of_phase(0, 1);
+    consume(&Ring, RING_PHASE);
+    end_of_phase(0, RING_PHASE);
+    meet(3);
+    TICKING.set(QUEUE_PHASE as u32);
+    board::start_ticks();
+    consume(&QUEUE, QUEUE_PHASE);
+    end_of_phase(0, QUEUE_PHASE);
     CORE1_DONE.wait();
 
     let ok = report(timed_out, waited_us);
@@ -322,88 +463,110 @@ pub fn core0() -> ! {
     exit(ok)
 }
 
-fn check(what: &str, ok: bool) -> bool {
+fn check(what: core::fmt::Arguments<'_>, ok: bool) -> bool {
     hprintln!("  [{}] {}", if ok { "ok" } else { "FAILED" }, what);
     ok
 }
 
 fn report(timed_out: bool, waited_us: u64) -> bool {
-    hprintln!("what the cores saw (a wait: a try_ failed, the core had to wait):");
+    hprintln!("what the cores saw (a wait: a try_ failed, the core had to wait; sleeps: in the doorbell):");
     for (core, seen) in SEEN.iter().enumerate() {
-        let phase1 = seen.sleeps[0].get();
+        let slept = |phase: usize| {
+            let before = if phase == 0 {
+                0
+            } else {
+                seen.sleeps[phase - 1].get()
+            };
+            seen.sleeps[phase].get() - before
+        };
         hprintln!(
-            "  core {}: 1. counter lock: {} rounds, {} waits, {} sleeps | 2. ring lock: {} waits, ring {}: {} waits, {} sleeps",
+            "  core {}: 1. counter: {} rounds, lock held {} times, {} sleeps",
             core,
             seen.rounds.get(),
-            seen.counter_lock_waits.get(),
-            phase1,
-            seen.ring_lock_waits.get(),
-            if core == 0 { "empty" } else { "full" },
-            seen.ring_waits.get(),
-            seen.sleeps[1].get() - phase1,
+            seen.lock_waits[0].get(),
+            slept(0),
+        );
+        let waited = if core == 0 { "empty" } else { "full" };
+        hprintln!(
+            "          2. ring: lock held {} times, {} {} times, {} sleeps",
+            seen.lock_waits[RING_PHASE].get(),
+            waited,
+            seen.channel_waits[RING_PHASE].get(),
+            slept(RING_PHASE),
+        );
+        hprintln!(
+            "          3. queue: {} {} times, {} sleeps",
+            waited,
+            seen.channel_waits[QUEUE_PHASE].get(),
+            slept(QUEUE_PHASE),
         );
     }
-    hprintln!(
-        "  interrupt handler: {} ticks, {} items put; could not put at {} ticks (full) and {} ticks (lock held)",
-        TICKED.get(),
-        HANDLER_PUT.get(),
-        HANDLER_FULL.get(),
-        HANDLER_LOCK_BUSY.get(),
-    );
+    for (phase, name) in CHANNELS {
+        let flow = &FLOW[phase];
+        hprintln!(
+            "  interrupt handler, {}: {} ticks, {} items put; could not put at {} ticks (full) and {} (the ring's lock held)",
+            name,
+            flow.ticks.get(),
+            flow.handler_put.get(),
+            flow.handler_full.get(),
+            flow.handler_lock_held.get(),
+        );
+    }
     board::report_sleeps();
 
     hprintln!("checks:");
     let timeout_us = TIMEOUT.as_micros() as u64;
     let core1_waited_us = u64::from(CORE1_TIMED_OUT_US.get());
     let mut ok = check(
-        "a wait for an event nobody sets timed out, no earlier than asked",
+        format_args!("a wait for an event nobody sets timed out, no earlier than asked"),
         timed_out && waited_us >= timeout_us,
     );
     hprintln!("      after {} us (asked: {} us)", waited_us, timeout_us);
     ok &= check(
-        "core 1 timed out on the lock core 0 held, no earlier than asked",
+        format_args!("core 1 timed out on the lock core 0 held, no earlier than asked"),
         core1_waited_us >= timeout_us,
     );
     hprintln!("      after {} us", core1_waited_us);
     let rounds = SEEN[0].rounds.get() + SEEN[1].rounds.get();
     ok &= check(
-        "the counter under the lock lost no update",
+        format_args!("the counter under the lock lost no update"),
         COUNTER.get() == rounds,
     );
     hprintln!("      {} of {}", COUNTER.get(), rounds);
-    let sum = |producer, count| (0..count).fold(0u32, |s, n| s.wrapping_add(item(producer, n)));
-    for (producer, count, who) in [(CORE1, ITEMS, "core 1"), (HANDLER, TICKS, "the handler")] {
+    ok &= check(
+        format_args!("the counter's lock is free"),
+        !COUNTER_LOCK.is_locked(),
+    );
+    ok &= check_flow(RING_PHASE, "ring") & Ring.check_drained();
+    ok &= check_flow(QUEUE_PHASE, "queue") & QUEUE.check_drained();
+    ok
+}
+
+/// The checksums and the order of what went through a channel.
+fn check_flow(phase: usize, name: &str) -> bool {
+    let flow = &FLOW[phase];
+    let expected =
+        |producer, count| (0..count).fold(0u32, |s, n| s.wrapping_add(item(producer, n)));
+    let mut ok = true;
+    for (producer, count, who) in [
+        (FROM_CORE1, ITEMS, "core 1"),
+        (FROM_HANDLER, TICKS, "the handler"),
+    ] {
         let (put, taken) = (
-            PUT_SUM[producer as usize].get(),
-            TAKEN_SUM[producer as usize].get(),
+            flow.put_sum[producer as usize].get(),
+            flow.taken_sum[producer as usize].get(),
         );
         ok &= check(
-            "ring checksums: put = taken = expected",
-            put == taken && put == sum(producer, count),
+            format_args!(
+                "{name}: checksums of the {count} items from {who}: put = taken = expected"
+            ),
+            put == taken && put == expected(producer, count),
         );
-        hprintln!("      from {}: {} items, checksum {}", who, count, taken);
     }
-    ok &= check(
-        "every item came out in the order it was put in",
-        OUT_OF_ORDER.get() == 0,
-    );
-    ok &= check(
-        "every item put was taken once",
-        HEAD.get() == ITEMS + TICKS && TAIL.get() == ITEMS + TICKS,
-    );
-    ok &= check(
-        "the ring never held more than its slots",
-        MOST_FILLED.get() <= SLOTS as u32,
-    );
-    ok &= check(
-        "every ring permit is back",
-        FREE.value() == SLOTS as u32 && FILLED.value() == 0,
-    );
-    ok &= check(
-        "no lock is held",
-        !COUNTER_LOCK.is_locked() && RING.try_lock().is_ok(),
-    );
-    ok
+    ok & check(
+        format_args!("{name}: every item came out in the order its producer put it in"),
+        flow.out_of_order.get() == 0,
+    )
 }
 
 /// Ends the QEMU run with status 0 (`ok`) or 1, through semihosting.

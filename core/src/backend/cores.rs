@@ -37,7 +37,11 @@
 //! [`Lock`](crate::Lock::try_lock) and [`Array`](crate::Array::try_lock) (it fails if the
 //! interrupted code holds the lock: try again at the next interrupt).
 //! Each is a few atomic instructions and, at most, a [`Doorbell::ring`]: no lock that
-//! the interrupted code could be holding, no allocation, no waiting. It must not call
+//! the interrupted code could be holding, no allocation, no waiting.
+//! [`Queue::try_put`](crate::Queue::try_put) and [`try_get`](crate::Queue::try_get) may
+//! be called too, but they wait a moment (100 µs on the backend's clock; one look with
+//! `NoClock`) for the queue's internal lock: if the interrupted code holds it, the
+//! handler spends that moment and the queue counts as full or empty. It must not call
 //! the operations that wait (`lock`, `acquire`, `wait` and their timed forms) nor those
 //! that take a lock on its behalf (`Value::update`, `Array::set`, `Array::snapshot`,
 //! `Array::read`, `Array::write`): the code it interrupted may hold that lock, and
