@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every check of the project, from a fresh machine: installs what is missing, then runs
-# formatting, lints, host tests, doc tests, loom models, cross builds, the embedded demo
-# on QEMU and the tour.
+# formatting, lints, host tests, doc tests, loom models, cross builds, the firmware demos
+# on QEMU (one core; two cores and an interrupt handler) and the tour.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,7 +11,7 @@ step() { printf '\n==> %s\n' "$*"; }
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
-CROSS_TARGETS=(thumbv7m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf thumbv6m-none-eabi)
+CROSS_TARGETS=(thumbv7m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabi riscv32imac-unknown-none-elf thumbv6m-none-eabi)
 
 step "toolchain: components and targets"
 installed_components=$(rustup component list --installed)
@@ -45,7 +45,7 @@ hang_limit 1800 cargo test --workspace 2>&1 | tee -a "$results"
 hang_limit 900 cargo test -p shmsync-core --all-features 2>&1 | tee -a "$results"
 
 step "loom models"
-hang_limit 1800 env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --release 2>&1 | tee -a "$results"
+hang_limit 1800 env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --test loom_cores --release 2>&1 | tee -a "$results"
 
 step "cross builds of shmsync-core"
 for target in "${CROSS_TARGETS[@]}"; do
@@ -58,12 +58,16 @@ for target in "${CROSS_TARGETS[@]}"; do
   cargo build -p shmsync-core --target "$target" "${features[@]}" --features embassy --quiet
 done
 
-step "embedded demo on QEMU: Cortex-M3 (lm3s6965evb) and Cortex-M0 (microbit)"
-if ! command -v qemu-system-arm >/dev/null; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+# Installs the Debian package $2 unless the command $1 is there.
+need() {
+  command -v "$1" >/dev/null && return
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq qemu-system-arm >/dev/null
-fi
+  $sudo apt-get install -y -qq "$2" >/dev/null
+}
+
+step "embedded demo on QEMU: Cortex-M3 (lm3s6965evb) and Cortex-M0 (microbit)"
+need qemu-system-arm qemu-system-arm
 (
   cd embedded-demo
   cargo fmt --check
@@ -72,6 +76,21 @@ fi
     cargo build --release --target "$target" --quiet
     echo "--- $target"
     # QEMU exits with the demo's status: 0 only when every invariant held.
+    timeout 120 cargo run --release --target "$target" --quiet
+  done
+)
+
+step "multicore demo on QEMU: RISC-V virt (2 harts) and Arm MPS2-AN521 (2 Cortex-M33)"
+need qemu-system-riscv32 qemu-system-misc
+(
+  cd multicore-demo
+  cargo fmt --check
+  for target in riscv32imac-unknown-none-elf thumbv8m.main-none-eabi; do
+    cargo clippy --release --target "$target" -- -D warnings
+    cargo build --release --target "$target" --quiet
+    echo "--- $target"
+    # Both cores on two host threads, as QEMU runs them by default: 0 only when every
+    # invariant held.
     timeout 120 cargo run --release --target "$target" --quiet
   done
 )

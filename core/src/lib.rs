@@ -12,7 +12,9 @@
 //! program names both through aliases: [`spin`] here (bare metal: cores, interrupt
 //! handlers), `embassy` (with the `embassy` feature) (tasks), and the
 //! hosted `shmsync` crate's (the Linux shared futex, holders tracked through the
-//! kernel). Timed forms (`lock_timeout`, ...) exist only on a backend with a clock
+//! kernel). Between the cores of one chip, [`Cores`] sleeps a waiting core (`wfe`,
+//! `wfi`) until another rings its doorbell; the firmware names it with its board's
+//! doorbell. Timed forms (`lock_timeout`, ...) exist only on a backend with a clock
 //! ([`Timed`]).
 //!
 //! ```
@@ -77,6 +79,7 @@ mod wait;
 pub use aliases::embassy;
 pub use aliases::spin;
 pub use array::{Array, ArrayGuard, ArrayLockResult, ArrayTryLockResult};
+pub use backend::cores::{Cores, Doorbell};
 #[cfg(feature = "embassy")]
 pub use backend::embassy::{Embassy, WakeTasks};
 pub use backend::spin::{Clock, NoClock, Spin};

@@ -66,7 +66,8 @@ pub trait Clock {
 pub struct NoClock;
 
 pub(crate) mod sealed {
-    /// What [`Spin`](super::Spin) reads the time from: a [`Clock`](super::Clock), or
+    /// What [`Spin`](super::Spin) (and [`Cores`](crate::Cores)) read the time from: a
+    /// [`Clock`](super::Clock), or
     /// [`NoClock`](super::NoClock), whose every moment is past every deadline (only the
     /// crate's own short waits use it, and they then give up at the first look).
     pub trait TimeSource {
