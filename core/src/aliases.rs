@@ -4,7 +4,8 @@
 //! crate, for Linux threads and processes).
 
 /// Declares the aliases of every primitive for one wait backend, with no owner tracking
-/// ([`Unowned`](crate::Unowned)).
+/// ([`Unowned`](crate::Unowned)). There is no `RLock` among them: `Unowned` cannot tell
+/// one task from another (see [`DistinctIds`](crate::DistinctIds)).
 macro_rules! backend_aliases {
     ($backend:ty) => {
         /// [`Lock`](crate::Lock) on this backend.
@@ -36,6 +37,17 @@ macro_rules! backend_aliases {
             crate::ArrayTryLockResult<'a, T, N, $backend, crate::Unowned>;
         /// [`Queue`](crate::Queue) on this backend.
         pub type Queue<T, const N: usize> = crate::Queue<T, N, $backend, crate::Unowned>;
+        /// [`Condition`](crate::Condition) on this backend, with slots for 8 waiters
+        /// at once (72 bytes).
+        pub type Condition = crate::Condition<$backend, crate::Unowned, 8>;
+        /// [`Barrier`](crate::Barrier) on this backend.
+        pub type Barrier = crate::Barrier<$backend, crate::Unowned>;
+        /// [`RwLock`](crate::RwLock) on this backend, for 8 readers at once (40 bytes).
+        pub type RwLock = crate::RwLock<$backend, crate::Unowned, 8>;
+        /// [`RwLockReadGuard`](crate::RwLockReadGuard) on this backend.
+        pub type RwLockReadGuard<'a> = crate::RwLockReadGuard<'a, $backend, crate::Unowned, 8>;
+        /// [`RwLockWriteGuard`](crate::RwLockWriteGuard) on this backend.
+        pub type RwLockWriteGuard<'a> = crate::RwLockWriteGuard<'a, $backend, crate::Unowned, 8>;
     };
 }
 

@@ -525,3 +525,45 @@ impl fmt::Display for OverRelease {
 }
 
 impl core::error::Error for OverRelease {}
+
+/// Why a [`Barrier`](crate::Barrier) wait did not see every party arrive (Python's
+/// `BrokenBarrierError`).
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::spin::Barrier;
+/// use shmsync_core::BarrierError;
+///
+/// let barrier = Barrier::new(2);
+/// barrier.abort();
+/// let err = barrier.wait().unwrap_err();
+/// assert_eq!(err, BarrierError::Broken);
+/// println!("{err}");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarrierError {
+    /// The barrier is broken: a party timed out, or someone called `abort`, or (for
+    /// the parties waiting then) `reset`. Every wait fails so until `reset`.
+    Broken,
+    /// This wait's timeout passed before every party arrived, and it broke the barrier
+    /// for everyone.
+    TimedOut,
+}
+
+impl fmt::Display for BarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BarrierError::Broken => {
+                "the barrier is broken (a party timed out, or it was aborted or reset while \
+                 this party waited); reset it to use it again"
+            }
+            BarrierError::TimedOut => {
+                "timed out waiting for the other parties of the barrier (one may have died); \
+                 the barrier is now broken for every party: reset it to use it again"
+            }
+        })
+    }
+}
+
+impl core::error::Error for BarrierError {}

@@ -8,10 +8,17 @@
 //! of them: the operation calls the model's `die` (which plays the kernel's part, as
 //! at a real death) and stops there, releasing nothing. Outside loom every place is
 //! survived and compiles to nothing.
+//!
+//! An operation stops in one of two ways: the queue's return at once ([`survives`]
+//! says whether to); those that cannot return from where they are (a condition's wait
+//! deep in its sleep, a barrier's trip) unwind the thread ([`ends_here_if_killed`]),
+//! and are placed only where no value with a destructor is alive, so that the
+//! unwinding runs no code a killed thread would not run.
 
-/// A place inside a queue operation where its caller can die.
+/// A place inside an operation where its caller can die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillPoint {
+    // A queue's put or get.
     /// The operation's lock is taken; nothing is written yet.
     Locked,
     /// Half of the item's words are in its slot (a put).
@@ -23,6 +30,34 @@ pub enum KillPoint {
     Committed,
     /// The lock is released; the waiters have not been woken yet.
     Unlocked,
+
+    // A condition's wait and notify.
+    /// A condition's waiter has taken a slot, before it marks itself waiting in it.
+    ConditionSlotTaken,
+    /// A condition's waiter waits in its slot, its lock released, not yet asleep.
+    ConditionWaiting,
+    /// A notify has chosen a waiter and not yet woken it.
+    ConditionChosen,
+    /// A chosen (or timed out) waiter has not taken its lock back yet.
+    ConditionWoken,
+    /// A chosen waiter holds its lock again and has not left its slot.
+    ConditionLockRetaken,
+
+    // A barrier's wait.
+    /// A party has arrived and waits for the others.
+    BarrierArrived,
+    /// The last party has tripped the barrier and not yet woken the others.
+    BarrierTripped,
+
+    // A readers-writer lock's read and write.
+    /// A reader holds a slot and has not yet looked for a writer.
+    ReaderInSlot,
+    /// A writer has shut new readers out and waits for those inside.
+    WriterWaitingForReaders,
+    /// A writer holds the write lock and may be changing the data.
+    Writing,
+    /// A writer let the readers in again and has not woken them yet.
+    WriteReleased,
 }
 
 /// Whether the calling thread lives past `point`: always, outside the model checker.
@@ -31,6 +66,11 @@ pub enum KillPoint {
 pub(crate) fn survives(_: KillPoint) -> bool {
     true
 }
+
+/// Outside the model checker, every place is survived.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn ends_here_if_killed(_: KillPoint) {}
 
 // loom's thread-locals are std's.
 #[cfg(loom)]
@@ -58,5 +98,20 @@ pub(crate) fn survives(point: KillPoint) -> bool {
             false
         }
         _ => true,
+    }
+}
+
+/// What a thread killed at an [`ends_here_if_killed`] place unwinds with: a model that
+/// runs such an operation catches it (`std::panic::catch_unwind`) where the thread
+/// would have ended.
+#[cfg(loom)]
+pub struct Killed;
+
+/// Ends the calling thread's operation by unwinding if it dies at `point` (see
+/// [`kill_at`]).
+#[cfg(loom)]
+pub(crate) fn ends_here_if_killed(point: KillPoint) {
+    if !survives(point) {
+        std::panic::resume_unwind(std::boxed::Box::new(Killed));
     }
 }

@@ -1,5 +1,6 @@
 //! Python's `multiprocessing` / `threading` synchronization toolkit (`Value`, `Array`,
-//! `Semaphore`, `Event`, `Lock`) for Rust, in one definition that works between
+//! `Semaphore`, `Event`, `Lock`, `RLock`, `Condition`, `Barrier`, and an `RwLock`) for
+//! Rust, in one definition that works between
 //! threads, between processes that share memory, and between tasks on a
 //! microcontroller.
 //!
@@ -46,8 +47,10 @@
 //!   Turns on portable-atomic's `critical-section` feature; the final binary must
 //!   link a `critical-section` implementation.
 //! - `embassy`: async forms (`Lock::lock_async`, `Semaphore::acquire_async`,
-//!   `Event::wait_async`) for tasks in one address space, over embassy-sync, with the
-//!   `Embassy` backend. The final binary links a `critical-section` implementation.
+//!   `Event::wait_async`, `Condition::wait_async`, `Barrier::wait_async`,
+//!   `RwLock::read_async` and `write_async`) for tasks in one address space, over
+//!   embassy-sync, with the `Embassy` backend. The final binary links a
+//!   `critical-section` implementation.
 //! - `fallback`: 64-bit values on 32-bit targets without 64-bit atomics, through
 //!   portable-atomic's lock-based fallback (atomic within one process only).
 #![no_std]
@@ -55,6 +58,8 @@
 mod aliases;
 mod array;
 pub mod backend;
+mod barrier;
+mod condition;
 mod error;
 mod event;
 #[cfg(not(loom))]
@@ -67,6 +72,8 @@ mod lock;
 mod owner;
 mod pod;
 mod queue;
+mod rlock;
+mod rwlock;
 mod scalar;
 mod semaphore;
 mod shm_safe;
@@ -83,16 +90,24 @@ pub use backend::cores::{Cores, Doorbell};
 #[cfg(feature = "embassy")]
 pub use backend::embassy::{Embassy, WakeTasks};
 pub use backend::spin::{Clock, NoClock, Spin};
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use condition::{Condition, ConditionGuard, WaitTimeout, WaitTimeoutResult};
 pub use error::{
-    ArrayError, DataError, IndexError, LockError, NotHeld, OverRelease, RangeError, TryLockError,
+    ArrayError, BarrierError, DataError, IndexError, LockError, NotHeld, OverRelease, RangeError,
+    TryLockError,
 };
 pub use error::{Closed, GetError, NoTaskPending, PutError};
 pub use event::Event;
 pub use layout::{Arg, Description, Difference, Field, FieldPath, Layout, Shape};
 pub use lock::{Lock, LockGuard, LockResult, TryLockResult};
-pub use owner::{Owner, Unowned};
+pub use owner::{DistinctIds, Owner, Unowned};
 pub use pod::Pod;
 pub use queue::Queue;
+pub use rlock::{RLock, RLockGuard, RLockResult, RLockTryResult};
+pub use rwlock::{
+    ReadResult, RwLock, RwLockReadGuard, RwLockWriteGuard, TryReadResult, TryWriteResult,
+    WriteResult,
+};
 pub use scalar::{Bitwise, Number, Scalar};
 pub use semaphore::{BoundedSemaphore, Semaphore};
 pub use shm_safe::ShmSafe;

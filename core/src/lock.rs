@@ -328,6 +328,39 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         }
     }
 
+    /// Releases `hold` if it is the calling thread's current hold of the lock, as its
+    /// guard's drop does: a hold that was released behind the holder's back (and perhaps
+    /// taken again since) is left alone.
+    #[inline]
+    pub(crate) fn give_back(&self, hold: O::Hold) {
+        let current = self.word.load(Ordering::Relaxed);
+        if let Ok(mine) = self.my_hold(current) {
+            if mine == hold {
+                self.release_hold(current, hold);
+            }
+        }
+    }
+
+    /// Releases `hold` (if current) while its holder waits on a condition: as
+    /// [`give_back`](Self::give_back), except that a lock taken with
+    /// [`LockError::OwnerDied`] and not yet marked consistent stays so, and the next
+    /// locker (perhaps this thread again) is told, rather than becoming not recoverable.
+    pub(crate) fn release_for_wait(&self, hold: O::Hold) {
+        let current = self.word.load(Ordering::Relaxed);
+        if current & OWNER_DIED != 0 {
+            if self.my_hold(current) == Ok(hold) {
+                self.pass_on_unrepaired();
+            }
+        } else {
+            self.give_back(hold);
+        }
+    }
+
+    /// The calling thread's current hold of the lock, if it has one.
+    pub(crate) fn current_hold(&self) -> Option<O::Hold> {
+        self.my_hold(self.word.load(Ordering::Relaxed)).ok()
+    }
+
     /// Whether the calling thread holds the lock (with [`Unowned`](crate::Unowned), whether anyone does).
     pub(crate) fn is_mine(&self) -> bool {
         self.my_hold(self.word.load(Ordering::Relaxed)).is_ok()
@@ -356,7 +389,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     }
 
     /// The outcome of taking the lock, with a guard wherever the lock is now held.
-    fn guarded(&self, taken: Taken<O>) -> LockResult<'_, W, O> {
+    pub(crate) fn guarded(&self, taken: Taken<O>) -> LockResult<'_, W, O> {
         taken
             .map(|hold| self.guard(hold))
             .map_err(|error| error.map(|hold| self.guard(hold)))
@@ -389,7 +422,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     }
 
     /// Takes the lock if it is free, without waiting; `None` if it is held.
-    fn take_now(&self) -> Option<Taken<O>> {
+    pub(crate) fn take_now(&self) -> Option<Taken<O>> {
         match self.take_or_mark(O::id(), false, false) {
             Step::Taken(outcome) => Some(outcome),
             Step::NotRecoverable => Some(Err(LockError::NotRecoverable)),
@@ -398,7 +431,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     }
 
     /// Takes the lock, however long that takes.
-    fn take_blocking(&self) -> Taken<O> {
+    pub(crate) fn take_blocking(&self) -> Taken<O> {
         // Without a deadline `take` only returns with an outcome; the loop says so
         // without a panic path.
         loop {
@@ -411,7 +444,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// Takes the lock, waiting until `deadline` (`None`: for ever); `None` if the
     /// deadline passed first.
     #[inline]
-    fn take(&self, deadline: Option<u64>) -> Option<Taken<O>> {
+    pub(crate) fn take(&self, deadline: Option<u64>) -> Option<Taken<O>> {
         let me = O::id();
         // The uncontended path: one compare-and-swap from free to held by `me`.
         O::attempt(&self.word, &self.record);
@@ -500,7 +533,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
 }
 
 /// The outcome of an attempt to take the lock: the hold, or why not.
-type Taken<O> = Result<<O as Owner>::Hold, LockError<<O as Owner>::Hold>>;
+pub(crate) type Taken<O> = Result<<O as Owner>::Hold, LockError<<O as Owner>::Hold>>;
 
 /// What one look at the word led to.
 enum Step<O: Owner> {
@@ -535,8 +568,13 @@ impl<W: crate::WakeTasks, O: Owner> Lock<W, O> {
     ///
     /// For a timeout, race it against a timer (`embassy_time::with_timeout`).
     pub async fn lock_async(&self) -> LockResult<'_, W, O> {
+        self.guarded(self.take_async().await)
+    }
+
+    /// The async form of [`take`](Self::take), without a deadline.
+    pub(crate) async fn take_async(&self) -> Taken<O> {
         let me = O::id();
-        let taken = core::future::poll_fn(|cx| {
+        core::future::poll_fn(|cx| {
             // Register first: a release after the look below then wakes us.
             W::register(&self.word, cx.waker());
             match self.take_or_mark(me, true, true) {
@@ -544,8 +582,8 @@ impl<W: crate::WakeTasks, O: Owner> Lock<W, O> {
                 Step::NotRecoverable => core::task::Poll::Ready(Err(LockError::NotRecoverable)),
                 Step::Wait(_) => core::task::Poll::Pending,
             }
-        });
-        self.guarded(taken.await)
+        })
+        .await
     }
 }
 
@@ -580,18 +618,23 @@ impl<W: Wait, O: Owner> LockGuard<'_, W, O> {
     }
 }
 
+impl<'a, W: Wait, O: Owner> LockGuard<'a, W, O> {
+    /// The lock and hold of this guard, which no longer releases it: for a condition's
+    /// wait, which releases and takes back the lock in its place.
+    pub(crate) fn into_parts(self) -> (&'a Lock<W, O>, O::Hold) {
+        let parts = (self.lock, self.hold);
+        core::mem::forget(self);
+        parts
+    }
+}
+
 impl<W: Wait, O: Owner> Drop for LockGuard<'_, W, O> {
     #[inline]
     fn drop(&mut self) {
         // Only the hold this guard stands for: if the lock was released behind the
         // guard's back with `Lock::release`, whoever holds it now (this thread too, by a
         // later lock call) keeps it.
-        let current = self.lock.word.load(Ordering::Relaxed);
-        if let Ok(hold) = self.lock.my_hold(current) {
-            if hold == self.hold {
-                self.lock.release_hold(current, hold);
-            }
-        }
+        self.lock.give_back(self.hold);
     }
 }
 

@@ -143,3 +143,56 @@ impl Owner for Unowned {
     #[inline]
     fn forget(_: &AtomicU32, _: &(), _: bool) {}
 }
+
+/// An owner backend whose [`id`](Owner::id) differs between any two threads that may
+/// hold the same lock: what an [`RLock`](crate::RLock) relies on to tell its holder
+/// coming back from another thread arriving.
+///
+/// [`Unowned`] is not one: every caller has its id, so a re-entrant lock over it would
+/// let every thread in at once, and `RLock<_, Unowned>` does not compile. The hosted
+/// crate's `Robust` is one (Linux thread ids).
+///
+/// # Example
+///
+/// Firmware with a notion of who runs can say so. Here two cores, whose number tells
+/// them apart (tasks of one executor on one core could not be told apart this way):
+///
+/// ```
+/// use shmsync_core::{AtomicU32, DistinctIds, Owner, RLock, Spin};
+///
+/// struct ByCore;
+///
+/// impl Owner for ByCore {
+///     const NAME: &'static str = "ByCore";
+///     type Record = ();
+///     const UNHELD: () = ();
+///     type Hold = ();
+///     type GuardMarker = *const (); // a guard stays on its core
+///     const RECHECK_NS: Option<u64> = None;
+///     fn id() -> u32 {
+///         1 + current_core()
+///     }
+///     fn attempt(_: &AtomicU32, _: &()) {}
+///     fn taken(_: &AtomicU32, _: &()) {}
+///     fn missed(_: &AtomicU32, _: &()) {}
+///     // Asked only once the lock's word names this core.
+///     fn holding(_: &AtomicU32, _: &()) -> Option<()> {
+///         Some(())
+///     }
+///     fn releasing(_: &AtomicU32, _: ()) {}
+///     fn released(_: ()) {}
+///     fn forget(_: &AtomicU32, _: &(), _: bool) {}
+/// }
+///
+/// impl DistinctIds for ByCore {}
+/// # fn current_core() -> u32 { 0 }
+///
+/// static LOCK: RLock<Spin, ByCore> = RLock::new();
+/// let outer = LOCK.lock().unwrap();
+/// let inner = LOCK.lock().unwrap(); // the same core again: it goes in
+/// assert_eq!(LOCK.recursion_count(), 2);
+/// drop(inner);
+/// drop(outer);
+/// assert!(!LOCK.is_locked());
+/// ```
+pub trait DistinctIds: Owner {}

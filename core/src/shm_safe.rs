@@ -2,8 +2,8 @@
 
 use crate::layout::{Arg, Layout};
 use crate::{
-    Array, BoundedSemaphore, Event, Lock, Owner, Scalar, Semaphore, TrackedBoundedSemaphore,
-    TrackedSemaphore, Value, Wait,
+    Array, Barrier, BoundedSemaphore, Condition, DistinctIds, Event, Lock, Owner, RLock, RwLock,
+    Scalar, Semaphore, TrackedBoundedSemaphore, TrackedSemaphore, Value, Wait,
 };
 
 /// A type that stays valid when the same bytes are mapped by several processes, each
@@ -175,6 +175,30 @@ unsafe impl<T: Scalar, const N: usize, W: Wait, O: Owner> ShmSafe for Array<T, N
             Arg::Name(W::NAME),
             Arg::Name(O::NAME),
         ],
+    );
+}
+// SAFETY: as above (atomics and `Lock`s).
+unsafe impl<W: Wait, O: DistinctIds> ShmSafe for RLock<W, O> {
+    const LAYOUT: Layout =
+        Layout::builtin::<Self>("RLock", &[Arg::Name(W::NAME), Arg::Name(O::NAME)]);
+}
+// SAFETY: as above (atomics and `Lock`s).
+unsafe impl<W: Wait, O: Owner, const WAITERS: usize> ShmSafe for Condition<W, O, WAITERS> {
+    const LAYOUT: Layout = Layout::builtin::<Self>(
+        "Condition",
+        &[Arg::Name(W::NAME), Arg::Name(O::NAME), Arg::Len(WAITERS)],
+    );
+}
+// SAFETY: as above.
+unsafe impl<W: Wait, O: Owner> ShmSafe for Barrier<W, O> {
+    const LAYOUT: Layout =
+        Layout::builtin::<Self>("Barrier", &[Arg::Name(W::NAME), Arg::Name(O::NAME)]);
+}
+// SAFETY: as above (atomics and `Lock`s).
+unsafe impl<W: Wait, O: Owner, const READERS: usize> ShmSafe for RwLock<W, O, READERS> {
+    const LAYOUT: Layout = Layout::builtin::<Self>(
+        "RwLock",
+        &[Arg::Name(W::NAME), Arg::Name(O::NAME), Arg::Len(READERS)],
     );
 }
 

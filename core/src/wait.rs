@@ -8,7 +8,7 @@
 
 use core::time::Duration;
 
-use crate::sync::{spin_loop, AtomicU32};
+use crate::sync::{spin_loop, AtomicU32, Ordering};
 
 /// Blocking and waking on a 32-bit atomic word.
 ///
@@ -187,4 +187,28 @@ pub(crate) fn next_look<W: Wait>(deadline: Option<u64>, recheck_ns: Option<u64>)
             Some(deadline.map_or(recheck, |d| d.min(recheck)))
         }
     }
+}
+
+/// Sleeps on `word`, which the caller saw hold `current`, until `until`, after making
+/// sure `flag` is set in it: the sign that tells whoever changes the word next that
+/// someone sleeps and must be woken. Returns at once if the word changed meanwhile.
+pub(crate) fn sleep_flagged<W: Wait>(
+    word: &AtomicU32,
+    current: u32,
+    flag: u32,
+    until: Option<u64>,
+) {
+    if current & flag == 0
+        && word
+            .compare_exchange(
+                current,
+                current | flag,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            )
+            .is_err()
+    {
+        return;
+    }
+    W::wait(word, current | flag, until);
 }

@@ -4,7 +4,9 @@
 mod common;
 
 use core::mem::{align_of, size_of};
-use shmsync_core::spin::{Array, BoundedSemaphore, Event, Lock, Semaphore, Value};
+use shmsync_core::spin::{
+    Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RwLock, Semaphore, Value,
+};
 use shmsync_core::ShmSafe;
 
 #[test]
@@ -18,6 +20,9 @@ fn sizes_are_as_documented() {
     assert_eq!(size_of::<Value<f64>>(), 16);
     assert_eq!(size_of::<Array<u8, 16>>(), 20);
     assert_eq!(size_of::<Array<u64, 4>>(), 40);
+    assert_eq!(size_of::<Condition>(), 72);
+    assert_eq!(size_of::<Barrier>(), 8);
+    assert_eq!(size_of::<RwLock>(), 40);
     assert_eq!(align_of::<Lock>(), 4);
     assert_eq!(align_of::<Value<u64>>(), 8);
 }
@@ -33,6 +38,9 @@ fn every_type_may_be_shared() {
     assert_shareable::<Value<f32>>();
     assert_shareable::<Array<bool, 3>>();
     assert_shareable::<[Value<u16>; 2]>();
+    assert_shareable::<Condition>();
+    assert_shareable::<Barrier>();
+    assert_shareable::<RwLock>();
 }
 
 /// The state is bytes and nothing else: copied to another address (as a second process
@@ -62,6 +70,12 @@ fn constructors_are_const() {
     static RATIO: Value<f64> = Value::new(0.5);
     static NAME: Array<u8, 8> = Array::new(*b"shmsync\0");
     static ZEROS: Array<i64, 3> = Array::zeroed();
+    static READY: Condition = Condition::new();
+    static PHASE: Barrier = Barrier::new(3);
+    static TABLE: RwLock = RwLock::new();
+    assert_eq!(READY.notify_all(), 0);
+    assert_eq!(PHASE.parties(), 3);
+    assert!(!TABLE.is_locked());
     assert!(!LOCK.is_locked());
     assert!(!EVENT.is_set());
     assert_eq!(SEM.value(), 2);
@@ -255,6 +269,9 @@ mod described {
         differ::<spin::BoundedSemaphore, yielding::BoundedSemaphore>();
         differ::<spin::Value<u8>, yielding::Value<u8>>();
         differ::<spin::Array<u16, 3>, yielding::Array<u16, 3>>();
+        differ::<spin::Condition, yielding::Condition>();
+        differ::<spin::Barrier, yielding::Barrier>();
+        differ::<spin::RwLock, yielding::RwLock>();
         assert!(described::<yielding::Lock>().starts_with("Lock<Yield, Unowned>"));
         // The same bytes, read as another scalar.
         assert_ne!(

@@ -34,12 +34,17 @@ loom::lazy_static! {
     static ref CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 }
 
-static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+loom::lazy_static! {
+    /// The next owner id handed out, from 10 in each execution of a model, so that a
+    /// model behaves the same whenever it is replayed (the reader-writer lock spreads
+    /// its readers by id).
+    static ref NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(10);
+}
 
 loom::thread_local! {
     /// The owner id a thread records in locks: its own, unless a model names it.
     static OWNER: std::cell::Cell<u32> = std::cell::Cell::new(
-        NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1_000_000 + 10,
+        NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     );
     /// The words of the locks a thread holds, as the kernel's robust list has them, and
     /// the pending one.
@@ -894,4 +899,651 @@ fn a_putter_asleep_on_a_full_queue_gets_in_after_its_waker_dies() {
             assert_eq!(q.try_get(), Ok(2));
         });
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Threads that vanish in the middle of an operation.
+
+impl shmsync_core::DistinctIds for Kernel {}
+
+/// Runs `operation` in the calling thread, which dies (the kernel walks its robust
+/// list, and the operation unwinds, running nothing more) when it reaches `point`;
+/// returns `None` if it did.
+fn dying_at<R>(point: KillPoint, operation: impl FnOnce() -> R) -> Option<R> {
+    kill_at(point, die);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(operation)) {
+        Ok(result) => Some(result),
+        Err(payload) if payload.is::<shmsync_core::fault::Killed>() => None,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// Runs `f` on a thread with the owner id `id`, which then dies holding whatever it
+/// holds, and waits for it.
+fn in_a_thread_that_dies(id: u32, f: impl FnOnce() + Send + 'static) {
+    thread::spawn(move || {
+        call_me(id);
+        f();
+        die();
+    })
+    .join()
+    .unwrap();
+}
+
+type RLock = shmsync_core::RLock<Futex, Kernel>;
+type Condition = shmsync_core::Condition<Futex, Kernel, 2>;
+type Barrier = shmsync_core::Barrier<Futex, Kernel>;
+type RwLock = shmsync_core::RwLock<Futex, Kernel, 2>;
+
+#[test]
+fn rlock_reenters_and_excludes() {
+    model(|| {
+        let lock = Arc::new(RLock::new());
+        let data = Arc::new(UnsafeCell::new(0u32));
+        let other = {
+            let (lock, data) = (lock.clone(), data.clone());
+            thread::spawn(move || {
+                let _outer = lock.lock().unwrap();
+                let _inner = lock.lock().unwrap();
+                data.with_mut(|p| unsafe { *p += 1 });
+            })
+        };
+        {
+            let outer = lock.lock().unwrap();
+            let inner = lock.lock().unwrap();
+            drop(outer); // out of order: the lock is held until the last level goes
+            data.with_mut(|p| unsafe { *p += 1 });
+            drop(inner);
+        }
+        other.join().unwrap();
+        assert_eq!(data.with(|p| unsafe { *p }), 2);
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn rlock_of_a_holder_dead_at_depth_two_goes_to_one_locker_at_depth_one() {
+    model(|| {
+        let lock = Arc::new(RLock::new());
+        {
+            let lock = lock.clone();
+            in_a_thread_that_dies(2, move || {
+                lock.acquire().unwrap();
+                lock.acquire().unwrap();
+            });
+        }
+        let other = {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                call_me(3);
+                match lock.lock() {
+                    Ok(_) => false,
+                    Err(LockError::OwnerDied(guard)) => {
+                        guard.mark_consistent();
+                        true
+                    }
+                    Err(error) => panic!("{error}"),
+                }
+            })
+        };
+        call_me(1);
+        let mine = match lock.lock() {
+            Ok(guard) => {
+                assert_eq!(lock.recursion_count(), 1);
+                drop(guard);
+                false
+            }
+            Err(LockError::OwnerDied(guard)) => {
+                assert_eq!(lock.recursion_count(), 1);
+                guard.mark_consistent();
+                true
+            }
+            Err(error) => panic!("{error}"),
+        };
+        let theirs = other.join().unwrap();
+        assert!(mine != theirs, "exactly one locker is told");
+        assert!(!lock.is_locked());
+    });
+}
+
+/// A waiter that counts itself in `ready` under the lock, then waits for `go` (also
+/// under the lock): once the notifier sees it counted, it is waiting.
+fn waiter(
+    lock: &Arc<Lock>,
+    condition: &Arc<Condition>,
+    ready: &Arc<AtomicUsize>,
+    go: &Arc<AtomicUsize>,
+) -> thread::JoinHandle<()> {
+    let (lock, condition, ready, go) = (lock.clone(), condition.clone(), ready.clone(), go.clone());
+    thread::spawn(move || {
+        let held = lock.lock().unwrap();
+        ready.fetch_add(1, Ordering::SeqCst);
+        let held = condition
+            .wait_for(held, || go.load(Ordering::SeqCst) > 0)
+            .unwrap();
+        go.fetch_sub(1, Ordering::SeqCst);
+        drop(held);
+    })
+}
+
+/// Takes `lock` once `ready` reaches `n`: every waiter counted is waiting.
+fn lock_when_ready<'a>(
+    lock: &'a Lock,
+    ready: &AtomicUsize,
+    n: usize,
+) -> shmsync_core::LockGuard<'a, Futex, Kernel> {
+    loop {
+        let held = lock.lock().unwrap();
+        if ready.load(Ordering::SeqCst) >= n {
+            return held;
+        }
+        drop(held);
+        thread::yield_now();
+    }
+}
+
+#[test]
+fn condition_notify_one_wakes_exactly_one() {
+    model_with_slices(|| {
+        let (lock, condition) = (Arc::new(Lock::new()), Arc::new(Condition::new()));
+        let (ready, go) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let waiters = [
+            waiter(&lock, &condition, &ready, &go),
+            waiter(&lock, &condition, &ready, &go),
+        ];
+        let held = lock_when_ready(&lock, &ready, 2);
+        go.store(2, Ordering::SeqCst);
+        // Both wait: each notify wakes one, and the second does not find the first's.
+        assert_eq!(condition.notify(1), 1);
+        assert_eq!(condition.notify(1), 1);
+        assert_eq!(condition.notify(1), 0);
+        drop(held);
+        for w in waiters {
+            w.join().unwrap(); // a lost wake-up deadlocks here
+        }
+        assert_eq!(go.load(Ordering::SeqCst), 0);
+    });
+}
+
+#[test]
+fn condition_ping_pong_on_one_condition_steals_nothing() {
+    // Each side notifies, then waits on the same condition: a notify that the notifier
+    // itself could take back would leave both asleep.
+    model(|| {
+        let (lock, condition) = (Arc::new(Lock::new()), Arc::new(Condition::new()));
+        let turn = Arc::new(AtomicUsize::new(0));
+        let other = {
+            let (lock, condition, turn) = (lock.clone(), condition.clone(), turn.clone());
+            thread::spawn(move || {
+                let held = lock.lock().unwrap();
+                let held = condition
+                    .wait_for(held, || turn.load(Ordering::SeqCst) == 1)
+                    .unwrap();
+                turn.store(2, Ordering::SeqCst);
+                condition.notify(1);
+                drop(held);
+            })
+        };
+        let held = lock.lock().unwrap();
+        turn.store(1, Ordering::SeqCst);
+        condition.notify(1);
+        let held = condition
+            .wait_for(held, || turn.load(Ordering::SeqCst) == 2)
+            .unwrap();
+        drop(held);
+        other.join().unwrap();
+    });
+}
+
+#[test]
+fn condition_timed_out_waiter_takes_no_wake_up() {
+    model_with_slices(|| {
+        let (lock, condition) = (Arc::new(Lock::new()), Arc::new(Condition::new()));
+        let ready = Arc::new(AtomicUsize::new(0));
+        let timed = {
+            let (lock, condition, ready) = (lock.clone(), condition.clone(), ready.clone());
+            thread::spawn(move || {
+                let held = lock.lock().unwrap();
+                ready.fetch_add(1, Ordering::SeqCst);
+                let (held, result) = condition.wait_timeout(held, TINY).unwrap();
+                drop(held);
+                !result.timed_out()
+            })
+        };
+        let woken = Arc::new(AtomicUsize::new(0));
+        let blocking = {
+            let (lock, condition, ready, woken) = (
+                lock.clone(),
+                condition.clone(),
+                ready.clone(),
+                woken.clone(),
+            );
+            thread::spawn(move || {
+                let held = lock.lock().unwrap();
+                ready.fetch_add(1, Ordering::SeqCst);
+                let held = condition.wait(held).unwrap();
+                woken.fetch_add(1, Ordering::SeqCst);
+                drop(held);
+            })
+        };
+        let held = lock_when_ready(&lock, &ready, 2);
+        let first = condition.notify(1);
+        drop(held);
+        let timed_was_notified = timed.join().unwrap();
+        // The notify woke one waiter in a slot: the timed one (which then says so), or
+        // else the blocking one. If it went to the timed one, the blocking one needs
+        // another; if the timed one timed out, it must not have taken it.
+        assert_eq!(first, 1);
+        if timed_was_notified {
+            let held = lock.lock().unwrap();
+            condition.notify(1);
+            drop(held);
+        }
+        blocking.join().unwrap(); // a wake-up lost with the timed waiter deadlocks here
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn condition_waiter_killed_while_waiting_takes_no_wake_up() {
+    model(|| {
+        let (lock, condition) = (Arc::new(Lock::new()), Arc::new(Condition::new()));
+        let (ready, go) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let doomed = {
+            let (lock, condition, ready) = (lock.clone(), condition.clone(), ready.clone());
+            thread::spawn(move || {
+                call_me(2);
+                let held = lock.lock().unwrap();
+                ready.fetch_add(1, Ordering::SeqCst);
+                // Dies waiting, its lock released: only its slot remains, which the live
+                // waiter takes over if it comes after the death, and not if before.
+                assert!(dying_at(KillPoint::ConditionWaiting, || condition.wait(held)).is_none());
+            })
+        };
+        let live = waiter(&lock, &condition, &ready, &go);
+        doomed.join().unwrap();
+        let held = lock_when_ready(&lock, &ready, 2);
+        go.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(condition.notify(1), 1);
+        drop(held);
+        live.join().unwrap(); // deadlocks if the notify went to the dead waiter
+    });
+}
+
+#[test]
+fn condition_wake_up_of_a_waiter_killed_after_it_is_passed_on() {
+    model(|| {
+        let (lock, condition) = (Arc::new(Lock::new()), Arc::new(Condition::new()));
+        let (ready, go) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let doomed = {
+            let (lock, condition, ready) = (lock.clone(), condition.clone(), ready.clone());
+            thread::spawn(move || {
+                call_me(2);
+                let held = lock.lock().unwrap();
+                ready.fetch_add(1, Ordering::SeqCst);
+                // Chosen by the notify, then killed before it takes the lock back.
+                assert!(dying_at(KillPoint::ConditionWoken, || condition.wait(held)).is_none());
+            })
+        };
+        // The doomed waiter is the older, so the first notify chooses it.
+        drop(lock_when_ready(&lock, &ready, 1));
+        let live = waiter(&lock, &condition, &ready, &go);
+        let held = lock_when_ready(&lock, &ready, 2);
+        assert_eq!(condition.notify(1), 1);
+        drop(held);
+        doomed.join().unwrap();
+        // Its wake-up is passed on by the next notify, which then finds nobody new.
+        let held = lock.lock().unwrap();
+        go.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(
+            condition.notify(1),
+            0,
+            "the dead waiter's wake-up was not passed on"
+        );
+        drop(held);
+        live.join().unwrap();
+    });
+}
+
+#[test]
+fn condition_waiter_retaking_a_lock_whose_holder_died_is_told() {
+    model(|| {
+        let (lock, condition) = (Arc::new(Lock::new()), Arc::new(Condition::new()));
+        let ready = Arc::new(AtomicUsize::new(0));
+        let waiting = {
+            let (lock, condition, ready) = (lock.clone(), condition.clone(), ready.clone());
+            thread::spawn(move || {
+                call_me(3);
+                let held = lock.lock().unwrap();
+                ready.fetch_add(1, Ordering::SeqCst);
+                match condition.wait(held) {
+                    Err(LockError::OwnerDied(guard)) => guard.mark_consistent(),
+                    other => panic!("{:?}", other.map(drop)),
+                }
+            })
+        };
+        {
+            let (lock, condition, ready) = (lock.clone(), condition.clone(), ready.clone());
+            in_a_thread_that_dies(2, move || {
+                let held = lock_when_ready(&lock, &ready, 1);
+                condition.notify(1);
+                std::mem::forget(held); // dies holding the lock
+            });
+        }
+        waiting.join().unwrap();
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn condition_waits_on_an_rlock_at_depth_two_and_comes_back_at_depth_two() {
+    model(|| {
+        let (lock, condition) = (Arc::new(RLock::new()), Arc::new(Condition::new()));
+        let flag = Arc::new(AtomicUsize::new(0));
+        let notifier = {
+            let (lock, condition, flag) = (lock.clone(), condition.clone(), flag.clone());
+            thread::spawn(move || {
+                let held = lock.lock().unwrap();
+                flag.store(1, Ordering::SeqCst);
+                condition.notify(1);
+                drop(held);
+            })
+        };
+        let outer = lock.lock().unwrap();
+        let inner = lock.lock().unwrap();
+        let inner = condition
+            .wait_for(inner, || flag.load(Ordering::SeqCst) == 1)
+            .unwrap();
+        assert_eq!(lock.recursion_count(), 2);
+        drop(inner);
+        assert!(lock.is_owned_by_current_thread());
+        drop(outer);
+        notifier.join().unwrap();
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn barrier_generations_have_one_leader_and_nobody_leaves_early() {
+    model(|| {
+        let barrier = Arc::new(Barrier::new(2));
+        let arrived = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let leaders = Arc::new(AtomicUsize::new(0));
+        let party = {
+            let (barrier, arrived, leaders) = (barrier.clone(), arrived.clone(), leaders.clone());
+            move || {
+                for generation in 0..2 {
+                    arrived[generation].fetch_add(1, Ordering::SeqCst);
+                    let result = barrier.wait().unwrap();
+                    assert_eq!(arrived[generation].load(Ordering::SeqCst), 2, "left early");
+                    if result.is_leader() {
+                        leaders.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        };
+        let other = thread::spawn(party.clone());
+        party();
+        other.join().unwrap();
+        assert_eq!(leaders.load(Ordering::SeqCst), 2);
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
+
+#[test]
+fn barrier_timeout_breaks_it_for_the_waiting_party() {
+    model(|| {
+        let barrier = Arc::new(Barrier::new(3));
+        let blocking = {
+            let barrier = barrier.clone();
+            thread::spawn(move || barrier.wait())
+        };
+        let timed = barrier.wait_timeout(TINY);
+        // The third party never comes: whoever is left waiting is freed by the timeout.
+        let blocked = blocking.join().unwrap();
+        assert_eq!(timed, Err(shmsync_core::BarrierError::TimedOut));
+        assert_eq!(blocked, Err(shmsync_core::BarrierError::Broken));
+        assert!(barrier.is_broken());
+        barrier.reset();
+        assert!(!barrier.is_broken());
+    });
+}
+
+#[test]
+fn barrier_abort_and_reset_free_the_waiting_parties() {
+    model(|| {
+        let barrier = Arc::new(Barrier::new(3));
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let barrier = barrier.clone();
+                thread::spawn(move || barrier.wait())
+            })
+            .collect();
+        barrier.reset(); // ends the generation whoever arrived was in
+        barrier.abort(); // breaks the one whoever arrives later is in
+        for w in waiting {
+            assert_eq!(w.join().unwrap(), Err(shmsync_core::BarrierError::Broken));
+        }
+        barrier.reset();
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
+
+#[test]
+fn rwlock_never_lets_a_writer_in_with_a_reader() {
+    model_with_slices(|| {
+        let lock = Arc::new(RwLock::new());
+        let data = Arc::new(UnsafeCell::new(0u32));
+        let reader = {
+            let (lock, data) = (lock.clone(), data.clone());
+            thread::spawn(move || {
+                let _reading = lock.read().unwrap();
+                data.with(|p| unsafe { *p })
+            })
+        };
+        let writer = {
+            let (lock, data) = (lock.clone(), data.clone());
+            thread::spawn(move || {
+                let _writing = lock.write().unwrap();
+                data.with_mut(|p| unsafe { *p += 1 });
+            })
+        };
+        {
+            let _reading = lock.read().unwrap();
+            data.with(|p| unsafe { *p });
+        }
+        let seen = reader.join().unwrap();
+        writer.join().unwrap();
+        assert!(seen <= 1);
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn rwlock_reader_killed_reading_lets_the_writer_in() {
+    model(|| {
+        let lock = Arc::new(RwLock::new());
+        let reading = Arc::new(Event::<Futex>::new());
+        let reader = {
+            let (lock, reading) = (lock.clone(), reading.clone());
+            thread::spawn(move || {
+                call_me(2);
+                std::mem::forget(lock.read().unwrap());
+                reading.set();
+                die();
+            })
+        };
+        reading.wait();
+        call_me(3);
+        let writing = lock.write();
+        assert!(writing.is_ok(), "a reader's death is no writer's business");
+        drop(writing);
+        reader.join().unwrap();
+        assert!(!lock.is_locked());
+    });
+}
+
+#[test]
+fn rwlock_reader_killed_before_it_checks_blocks_no_writer() {
+    model(|| {
+        let lock = Arc::new(RwLock::new());
+        let reader = {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                call_me(2);
+                let read = dying_at(KillPoint::ReaderInSlot, || {
+                    drop(lock.read());
+                });
+                assert!(read.is_none());
+            })
+        };
+        call_me(3);
+        drop(lock.write().unwrap());
+        reader.join().unwrap();
+        assert!(lock.read().is_ok());
+    });
+}
+
+#[test]
+fn rwlock_writer_killed_waiting_for_readers_is_forgotten() {
+    model(|| {
+        let lock = Arc::new(RwLock::new());
+        let reading = lock.read().unwrap();
+        let writer = {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                call_me(2);
+                assert!(dying_at(KillPoint::WriterWaitingForReaders, || {
+                    drop(lock.write());
+                })
+                .is_none());
+            })
+        };
+        writer.join().unwrap();
+        drop(reading);
+        call_me(3);
+        // Readers are let in again, and the next writer too, unharmed.
+        drop(lock.read().unwrap());
+        drop(lock.write().unwrap());
+        assert!(!lock.writer_died());
+    });
+}
+
+#[test]
+fn rwlock_writer_killed_writing_hands_the_repair_to_the_next_comer() {
+    model(|| {
+        let lock = Arc::new(RwLock::new());
+        {
+            let lock = lock.clone();
+            in_a_thread_that_dies(2, move || std::mem::forget(lock.write().unwrap()));
+        }
+        let repairs = Arc::new(AtomicUsize::new(0));
+        let reader = {
+            let (lock, repairs) = (lock.clone(), repairs.clone());
+            thread::spawn(move || {
+                call_me(3);
+                loop {
+                    match lock.read() {
+                        Ok(_reading) => return,
+                        Err(LockError::OwnerDied(writing)) => {
+                            repairs.fetch_add(1, Ordering::SeqCst);
+                            writing.mark_consistent();
+                        }
+                        Err(error) => panic!("{error}"),
+                    }
+                }
+            })
+        };
+        call_me(4);
+        match lock.write() {
+            Ok(_) => {}
+            Err(LockError::OwnerDied(writing)) => {
+                repairs.fetch_add(1, Ordering::SeqCst);
+                writing.mark_consistent();
+            }
+            Err(error) => panic!("{error}"),
+        }
+        reader.join().unwrap();
+        assert_eq!(
+            repairs.load(Ordering::SeqCst),
+            1,
+            "one repair, by whoever came first"
+        );
+        assert!(!lock.writer_died());
+    });
+}
+
+#[test]
+fn barrier_party_killed_after_arriving_still_counts() {
+    model(|| {
+        let barrier = Arc::new(Barrier::new(2));
+        let doomed = {
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                // Dies once it has arrived and waits; arriving last, it trips the
+                // barrier and lives.
+                if let Some(tripped) = dying_at(KillPoint::BarrierArrived, || barrier.wait()) {
+                    assert!(tripped.unwrap().is_leader());
+                }
+            })
+        };
+        // Whether the other dies before or after this party arrives, it had arrived
+        // (or trips the barrier itself): this one goes on.
+        let result = barrier.wait();
+        doomed.join().unwrap();
+        assert!(result.is_ok());
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
+
+#[test]
+fn rwlock_repair_given_up_is_not_recoverable_for_anyone() {
+    model(|| {
+        let lock = Arc::new(RwLock::new());
+        {
+            let lock = lock.clone();
+            in_a_thread_that_dies(2, move || std::mem::forget(lock.write().unwrap()));
+        }
+        {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                call_me(3);
+                let told = lock.write().err().map(|e| e.map(drop));
+                assert!(matches!(told, Some(LockError::OwnerDied(()))));
+                // Dropped unmarked above: and what if it dies while it lets go?
+            })
+            .join()
+            .unwrap();
+        }
+        call_me(4);
+        assert!(matches!(lock.write(), Err(LockError::NotRecoverable)));
+        assert!(matches!(lock.read(), Err(LockError::NotRecoverable)));
+        assert!(lock.writer_died());
+    });
+}
+
+#[test]
+fn rwlock_repairer_killed_as_it_gives_up_leaves_it_not_recoverable() {
+    model(|| {
+        let lock = Arc::new(RwLock::new());
+        {
+            let lock = lock.clone();
+            in_a_thread_that_dies(2, move || std::mem::forget(lock.write().unwrap()));
+        }
+        {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                call_me(3);
+                let gave_up = dying_at(KillPoint::WriteReleased, || {
+                    drop(lock.write()); // told OwnerDied, dropped unrepaired
+                });
+                assert!(gave_up.is_none());
+            })
+            .join()
+            .unwrap();
+        }
+        call_me(4);
+        assert!(matches!(lock.write(), Err(LockError::NotRecoverable)));
+        assert!(matches!(lock.read(), Err(LockError::NotRecoverable)));
+    });
 }

@@ -2,7 +2,8 @@
 //! driven by a small executor, and futures dropped half-way.
 #![cfg(all(feature = "embassy", not(loom)))]
 
-use shmsync_core::embassy::{Event, Lock, Semaphore, Value};
+use shmsync_core::embassy::{Barrier, Condition, Event, Lock, RwLock, Semaphore, Value};
+use shmsync_core::BarrierError;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -169,6 +170,155 @@ fn timeouts_come_from_a_timer_future() {
     assert_eq!(sem.value(), 0);
     sem.release();
     block_on(sem.acquire_async());
+}
+
+#[test]
+fn async_condition_hands_items_over_exactly() {
+    let lock = Lock::new();
+    let ready = Condition::new();
+    let items = Value::<u32>::new(0);
+    let (taken, woken, notified) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    let done = Value::<u32>::new(0);
+    thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                block_on(async {
+                    let mut held = lock.lock_async().await.unwrap();
+                    loop {
+                        if items.get() > 0 {
+                            items.set(items.get() - 1);
+                            taken.fetch_add(1, Ordering::SeqCst);
+                        } else if done.get() == 1 {
+                            return;
+                        } else {
+                            held = ready.wait_async(held).await.unwrap();
+                            woken.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+            });
+        }
+        for _ in 0..2_000 {
+            let _held = lock.lock().unwrap();
+            items.set(items.get() + 1);
+            notified.fetch_add(ready.notify(1), Ordering::SeqCst);
+        }
+        let _held = lock.lock().unwrap();
+        done.set(1);
+        notified.fetch_add(ready.notify_all(), Ordering::SeqCst);
+    });
+    assert_eq!(taken.into_inner(), 2_000);
+    // Every return from a wait was a wake-up a notify counted.
+    assert_eq!(woken.into_inner(), notified.into_inner());
+}
+
+#[test]
+fn a_dropped_condition_wait_passes_its_wake_up_on() {
+    let lock = Lock::new();
+    let ready = Condition::new();
+    let wakes = Arc::new(Counter::default());
+    let mut dropped = Box::pin(ready.wait_async(lock.lock().unwrap()));
+    assert!(poll_once(&mut dropped, &wakes).is_pending());
+    let mut next = Box::pin(ready.wait_async(lock.lock().unwrap()));
+    assert!(poll_once(&mut next, &wakes).is_pending());
+    // The notify chooses the older waiter, whose future is then dropped: the wake-up
+    // goes to the other.
+    assert_eq!(ready.notify(1), 1);
+    drop(dropped);
+    match poll_once(&mut next, &wakes) {
+        Poll::Ready(Ok(guard)) => drop(guard),
+        other => panic!("{:?}", other.map(|r| r.map(|_| ()))),
+    }
+    assert!(!lock.is_locked());
+    assert_eq!(ready.notify(1), 0, "a dropped wait left a waiter behind");
+}
+
+#[test]
+fn async_barrier_generations() {
+    let barrier = Barrier::new(3);
+    let leaders = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                block_on(async {
+                    for _ in 0..1_000 {
+                        if barrier.wait_async().await.unwrap().is_leader() {
+                            leaders.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+            });
+        }
+    });
+    assert_eq!(leaders.into_inner(), 1_000);
+}
+
+#[test]
+fn a_dropped_barrier_wait_breaks_the_barrier() {
+    let barrier = Barrier::new(2);
+    let wakes = Arc::new(Counter::default());
+    let mut left = Box::pin(barrier.wait_async());
+    assert!(poll_once(&mut left, &wakes).is_pending());
+    drop(left); // it arrived and left: the others must not count it
+    assert_eq!(block_on(barrier.wait_async()), Err(BarrierError::Broken));
+    barrier.reset();
+    let mut first = Box::pin(barrier.wait_async());
+    assert!(poll_once(&mut first, &wakes).is_pending());
+    assert!(block_on(barrier.wait_async()).unwrap().is_leader());
+    assert!(matches!(poll_once(&mut first, &wakes), Poll::Ready(Ok(_))));
+}
+
+#[test]
+fn async_rwlock_never_lets_a_writer_in_with_a_reader() {
+    let lock = RwLock::new();
+    let (low, high, torn) = (
+        Value::<u64>::new(0),
+        Value::<u64>::new(0),
+        AtomicUsize::new(0),
+    );
+    thread::scope(|s| {
+        for worker in 0..4 {
+            let (lock, low, high, torn) = (&lock, &low, &high, &torn);
+            s.spawn(move || {
+                block_on(async {
+                    for _ in 0..5_000 {
+                        if worker == 0 {
+                            let _writing = lock.write_async().await.unwrap();
+                            low.set(low.get() + 1);
+                            high.set(low.get());
+                        } else {
+                            let _reading = lock.read_async().await.unwrap();
+                            if low.get() != high.get() {
+                                torn.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                })
+            });
+        }
+    });
+    assert_eq!(torn.into_inner(), 0);
+    assert_eq!(low.get(), 5_000);
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn a_dropped_write_lets_the_readers_in() {
+    let lock = RwLock::new();
+    let reading = lock.read().unwrap();
+    let wakes = Arc::new(Counter::default());
+    let mut write = Box::pin(lock.write_async());
+    // It shuts new readers out while it waits for this one.
+    assert!(poll_once(&mut write, &wakes).is_pending());
+    assert!(lock.try_read().is_err());
+    drop(write);
+    assert!(lock.try_read().is_ok(), "a dropped write kept readers out");
+    drop(reading);
+    assert!(block_on(lock.write_async()).is_ok());
 }
 
 /// The queue's async forms: tasks that put and get, futures dropped half-way, a close

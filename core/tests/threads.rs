@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::yielding::{Array, BoundedSemaphore, Event, Lock, Semaphore, Value};
+use common::yielding::{
+    Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RwLock, Semaphore, Value,
+};
 use shmsync_core::TryLockError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -184,4 +186,101 @@ fn zero_timeouts_are_tries_and_max_timeouts_do_not_overflow() {
         sem.release();
         event.set();
     });
+}
+
+#[test]
+fn condition_hands_items_over_with_exact_wake_ups() {
+    let lock = Lock::new();
+    let ready = Condition::new();
+    let items = Value::<u32>::new(0);
+    let done = Value::<u32>::new(0);
+    let (taken, woken, notified) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                let mut held = lock.lock().unwrap();
+                loop {
+                    if items.get() > 0 {
+                        items.set(items.get() - 1);
+                        taken.fetch_add(1, Ordering::SeqCst);
+                    } else if done.get() == 1 {
+                        return;
+                    } else {
+                        held = ready.wait(held).unwrap();
+                        woken.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+        for _ in 0..20_000 {
+            let _held = lock.lock().unwrap();
+            items.set(items.get() + 1);
+            notified.fetch_add(ready.notify(1), Ordering::SeqCst);
+        }
+        let _held = lock.lock().unwrap();
+        done.set(1);
+        notified.fetch_add(ready.notify_all(), Ordering::SeqCst);
+    });
+    assert_eq!(taken.into_inner(), 20_000);
+    assert_eq!(woken.into_inner(), notified.into_inner());
+}
+
+#[test]
+fn barrier_generations_have_one_leader_each() {
+    let barrier = Barrier::new(THREADS as u32);
+    let (arrived, leaders, early) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for round in 1..=2_000 {
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    if barrier.wait().unwrap().is_leader() {
+                        leaders.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if arrived.load(Ordering::SeqCst) < round * THREADS {
+                        early.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(leaders.into_inner(), 2_000);
+    assert_eq!(early.into_inner(), 0, "a party left before all arrived");
+}
+
+#[test]
+fn rwlock_never_lets_a_writer_in_with_anyone() {
+    let lock = RwLock::new();
+    let (low, high) = (Value::<u64>::new(0), Value::<u64>::new(0));
+    let torn = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for worker in 0..THREADS {
+            let (lock, low, high, torn) = (&lock, &low, &high, &torn);
+            s.spawn(move || {
+                for _ in 0..20_000 {
+                    if worker == 0 {
+                        let _writing = lock.write().unwrap();
+                        low.set(low.get() + 1);
+                        high.set(low.get());
+                    } else {
+                        let _reading = lock.read().unwrap();
+                        if low.get() != high.get() {
+                            torn.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(torn.into_inner(), 0);
+    assert_eq!(low.get(), 20_000);
+    assert!(!lock.is_locked());
 }

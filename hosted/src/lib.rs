@@ -2,9 +2,10 @@
 //! and Linux processes.
 //!
 //! The types are those of [`shmsync_core`], with the Linux shared futex chosen as the
-//! way to block ([`Futex`]): `Value`, `Array`, `Semaphore`, `BoundedSemaphore`,
-//! `Event` and `Lock` work the same between threads of one process and between
-//! processes that map the same [`Shared`] memory.
+//! way to block ([`Futex`]) and the kernel's robust-futex list as the record of who
+//! holds what ([`Robust`]): `Value`, `Array`, `Semaphore`, `BoundedSemaphore`, `Event`,
+//! `Lock`, `RLock`, `Condition`, `Barrier` and `RwLock` work the same between threads
+//! of one process and between processes that map the same [`Shared`] memory.
 //!
 //! Child processes are forked ([`Process::spawn`]) or, with Python's `spawn` start
 //! method, fresh starts of this executable ([`Spawn`]); [`Process`] compares the two.
@@ -46,8 +47,9 @@ pub use process::{ExitStatus, Process, PANIC_EXIT_CODE};
 pub use robust::{Robust, RobustRecord};
 pub use shm::{Origin, Participant, Shared, Stale, Unlink, FORMAT_VERSION};
 pub use shmsync_core::{
-    shm_struct, ArrayError, Bitwise, DataError, Difference, Field, IndexError, Layout, LockError,
-    NotHeld, Number, OverRelease, RangeError, Scalar, ShmSafe, TryLockError,
+    shm_struct, ArrayError, BarrierError, BarrierWaitResult, Bitwise, DataError, Difference, Field,
+    IndexError, Layout, LockError, NotHeld, Number, OverRelease, RangeError, Scalar, ShmSafe,
+    TryLockError, WaitTimeout, WaitTimeoutResult,
 };
 pub use spawn::{
     run_if_spawned, Entry, Spawn, SpawnError, Spawned, ENTRY_FAILED_EXIT_CODE,
@@ -84,6 +86,48 @@ pub type ArrayGuard<'a, T, const N: usize> = shmsync_core::ArrayGuard<'a, T, N, 
 /// producer or consumer: see [`shmsync_core::Queue`].
 pub type Queue<T, const N: usize> = shmsync_core::Queue<T, N, Futex, Robust>;
 pub use shmsync_core::{pod_struct, Closed, GetError, NoTaskPending, Pod, PutError};
+/// A re-entrant lock whose holder's death the kernel reports: see
+/// [`shmsync_core::RLock`]. 48 bytes.
+pub type RLock = shmsync_core::RLock<Futex, Robust>;
+/// The guard of an [`RLock`]: see [`shmsync_core::RLockGuard`].
+pub type RLockGuard<'a> = shmsync_core::RLockGuard<'a, Futex, Robust>;
+/// What [`RLock::lock`] returns.
+pub type RLockResult<'a> = shmsync_core::RLockResult<'a, Futex, Robust>;
+/// What [`RLock::try_lock`] and [`RLock::lock_timeout`] return.
+pub type RLockTryResult<'a> = shmsync_core::RLockTryResult<'a, Futex, Robust>;
+/// How many threads a [`Condition`] keeps in order, and wakes exactly, at once; further
+/// waiters wake at every notify.
+pub const CONDITION_WAITERS: usize = 16;
+/// A condition variable over a [`Lock`] or an [`RLock`], which no waiter's death wedges:
+/// see [`shmsync_core::Condition`]. 776 bytes.
+pub type Condition = shmsync_core::Condition<Futex, Robust, CONDITION_WAITERS>;
+/// A barrier for a fixed number of parties, which a party that never comes cannot
+/// wedge for ever: see [`shmsync_core::Barrier`]. 8 bytes.
+pub type Barrier = shmsync_core::Barrier<Futex, Robust>;
+/// How many threads may read an [`RwLock`] at once; a further reader waits for one to
+/// leave.
+pub const RWLOCK_READERS: usize = 16;
+/// A readers-writer lock, writers first, that survives the death of its readers and
+/// writers: see [`shmsync_core::RwLock`]. 688 bytes.
+pub type RwLock = shmsync_core::RwLock<Futex, Robust, RWLOCK_READERS>;
+/// A read of an [`RwLock`]: see [`shmsync_core::RwLockReadGuard`].
+pub type RwLockReadGuard<'a> = shmsync_core::RwLockReadGuard<'a, Futex, Robust, RWLOCK_READERS>;
+/// The write lock of an [`RwLock`]: see [`shmsync_core::RwLockWriteGuard`].
+pub type RwLockWriteGuard<'a> = shmsync_core::RwLockWriteGuard<'a, Futex, Robust, RWLOCK_READERS>;
+/// What [`RwLock::read`] returns.
+pub type ReadResult<'a> = shmsync_core::ReadResult<'a, Futex, Robust, RWLOCK_READERS>;
+/// What [`RwLock::write`] returns.
+pub type WriteResult<'a> = shmsync_core::WriteResult<'a, Futex, Robust, RWLOCK_READERS>;
+/// What [`RwLock::try_read`] and [`RwLock::read_timeout`] return.
+pub type TryReadResult<'a> = shmsync_core::TryReadResult<'a, Futex, Robust, RWLOCK_READERS>;
+/// What [`RwLock::try_write`] and [`RwLock::write_timeout`] return.
+pub type TryWriteResult<'a> = shmsync_core::TryWriteResult<'a, Futex, Robust, RWLOCK_READERS>;
+
+// The sizes the documentation states.
+const _: () = assert!(std::mem::size_of::<RLock>() == 48);
+const _: () = assert!(std::mem::size_of::<Condition>() == 776);
+const _: () = assert!(std::mem::size_of::<Barrier>() == 8);
+const _: () = assert!(std::mem::size_of::<RwLock>() == 688);
 
 /// The README's examples, run as doc tests so that they stay true.
 #[doc = include_str!("../../README.md")]

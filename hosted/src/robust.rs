@@ -32,7 +32,7 @@ use std::sync::atomic::{
     compiler_fence, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 
-use shmsync_core::{Owner, ShmSafe, Wait};
+use shmsync_core::{DistinctIds, Owner, ShmSafe, Wait};
 
 /// Records lock owners by Linux thread id and has the kernel mark a lock whose holder
 /// died (see [`shmsync_core::Lock`]). The owner backend of [`Lock`](crate::Lock).
@@ -771,6 +771,10 @@ impl Owner for Robust {
         });
     }
 }
+
+/// Linux thread ids, in the holder's PID namespace: distinct between the threads that
+/// can share a lock (see `docs/ownership.md` for two namespaces' equal ids).
+impl DistinctIds for Robust {}
 
 /// A lock is being dropped while another thread of this process may have it on its
 /// robust list: its memory must not go before that thread lets go of it. A thread that

@@ -39,4 +39,7 @@ pub mod yielding {
     pub type BoundedSemaphore = shmsync_core::BoundedSemaphore<Yield>;
     pub type Value<T> = shmsync_core::Value<T, Yield, Unowned>;
     pub type Array<T, const N: usize> = shmsync_core::Array<T, N, Yield, Unowned>;
+    pub type Condition = shmsync_core::Condition<Yield, Unowned, 8>;
+    pub type Barrier = shmsync_core::Barrier<Yield, Unowned>;
+    pub type RwLock = shmsync_core::RwLock<Yield, Unowned, 8>;
 }
