@@ -6,10 +6,12 @@
 
 #![allow(missing_docs)] // test support, not an API
 
+pub mod faults;
 pub mod ownership;
 
 use shmsync::{
-    shm_struct, Array, Event, ExitStatus, Lock, Process, Queue, Semaphore, Spawn, Value,
+    shm_struct, Array, Barrier, Condition, Event, ExitStatus, Lock, LockError, Process, Queue,
+    RLock, RwLock, Semaphore, Spawn, Value,
 };
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -238,6 +240,12 @@ pub const ITEMS: usize = 32;
 pub const QUEUED_EACH: u64 = 500_000;
 /// One bit per item of the queue scenario: set by the consumer that took it.
 const DELIVERED_WORDS: usize = (2 * QUEUED_EACH as usize).div_ceil(64);
+/// Rounds of the re-entrant lock, barrier and readers-writer scenarios, per worker.
+pub const ROUNDS: u64 = 5_000;
+/// Items the coordinator hands to the workers through the condition.
+pub const HANDED: u64 = 10_000;
+/// Parties of the barrier scenario: every worker.
+pub const PARTIES: u32 = 4;
 
 shm_struct! {
     /// Everything the scenarios share.
@@ -262,6 +270,26 @@ shm_struct! {
         pub out_of_order: Value<u64>,
         pub checksum: Value<u64>,
         pub never_filled: Queue<u32, 1>,
+        pub rlock: RLock,
+        pub wrong_depths: Value<u32>,
+        pub condition: Condition,
+        pub items: Value<u64>,
+        pub taken: Value<u64>,
+        pub no_more: Value<u32>,
+        pub notified: Value<u64>,
+        pub woken: Value<u64>,
+        pub barrier: Barrier,
+        pub arrivals: Value<u64>,
+        pub left_early: Value<u32>,
+        pub leaders: Value<u64>,
+        pub index_sum: Value<u64>,
+        pub rwlock: RwLock,
+        pub low: Value<u64>,
+        pub high: Value<u64>,
+        pub torn_reads: Value<u32>,
+        pub writers_inside: Value<u32>,
+        pub readers_inside: Value<u32>,
+        pub overlaps: Value<u32>,
     }
 }
 
@@ -289,6 +317,26 @@ impl Arena {
             out_of_order: Value::new(0),
             checksum: Value::new(0),
             never_filled: Queue::new(),
+            rlock: RLock::new(),
+            wrong_depths: Value::new(0),
+            condition: Condition::new(),
+            items: Value::new(0),
+            taken: Value::new(0),
+            no_more: Value::new(0),
+            notified: Value::new(0),
+            woken: Value::new(0),
+            barrier: Barrier::new(PARTIES),
+            arrivals: Value::new(0),
+            left_early: Value::new(0),
+            leaders: Value::new(0),
+            index_sum: Value::new(0),
+            rwlock: RwLock::new(),
+            low: Value::new(0),
+            high: Value::new(0),
+            torn_reads: Value::new(0),
+            writers_inside: Value::new(0),
+            readers_inside: Value::new(0),
+            overlaps: Value::new(0),
         }
     }
 }
@@ -316,17 +364,30 @@ pub enum Scenario {
     /// take them, checking each producer's order, each item's single delivery and a
     /// checksum.
     QueueChecksum,
+    /// Workers take a re-entrant lock two levels deep and update a counter at each.
+    ReentrantDepth,
+    /// The coordinator hands out items one at a time, each with `notify(1)`; workers
+    /// wait for them on the condition.
+    ConditionHandOff,
+    /// Workers cross a barrier round after round.
+    BarrierGenerations,
+    /// Even workers write a pair under the write lock; odd workers read it.
+    ReadersWriter,
 }
 
 impl Scenario {
     /// Every scenario.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::LockedCounter,
         Scenario::SemaphoreLimit,
         Scenario::StartGun,
         Scenario::UntornArray,
         Scenario::Timeouts,
         Scenario::QueueChecksum,
+        Scenario::ReentrantDepth,
+        Scenario::ConditionHandOff,
+        Scenario::BarrierGenerations,
+        Scenario::ReadersWriter,
     ];
 
     /// Its name on the helper's command line.
@@ -338,6 +399,10 @@ impl Scenario {
             Scenario::UntornArray => "untorn-array",
             Scenario::Timeouts => "timeouts",
             Scenario::QueueChecksum => "queue-checksum",
+            Scenario::ReentrantDepth => "reentrant-depth",
+            Scenario::ConditionHandOff => "condition-hand-off",
+            Scenario::BarrierGenerations => "barrier-generations",
+            Scenario::ReadersWriter => "readers-writer",
         }
     }
 
@@ -404,11 +469,70 @@ impl Scenario {
                 }
             }
             Scenario::QueueChecksum => queue_checksum_work(arena, id),
+            Scenario::ReentrantDepth => {
+                for _ in 0..ROUNDS {
+                    let outer = arena.rlock.lock().unwrap();
+                    arena.counter.set(arena.counter.get() + 1);
+                    let inner = arena.rlock.lock().unwrap();
+                    if arena.rlock.recursion_count() != 2 {
+                        arena.wrong_depths.fetch_add(1);
+                    }
+                    arena.counter.set(arena.counter.get() + 1);
+                    drop(inner);
+                    if arena.rlock.recursion_count() != 1 {
+                        arena.wrong_depths.fetch_add(1);
+                    }
+                    drop(outer);
+                }
+            }
+            Scenario::ConditionHandOff => take_handed_items(arena),
+            Scenario::BarrierGenerations => {
+                for round in 0..ROUNDS {
+                    arena.arrivals.fetch_add(1);
+                    let result = arena.barrier.wait().unwrap();
+                    // Nobody leaves a generation before every party arrived in it.
+                    if arena.arrivals.get() < (round + 1) * u64::from(PARTIES) {
+                        arena.left_early.fetch_add(1);
+                    }
+                    arena.index_sum.fetch_add(u64::from(result.index()));
+                    if result.is_leader() {
+                        arena.leaders.fetch_add(1);
+                    }
+                }
+            }
+            Scenario::ReadersWriter => {
+                for _ in 0..ROUNDS {
+                    if id.is_multiple_of(2) {
+                        let _writing = arena.rwlock.write().unwrap();
+                        if arena.writers_inside.fetch_add(1) != 0 || arena.readers_inside.get() != 0
+                        {
+                            arena.overlaps.fetch_add(1);
+                        }
+                        arena.low.set(arena.low.get() + 1);
+                        std::hint::spin_loop();
+                        arena.high.set(arena.low.get());
+                        arena.writers_inside.fetch_sub(1);
+                    } else {
+                        let _reading = arena.rwlock.read().unwrap();
+                        arena.readers_inside.fetch_add(1);
+                        if arena.writers_inside.get() != 0 {
+                            arena.overlaps.fetch_add(1);
+                        }
+                        if arena.low.get() != arena.high.get() {
+                            arena.torn_reads.fetch_add(1);
+                        }
+                        arena.readers_inside.fetch_sub(1);
+                    }
+                }
+            }
         }
     }
 
     /// What the coordinating test does while the workers run.
     pub fn coordinate(self, arena: &Arena, workers: u32) {
+        if self == Scenario::ConditionHandOff {
+            hand_out_items(arena);
+        }
         if self == Scenario::StartGun {
             while arena.ready.get() < workers {
                 std::thread::sleep(Duration::from_millis(1));
@@ -455,6 +579,48 @@ impl Scenario {
                 )
             }
             Scenario::QueueChecksum => queue_checksum_check(arena, workers),
+            Scenario::ReentrantDepth => {
+                assert_eq!(
+                    arena.counter.get(),
+                    u64::from(workers) * ROUNDS * 2,
+                    "lost increments"
+                );
+                assert_eq!(arena.wrong_depths.get(), 0, "a wrong recursion depth");
+                assert!(!arena.rlock.is_locked());
+            }
+            Scenario::ConditionHandOff => {
+                assert_eq!(arena.taken.get(), HANDED, "items lost or taken twice");
+                assert_eq!(arena.items.get(), 0);
+                // Every return from a wait was one that a notify counted: no lost and
+                // no spurious wake-ups.
+                assert_eq!(
+                    arena.woken.get(),
+                    arena.notified.get(),
+                    "wake-ups not as notified"
+                );
+            }
+            Scenario::BarrierGenerations => {
+                assert_eq!(workers, PARTIES);
+                assert_eq!(arena.left_early.get(), 0, "a party left before all arrived");
+                assert_eq!(arena.leaders.get(), ROUNDS, "not one leader per generation");
+                // Each generation handed out the indices 0..parties once each.
+                let per_generation = u64::from(PARTIES * (PARTIES - 1) / 2);
+                assert_eq!(arena.index_sum.get(), ROUNDS * per_generation);
+                assert_eq!(arena.barrier.n_waiting(), 0);
+                assert!(!arena.barrier.is_broken());
+            }
+            Scenario::ReadersWriter => {
+                assert_eq!(
+                    arena.overlaps.get(),
+                    0,
+                    "a writer inside with another reader or writer"
+                );
+                assert_eq!(arena.torn_reads.get(), 0, "a reader saw half a write");
+                let writers = u64::from(workers).div_ceil(2);
+                assert_eq!(arena.low.get(), writers * ROUNDS, "lost writes");
+                assert_eq!(arena.high.get(), arena.low.get());
+                assert!(!arena.rwlock.is_locked());
+            }
         }
     }
 }
@@ -532,4 +698,39 @@ fn queue_checksum_check(arena: &Arena, workers: u32) {
     assert_eq!(arena.checksum.get(), expected, "checksum");
     assert!(arena.queue.is_closed() && arena.queue.empty());
     assert_eq!(arena.queue.unfinished_tasks() as u64, items);
+}
+
+/// The coordinator's side of [`Scenario::ConditionHandOff`]: one item at a time under
+/// the lock, each announced with `notify(1)`; then no more, announced to all.
+fn hand_out_items(arena: &Arena) {
+    for _ in 0..HANDED {
+        let _held = arena.lock.lock().unwrap();
+        arena.items.set(arena.items.get() + 1);
+        arena.notified.fetch_add(arena.condition.notify(1) as u64);
+    }
+    let _held = arena.lock.lock().unwrap();
+    arena.no_more.set(1);
+    arena
+        .notified
+        .fetch_add(arena.condition.notify_all() as u64);
+}
+
+/// A worker's side of [`Scenario::ConditionHandOff`]: takes items until there are no
+/// more, counting each return from a wait.
+fn take_handed_items(arena: &Arena) {
+    let mut held = arena.lock.lock().unwrap();
+    loop {
+        if arena.items.get() > 0 {
+            arena.items.set(arena.items.get() - 1);
+            arena.taken.fetch_add(1);
+        } else if arena.no_more.get() == 1 {
+            return;
+        } else {
+            held = arena
+                .condition
+                .wait(held)
+                .unwrap_or_else(|error: LockError<_>| panic!("{error}"));
+            arena.woken.fetch_add(1);
+        }
+    }
 }

@@ -158,4 +158,14 @@ in_every_mode! {
         timeouts_spawned_memfd, timeouts_spawned_named;
     QueueChecksum => queue_checksum_threads, queue_checksum_forked, queue_checksum_unrelated,
         queue_checksum_spawned_memfd, queue_checksum_spawned_named;
+    ReentrantDepth => reentrant_depth_threads, reentrant_depth_forked, reentrant_depth_unrelated,
+        reentrant_depth_spawned_memfd, reentrant_depth_spawned_named;
+    ConditionHandOff => condition_hand_off_threads, condition_hand_off_forked,
+        condition_hand_off_unrelated, condition_hand_off_spawned_memfd,
+        condition_hand_off_spawned_named;
+    BarrierGenerations => barrier_generations_threads, barrier_generations_forked,
+        barrier_generations_unrelated, barrier_generations_spawned_memfd,
+        barrier_generations_spawned_named;
+    ReadersWriter => readers_writer_threads, readers_writer_forked, readers_writer_unrelated,
+        readers_writer_spawned_memfd, readers_writer_spawned_named;
 }
