@@ -3,13 +3,19 @@
 //! primitive it compares is a type implementing it. A contender's `NAME` is the name
 //! its samples are filed under and the comparisons refer to.
 //!
-//! - [`UncontendedLock`]: one thread takes and releases a lock nobody else wants.
+//! - [`UncontendedLock`]: one thread takes and releases a lock nobody else wants (and
+//!   a read or write lock of a readers-writer lock).
 //! - [`SharedCounter`]: two forked processes increment one counter in shared memory.
-//! - [`PingPong`]: two processes hand a turn back and forth.
+//! - [`PingPong`]: two processes hand a turn back and forth (or cross a barrier).
 //! - [`ItemChannel`]: producer processes hand numbered items to consumer processes.
 
-use crate::peers::{self, FutexTurn, PosixSemaphore, PthreadMutex, SharedCell};
-use shmsync::{shm_struct, Event, Futex, Lock, Queue, Semaphore, Shared, Value};
+use crate::peers::{
+    self, FutexTurn, PosixSemaphore, PthreadBarrier, PthreadCond, PthreadMutex, PthreadRwLock,
+    SharedCell,
+};
+use shmsync::{
+    shm_struct, Barrier, Condition, Event, Futex, Lock, Queue, RwLock, Semaphore, Shared, Value,
+};
 use shmsync_core::Unowned;
 use std::sync::atomic::AtomicU32 as StdAtomicU32;
 
@@ -137,6 +143,92 @@ impl UncontendedLock for PthreadRobust {
     fn lock_unlock(&self) {
         self.0.lock();
         self.0.unlock();
+    }
+}
+
+/// A read lock of shmsync's [`RwLock`], in a shared segment.
+pub struct ShmsyncRead(Shared<RwLock>);
+
+impl UncontendedLock for ShmsyncRead {
+    const NAME: &'static str = "read shmsync RwLock";
+    fn new() -> Self {
+        Self(Shared::anonymous(RwLock::new()).expect("an anonymous shared segment"))
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        drop(self.0.read());
+    }
+}
+
+/// The write lock of shmsync's [`RwLock`], in a shared segment.
+pub struct ShmsyncWrite(Shared<RwLock>);
+
+impl UncontendedLock for ShmsyncWrite {
+    const NAME: &'static str = "write shmsync RwLock";
+    fn new() -> Self {
+        Self(Shared::anonymous(RwLock::new()).expect("an anonymous shared segment"))
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        drop(self.0.write());
+    }
+}
+
+/// A read lock of a `PTHREAD_PROCESS_SHARED` pthread rwlock in shared memory.
+pub struct PthreadRead(&'static PthreadRwLock);
+
+impl UncontendedLock for PthreadRead {
+    const NAME: &'static str = "read pthread rwlock pshared";
+    fn new() -> Self {
+        Self(PthreadRwLock::new_shared())
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        self.0.read();
+        self.0.unlock();
+    }
+}
+
+/// The write lock of a `PTHREAD_PROCESS_SHARED` pthread rwlock in shared memory.
+pub struct PthreadWrite(&'static PthreadRwLock);
+
+impl UncontendedLock for PthreadWrite {
+    const NAME: &'static str = "write pthread rwlock pshared";
+    fn new() -> Self {
+        Self(PthreadRwLock::new_shared())
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        self.0.write();
+        self.0.unlock();
+    }
+}
+
+/// A read lock of [`parking_lot::RwLock`], for threads of one process.
+pub struct ParkingLotRead(parking_lot::RwLock<()>);
+
+impl UncontendedLock for ParkingLotRead {
+    const NAME: &'static str = "read parking_lot::RwLock";
+    fn new() -> Self {
+        Self(parking_lot::RwLock::new(()))
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        drop(self.0.read());
+    }
+}
+
+/// A read lock of [`std::sync::RwLock`], for threads of one process.
+pub struct StdRead(std::sync::RwLock<()>);
+
+impl UncontendedLock for StdRead {
+    const NAME: &'static str = "read std::sync::RwLock";
+    fn new() -> Self {
+        Self(std::sync::RwLock::new(()))
+    }
+    #[inline]
+    fn lock_unlock(&self) {
+        drop(self.0.read());
     }
 }
 
@@ -449,5 +541,133 @@ impl ItemChannel for Pipe {
         let mut bytes = [0; 8];
         self.0.read(&mut bytes);
         u64::from_ne_bytes(bytes)
+    }
+}
+
+shm_struct! {
+    /// A turn guarded by a lock, waited for on one condition by both sides.
+    pub struct ConditionTurn { lock: Lock, condition: Condition, childs_turn: Value<u32> }
+}
+
+/// shmsync's [`Condition`] over its [`Lock`]: each side sets the turn, notifies one,
+/// and waits on the same condition for the turn to come back.
+pub struct ConditionPingPong(Shared<ConditionTurn>);
+
+impl PingPong for ConditionPingPong {
+    const NAME: &'static str = "ping-pong shmsync Condition";
+    fn new() -> Self {
+        Self(
+            Shared::anonymous(ConditionTurn {
+                lock: Lock::new(),
+                condition: Condition::new(),
+                childs_turn: Value::new(0),
+            })
+            .expect("an anonymous shared segment"),
+        )
+    }
+    #[inline]
+    fn ask(&self) {
+        let turn = &self.0;
+        let held = turn.lock.lock().expect("nobody dies in the benchmark");
+        turn.childs_turn.set(1);
+        turn.condition.notify_one();
+        let held = turn
+            .condition
+            .wait_while(held, || turn.childs_turn.get() == 1);
+        drop(held.expect("nobody dies in the benchmark"));
+    }
+    #[inline]
+    fn answer(&self) {
+        let turn = &self.0;
+        let held = turn.lock.lock().expect("nobody dies in the benchmark");
+        let held = turn
+            .condition
+            .wait_while(held, || turn.childs_turn.get() == 0)
+            .expect("nobody dies in the benchmark");
+        turn.childs_turn.set(0);
+        turn.condition.notify_one();
+        drop(held);
+    }
+}
+
+/// A process-shared `pthread_cond_t` over a process-shared mutex, used as
+/// [`ConditionPingPong`] uses shmsync's.
+pub struct PthreadCondPingPong {
+    /// Guards the turn.
+    mutex: &'static PthreadMutex,
+    /// Both sides wait on it.
+    cond: &'static PthreadCond,
+    /// 1 while the child has the turn.
+    childs_turn: SharedCell<u32>,
+}
+
+impl PingPong for PthreadCondPingPong {
+    const NAME: &'static str = "ping-pong pthread_cond pshared";
+    fn new() -> Self {
+        Self {
+            mutex: PthreadMutex::new_shared(false),
+            cond: PthreadCond::new_shared(),
+            childs_turn: SharedCell::new(0),
+        }
+    }
+    #[inline]
+    fn ask(&self) {
+        self.mutex.lock();
+        self.childs_turn.set(1);
+        self.cond.signal();
+        while self.childs_turn.get() == 1 {
+            self.cond.wait(self.mutex);
+        }
+        self.mutex.unlock();
+    }
+    #[inline]
+    fn answer(&self) {
+        self.mutex.lock();
+        while self.childs_turn.get() == 0 {
+            self.cond.wait(self.mutex);
+        }
+        self.childs_turn.set(0);
+        self.cond.signal();
+        self.mutex.unlock();
+    }
+}
+
+/// shmsync's [`Barrier`] for 2: a round trip is one generation crossed by both.
+pub struct BarrierPingPong(Shared<Barrier>);
+
+impl PingPong for BarrierPingPong {
+    const NAME: &'static str = "barrier(2) shmsync Barrier";
+    fn new() -> Self {
+        Self(Shared::anonymous(Barrier::new(2)).expect("an anonymous shared segment"))
+    }
+    #[inline]
+    fn ask(&self) {
+        self.0
+            .wait()
+            .expect("nobody breaks the benchmark's barrier");
+    }
+    #[inline]
+    fn answer(&self) {
+        self.0
+            .wait()
+            .expect("nobody breaks the benchmark's barrier");
+    }
+}
+
+/// A process-shared `pthread_barrier_t` for 2.
+pub struct PthreadBarrierPingPong(&'static PthreadBarrier);
+
+impl PingPong for PthreadBarrierPingPong {
+    const NAME: &'static str = "barrier(2) pthread pshared";
+    fn new() -> Self {
+        Self(PthreadBarrier::new_shared(2))
+    }
+    #[inline]
+    fn ask(&self) {
+        self.0.wait();
+    }
+    #[inline]
+    fn answer(&self) {
+        self.0.wait();
     }
 }

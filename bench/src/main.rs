@@ -27,9 +27,11 @@ mod python;
 mod report;
 
 use contenders::{
-    EventPingPong, FutexPingPong, ParkingLotMutex, PingPong, PthreadCounter, PthreadRobust,
-    PthreadShared, SemTPingPong, SemaphorePingPong, SharedCounter, ShmsyncLock, ShmsyncLockCounter,
-    ShmsyncLockNoOwner, StdMutex, UncontendedLock, ValueFetchAdd, ValueUnderGetLock, ValueUpdate,
+    BarrierPingPong, ConditionPingPong, EventPingPong, FutexPingPong, ParkingLotMutex,
+    ParkingLotRead, PingPong, PthreadBarrierPingPong, PthreadCondPingPong, PthreadCounter,
+    PthreadRead, PthreadRobust, PthreadShared, PthreadWrite, SemTPingPong, SemaphorePingPong,
+    SharedCounter, ShmsyncLock, ShmsyncLockCounter, ShmsyncLockNoOwner, ShmsyncRead, ShmsyncWrite,
+    StdMutex, StdRead, UncontendedLock, ValueFetchAdd, ValueUnderGetLock, ValueUpdate,
 };
 use contenders::{ItemChannel, Pipe, ShmsyncQueue};
 use measure::Counts;
@@ -145,6 +147,12 @@ fn round(samples: &mut Samples, counts: Counts, python: bool) {
     sample_lock::<ParkingLotMutex>(samples, counts);
     sample_lock::<PthreadShared>(samples, counts);
     sample_lock::<PthreadRobust>(samples, counts);
+    sample_lock::<ShmsyncRead>(samples, counts);
+    sample_lock::<ShmsyncWrite>(samples, counts);
+    sample_lock::<PthreadRead>(samples, counts);
+    sample_lock::<PthreadWrite>(samples, counts);
+    sample_lock::<ParkingLotRead>(samples, counts);
+    sample_lock::<StdRead>(samples, counts);
 
     const MILLIONS: f64 = 1e6;
     sample_counter::<ShmsyncLockCounter>(samples, counts, MILLIONS);
@@ -157,6 +165,10 @@ fn round(samples: &mut Samples, counts: Counts, python: bool) {
     sample_ping_pong::<SemaphorePingPong>(samples, counts);
     sample_ping_pong::<SemTPingPong>(samples, counts);
     sample_ping_pong::<FutexPingPong>(samples, counts);
+    sample_ping_pong::<ConditionPingPong>(samples, counts);
+    sample_ping_pong::<PthreadCondPingPong>(samples, counts);
+    sample_ping_pong::<BarrierPingPong>(samples, counts);
+    sample_ping_pong::<PthreadBarrierPingPong>(samples, counts);
 
     sample_channel::<ShmsyncQueue>(samples, counts);
     sample_channel::<Pipe>(samples, counts);

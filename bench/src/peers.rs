@@ -1,5 +1,6 @@
 //! What users would otherwise pick, in memory shared between processes: pthread
-//! mutexes (plain and robust), POSIX `sem_t` and a bare futex; and a pipe.
+//! mutexes (plain and robust), readers-writer locks, condition variables and barriers,
+//! POSIX `sem_t` and a bare futex; and a pipe.
 
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
@@ -68,6 +69,121 @@ impl PthreadMutex {
     pub fn unlock(&self) {
         // SAFETY: locked by this thread just before.
         unsafe { libc::pthread_mutex_unlock(self.0.get()) };
+    }
+}
+
+/// A process-shared pthread readers-writer lock (glibc's default kind, which prefers
+/// readers).
+pub struct PthreadRwLock(std::cell::UnsafeCell<libc::pthread_rwlock_t>);
+
+// SAFETY: as for the mutex: made for concurrent use through its API.
+unsafe impl Sync for PthreadRwLock {}
+
+impl PthreadRwLock {
+    /// Initialises one in shared memory.
+    pub fn new_shared() -> &'static PthreadRwLock {
+        // SAFETY: zeroed memory, initialised by pthread_rwlock_init before any use.
+        let lock = shared(PthreadRwLock(std::cell::UnsafeCell::new(unsafe {
+            std::mem::zeroed()
+        })));
+        // SAFETY: attr lives across the calls; the lock is in shared memory, not moved.
+        unsafe {
+            let mut attr: libc::pthread_rwlockattr_t = std::mem::zeroed();
+            libc::pthread_rwlockattr_init(&mut attr);
+            libc::pthread_rwlockattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+            assert_eq!(libc::pthread_rwlock_init(lock.0.get(), &attr), 0);
+            libc::pthread_rwlockattr_destroy(&mut attr);
+        }
+        lock
+    }
+
+    /// Takes a read lock, waiting as long as it takes.
+    pub fn read(&self) {
+        // SAFETY: an initialised lock.
+        unsafe { libc::pthread_rwlock_rdlock(self.0.get()) };
+    }
+
+    /// Takes the write lock, waiting as long as it takes.
+    pub fn write(&self) {
+        // SAFETY: an initialised lock.
+        unsafe { libc::pthread_rwlock_wrlock(self.0.get()) };
+    }
+
+    /// Releases the read or write lock this thread holds.
+    pub fn unlock(&self) {
+        // SAFETY: locked by this thread just before.
+        unsafe { libc::pthread_rwlock_unlock(self.0.get()) };
+    }
+}
+
+/// A process-shared pthread condition variable, waited on with a [`PthreadMutex`].
+pub struct PthreadCond(std::cell::UnsafeCell<libc::pthread_cond_t>);
+
+// SAFETY: as for the mutex: made for concurrent use through its API.
+unsafe impl Sync for PthreadCond {}
+
+impl PthreadCond {
+    /// Initialises one in shared memory.
+    pub fn new_shared() -> &'static PthreadCond {
+        // SAFETY: zeroed memory, initialised by pthread_cond_init before any use.
+        let cond = shared(PthreadCond(std::cell::UnsafeCell::new(unsafe {
+            std::mem::zeroed()
+        })));
+        // SAFETY: attr lives across the calls; the condition is in shared memory.
+        unsafe {
+            let mut attr: libc::pthread_condattr_t = std::mem::zeroed();
+            libc::pthread_condattr_init(&mut attr);
+            libc::pthread_condattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+            assert_eq!(libc::pthread_cond_init(cond.0.get(), &attr), 0);
+            libc::pthread_condattr_destroy(&mut attr);
+        }
+        cond
+    }
+
+    /// Releases `mutex` (which this thread holds), waits for a signal, takes it back.
+    pub fn wait(&self, mutex: &PthreadMutex) {
+        // SAFETY: both initialised; the mutex is held by this thread.
+        unsafe { libc::pthread_cond_wait(self.0.get(), mutex.0.get()) };
+    }
+
+    /// Wakes one waiter.
+    pub fn signal(&self) {
+        // SAFETY: an initialised condition.
+        unsafe { libc::pthread_cond_signal(self.0.get()) };
+    }
+}
+
+/// A process-shared pthread barrier.
+pub struct PthreadBarrier(std::cell::UnsafeCell<libc::pthread_barrier_t>);
+
+// SAFETY: as for the mutex: made for concurrent use through its API.
+unsafe impl Sync for PthreadBarrier {}
+
+impl PthreadBarrier {
+    /// Initialises one for `parties`, in shared memory.
+    pub fn new_shared(parties: u32) -> &'static PthreadBarrier {
+        // SAFETY: zeroed memory, initialised by pthread_barrier_init before any use.
+        let barrier = shared(PthreadBarrier(std::cell::UnsafeCell::new(unsafe {
+            std::mem::zeroed()
+        })));
+        // SAFETY: attr lives across the calls; the barrier is in shared memory.
+        unsafe {
+            let mut attr: libc::pthread_barrierattr_t = std::mem::zeroed();
+            libc::pthread_barrierattr_init(&mut attr);
+            libc::pthread_barrierattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
+            assert_eq!(
+                libc::pthread_barrier_init(barrier.0.get(), &attr, parties),
+                0
+            );
+            libc::pthread_barrierattr_destroy(&mut attr);
+        }
+        barrier
+    }
+
+    /// Waits for the other parties.
+    pub fn wait(&self) {
+        // SAFETY: an initialised barrier.
+        unsafe { libc::pthread_barrier_wait(self.0.get()) };
     }
 }
 

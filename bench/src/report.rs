@@ -3,13 +3,15 @@
 //! and `BENCHMARKS.md`.
 
 use crate::contenders::{
-    EventPingPong, FutexPingPong, ParkingLotMutex, PingPong, PthreadCounter, PthreadRobust,
-    PthreadShared, SemTPingPong, SemaphorePingPong, SharedCounter, ShmsyncLock, ShmsyncLockCounter,
-    ShmsyncLockNoOwner, StdMutex, UncontendedLock, ValueFetchAdd, ValueUnderGetLock, ValueUpdate,
+    BarrierPingPong, ConditionPingPong, EventPingPong, FutexPingPong, ParkingLotMutex,
+    ParkingLotRead, PingPong, PthreadBarrierPingPong, PthreadCondPingPong, PthreadCounter,
+    PthreadRead, PthreadRobust, PthreadShared, PthreadWrite, SemTPingPong, SemaphorePingPong,
+    SharedCounter, ShmsyncLock, ShmsyncLockCounter, ShmsyncLockNoOwner, ShmsyncRead, ShmsyncWrite,
+    StdMutex, StdRead, UncontendedLock, ValueFetchAdd, ValueUnderGetLock, ValueUpdate,
 };
 use crate::contenders::{ItemChannel, Pipe, ShmsyncQueue};
 use crate::python;
-use shmsync::{BoundedSemaphore, Event, Lock, Semaphore, Value};
+use shmsync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RwLock, Semaphore, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -183,6 +185,48 @@ pub const COMPARISONS: &[Comparison] = &[
         target: None,
     },
     Comparison {
+        what: "uncontended RwLock read vs pthread rwlock pshared",
+        ours: ShmsyncRead::NAME,
+        peer: PthreadRead::NAME,
+        unit: "ns/op",
+        target: None,
+    },
+    Comparison {
+        what: "uncontended RwLock write vs pthread rwlock pshared",
+        ours: ShmsyncWrite::NAME,
+        peer: PthreadWrite::NAME,
+        unit: "ns/op",
+        target: None,
+    },
+    Comparison {
+        what: "uncontended RwLock read vs parking_lot::RwLock",
+        ours: ShmsyncRead::NAME,
+        peer: ParkingLotRead::NAME,
+        unit: "ns/op",
+        target: None,
+    },
+    Comparison {
+        what: "uncontended RwLock read vs std::sync::RwLock",
+        ours: ShmsyncRead::NAME,
+        peer: StdRead::NAME,
+        unit: "ns/op",
+        target: None,
+    },
+    Comparison {
+        what: "Condition ping-pong vs pthread_cond pshared",
+        ours: ConditionPingPong::NAME,
+        peer: PthreadCondPingPong::NAME,
+        unit: "µs",
+        target: None,
+    },
+    Comparison {
+        what: "Barrier(2) round vs pthread_barrier pshared",
+        ours: BarrierPingPong::NAME,
+        peer: PthreadBarrierPingPong::NAME,
+        unit: "µs",
+        target: None,
+    },
+    Comparison {
         what: "Value under get_lock(), 2 processes, vs Python's",
         ours: ValueUnderGetLock::NAME,
         peer: python::VALUE_UNDER_GET_LOCK.name,
@@ -323,14 +367,22 @@ pub fn footprint_line() -> String {
     use std::mem::size_of;
     format!(
         "Shared footprint (bytes): Lock {}, Event {}, Semaphore {}, BoundedSemaphore {}, \
-         Value<u64> {}; pthread_mutex_t {}, sem_t {}.",
+         Value<u64> {}, RLock {}, Condition {}, Barrier {}, RwLock {}; pthread_mutex_t {}, \
+         sem_t {}, pthread_cond_t {}, pthread_barrier_t {}, pthread_rwlock_t {}.",
         size_of::<Lock>(),
         size_of::<Event>(),
         size_of::<Semaphore>(),
         size_of::<BoundedSemaphore>(),
         size_of::<Value<u64>>(),
+        size_of::<RLock>(),
+        size_of::<Condition>(),
+        size_of::<Barrier>(),
+        size_of::<RwLock>(),
         size_of::<libc::pthread_mutex_t>(),
         size_of::<libc::sem_t>(),
+        size_of::<libc::pthread_cond_t>(),
+        size_of::<libc::pthread_barrier_t>(),
+        size_of::<libc::pthread_rwlock_t>(),
     )
 }
 
