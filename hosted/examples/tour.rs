@@ -5,6 +5,7 @@
 //! Each lesson is an example of its own, readable on its own; the tour compiles them in
 //! as modules and calls their `main`.
 
+mod condition;
 mod meeting;
 mod queue;
 mod semaphore;
@@ -44,6 +45,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     })?;
     heading("5. A Queue carries jobs from producer to worker processes");
     queue::main()?;
+    heading("6. A Barrier, then jobs handed out over a Condition, one waiter killed");
+    condition::main()?;
     heading("done");
     Ok(())
 }
