@@ -463,6 +463,23 @@ fn array_snapshot_is_never_torn() {
     });
 }
 
+/// Starts a thread with the owner id `id` that takes something (`hold`) and dies
+/// holding it; returns once it holds it, perhaps before it has died.
+fn dies_once_it_holds(id: u32, hold: impl FnOnce() + Send + 'static) -> thread::JoinHandle<()> {
+    let holding = Arc::new(Event::<Futex>::new());
+    let holder = {
+        let holding = holding.clone();
+        thread::spawn(move || {
+            call_me(id);
+            hold();
+            holding.set();
+            die();
+        })
+    };
+    holding.wait();
+    holder
+}
+
 /// A thread (owner id 2) takes `lock` and dies holding it.
 fn die_holding(lock: &Arc<Lock>) {
     let lock = lock.clone();
@@ -543,17 +560,10 @@ fn an_unrepaired_lock_is_not_recoverable() {
 fn a_sleeping_locker_is_woken_by_the_kernel_when_the_holder_dies() {
     model(|| {
         let lock = Arc::new(Lock::new());
-        let holding = Arc::new(Event::<Futex>::new());
         let holder = {
-            let (lock, holding) = (lock.clone(), holding.clone());
-            thread::spawn(move || {
-                call_me(2);
-                std::mem::forget(lock.lock().unwrap());
-                holding.set();
-                die();
-            })
+            let lock = lock.clone();
+            dies_once_it_holds(2, move || std::mem::forget(lock.lock().unwrap()))
         };
-        holding.wait();
         call_me(3);
         // Blocks until the kernel's mark; a wake lost at the death would deadlock here.
         match lock.lock() {
@@ -664,17 +674,10 @@ fn tracked_semaphore_never_admits_too_many_nor_loses_a_permit() {
 fn a_dead_holders_permit_comes_back_to_a_sleeping_waiter() {
     model(|| {
         let sem = Arc::new(TrackedBoundedSemaphore::new(1));
-        let holding = Arc::new(Event::<Futex>::new());
         let holder = {
-            let (sem, holding) = (sem.clone(), holding.clone());
-            thread::spawn(move || {
-                call_me(2);
-                sem.acquire();
-                holding.set();
-                die();
-            })
+            let sem = sem.clone();
+            dies_once_it_holds(2, move || sem.acquire())
         };
-        holding.wait();
         call_me(3);
         // Finds the permit either at once (the holder's slot already marked) or by
         // looking again; in the model a sleeper is woken only by a release, so it uses
@@ -1363,17 +1366,10 @@ fn rwlock_never_lets_a_writer_in_with_a_reader() {
 fn rwlock_reader_killed_reading_lets_the_writer_in() {
     model(|| {
         let lock = Arc::new(RwLock::new());
-        let reading = Arc::new(Event::<Futex>::new());
         let reader = {
-            let (lock, reading) = (lock.clone(), reading.clone());
-            thread::spawn(move || {
-                call_me(2);
-                std::mem::forget(lock.read().unwrap());
-                reading.set();
-                die();
-            })
+            let lock = lock.clone();
+            dies_once_it_holds(2, move || std::mem::forget(lock.read().unwrap()))
         };
-        reading.wait();
         call_me(3);
         let writing = lock.write();
         assert!(writing.is_ok(), "a reader's death is no writer's business");
