@@ -401,12 +401,13 @@ impl<W: Wait, O: Owner, const WAITERS: usize> Condition<W, O, WAITERS> {
                     slot.owner.give_back(hold);
                 }
                 ends_here_if_killed(KillPoint::ConditionWoken);
-                let retaken = G::retake(released);
+                // Not dropped if the thread dies here: a killed thread releases nothing.
+                let retaken = core::mem::ManuallyDrop::new(G::retake(released));
                 ends_here_if_killed(KillPoint::ConditionLockRetaken);
                 if notified {
                     self.leave(slot, hold);
                 }
-                (retaken, notified)
+                (core::mem::ManuallyDrop::into_inner(retaken), notified)
             }
             Place::Overflow { seen } => {
                 let notified = self.sleep_outside(seen, deadline);

@@ -1543,3 +1543,41 @@ fn rwlock_repairer_killed_as_it_gives_up_leaves_it_not_recoverable() {
         assert!(matches!(lock.read(), Err(LockError::NotRecoverable)));
     });
 }
+
+#[test]
+fn condition_waiter_killed_holding_the_lock_again_is_reported_and_passes_its_wake_up_on() {
+    model(|| {
+        let (lock, condition) = (Arc::new(Lock::new()), Arc::new(Condition::new()));
+        let (ready, go) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let doomed = {
+            let (lock, condition, ready) = (lock.clone(), condition.clone(), ready.clone());
+            thread::spawn(move || {
+                call_me(2);
+                let held = lock.lock().unwrap();
+                ready.fetch_add(1, Ordering::SeqCst);
+                // Chosen, takes the lock back, and dies before it leaves its slot.
+                let outcome = dying_at(KillPoint::ConditionLockRetaken, || {
+                    condition.wait(held).map(std::mem::forget).is_ok()
+                });
+                assert!(outcome.is_none());
+            })
+        };
+        drop(lock_when_ready(&lock, &ready, 1));
+        let live = waiter(&lock, &condition, &ready, &go);
+        let held = lock_when_ready(&lock, &ready, 2);
+        assert_eq!(condition.notify(1), 1); // the doomed one, the older
+        drop(held);
+        doomed.join().unwrap();
+        call_me(3);
+        match lock.lock() {
+            Err(LockError::OwnerDied(held)) => {
+                held.mark_consistent();
+                go.fetch_add(1, Ordering::SeqCst);
+                // Its wake-up goes to the live waiter; nobody new is waiting.
+                assert_eq!(condition.notify(1), 0);
+            }
+            other => panic!("{:?}", other.map(drop)),
+        }
+        live.join().unwrap();
+    });
+}
