@@ -182,6 +182,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// Fails only when an owner died holding it: with [`LockError::OwnerDied`] (the lock
     /// is yours; see [the type's docs](Lock#when-the-owner-dies)) or
     /// [`LockError::NotRecoverable`].
+    #[inline]
     pub fn lock(&self) -> LockResult<'_, W, O> {
         self.guarded(self.take_blocking())
     }
@@ -389,6 +390,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     }
 
     /// The outcome of taking the lock, with a guard wherever the lock is now held.
+    #[inline]
     pub(crate) fn guarded(&self, taken: Taken<O>) -> LockResult<'_, W, O> {
         taken
             .map(|hold| self.guard(hold))
@@ -404,6 +406,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         }
     }
 
+    #[inline]
     fn guard(&self, hold: O::Hold) -> LockGuard<'_, W, O> {
         LockGuard {
             lock: self,
@@ -431,6 +434,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     }
 
     /// Takes the lock, however long that takes.
+    #[inline]
     pub(crate) fn take_blocking(&self) -> Taken<O> {
         // Without a deadline `take` only returns with an outcome; the loop says so
         // without a panic path.

@@ -142,31 +142,55 @@ const SLOTS: usize = 32;
 /// It lives in static thread-local storage (no destructor) so that it stays valid
 /// until the kernel has walked the list at the thread's exit. A forked child inherits
 /// the forking thread's copy; see [`Thread::ready`].
+///
+/// What a lock and an unlock touch sits in few cache lines: the first line holds
+/// `open`, `depth`, `pending`, `tid` and `empty`, and each slot has a line of its own
+/// (every store before the lock's compare-and-swap or swap must drain first, and a
+/// store to a line already written is the cheapest kind).
+#[repr(C, align(64))]
 struct Thread {
+    open: Node,
+    /// One past the highest filled slot.
+    depth: Cell<usize>,
+    /// The `list_op_pending` slot of the registered head, or `no_list` where deaths
+    /// are not detected.
+    pending: Cell<*const AtomicUsize>,
+    tid: Cell<u32>,
+    /// Empty slots below `depth`, one bit each.
+    empty: Cell<u32>,
     /// The process this state was set up in (see [`process_generation`]).
     generation: Cell<u64>,
     /// Where the process's generation is kept: [`NEVER`] until set up.
     process: Cell<*const AtomicU64>,
-    tid: Cell<u32>,
-    /// The `list_op_pending` slot of the registered head, or `no_list` where deaths
-    /// are not detected.
-    pending: Cell<*const AtomicUsize>,
     no_list: AtomicUsize,
-    open: Node,
     close: Node,
     /// A head of our own, for a thread that has none registered (a child of a raw
     /// `clone`).
     own_head: ListHead,
-    /// The node after each held lock.
-    follower: [Node; SLOTS],
-    /// Each slot's lock entry (0: empty), and which of the slot's holds it is.
-    held: [Cell<usize>; SLOTS],
-    hold_number: [Cell<u32>; SLOTS],
-    /// One past the highest filled slot.
-    depth: Cell<usize>,
-    /// Empty slots below `depth`, one bit each.
-    empty: Cell<u32>,
+    slots: [Slot; SLOTS],
 }
+
+/// A place for one held lock: the node that follows it on the list, the lock's entry
+/// (0: empty) and which of the slot's holds it is, in one cache line.
+#[repr(C, align(64))]
+struct Slot {
+    follower: Node,
+    held: Cell<usize>,
+    hold: Cell<u32>,
+}
+
+impl Slot {
+    const fn new() -> Slot {
+        Slot {
+            follower: Node::new(),
+            held: Cell::new(0),
+            hold: Cell::new(0),
+        }
+    }
+}
+
+const _: () = assert!(std::mem::offset_of!(Thread, empty) + 4 <= 64);
+const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 thread_local! {
     static THREAD: Thread = const { Thread::new() };
@@ -189,23 +213,21 @@ impl Drop for ThreadExit {
 impl Thread {
     const fn new() -> Thread {
         Thread {
+            open: Node::new(),
+            depth: Cell::new(0),
+            pending: Cell::new(std::ptr::null()),
+            tid: Cell::new(0),
+            empty: Cell::new(0),
             generation: Cell::new(1),
             process: Cell::new(&NEVER),
-            tid: Cell::new(0),
-            pending: Cell::new(std::ptr::null()),
             no_list: AtomicUsize::new(0),
-            open: Node::new(),
             close: Node::new(),
             own_head: ListHead {
                 list: AtomicUsize::new(0),
                 futex_offset: AtomicIsize::new(0),
                 pending: AtomicUsize::new(0),
             },
-            follower: [const { Node::new() }; SLOTS],
-            held: [const { Cell::new(0) }; SLOTS],
-            hold_number: [const { Cell::new(0) }; SLOTS],
-            depth: Cell::new(0),
-            empty: Cell::new(0),
+            slots: [const { Slot::new() }; SLOTS],
         }
     }
 
@@ -334,13 +356,13 @@ impl Thread {
         let entry = entry_of(record);
         let slot = if self.empty.get() == 0 {
             let depth = self.depth.get();
-            let node = &self.follower[depth];
+            let node = &self.slots[depth].follower;
             // Build the link fully, then publish it with one store: the kernel may walk
             // the list at any instruction (a SIGKILL).
             record.next.store(node.entry(), Ordering::Relaxed);
             node.next
                 .store(self.open.next.load(Ordering::Relaxed), Ordering::Relaxed);
-            self.held[depth].set(entry);
+            self.slots[depth].held.set(entry);
             self.depth.set(depth + 1);
             compiler_fence(Ordering::SeqCst);
             self.open.next.store(entry, Ordering::Relaxed);
@@ -349,8 +371,8 @@ impl Thread {
             self.link_into_empty(record)
         };
         // A later hold in the same slot differs from this one.
-        let number = self.hold_number[slot].get().wrapping_add(1);
-        self.hold_number[slot].set(number);
+        let number = self.slots[slot].hold.get().wrapping_add(1);
+        self.slots[slot].hold.set(number);
         (slot, number)
     }
 
@@ -361,16 +383,17 @@ impl Thread {
         let empty = self.empty.get();
         let slot = empty.trailing_zeros() as usize;
         let above = self.above(slot).expect("the top slot is never empty");
-        let node = &self.follower[slot];
+        let node = &self.slots[slot].follower;
         record.next.store(node.entry(), Ordering::Relaxed);
         node.next.store(
-            self.follower[above].next.load(Ordering::Relaxed),
+            self.slots[above].follower.next.load(Ordering::Relaxed),
             Ordering::Relaxed,
         );
-        self.held[slot].set(entry_of(record));
+        self.slots[slot].held.set(entry_of(record));
         self.empty.set(empty & !(1 << slot));
         compiler_fence(Ordering::SeqCst);
-        self.follower[above]
+        self.slots[above]
+            .follower
             .next
             .store(entry_of(record), Ordering::Relaxed);
         slot
@@ -378,7 +401,7 @@ impl Thread {
 
     /// The nearest held slot above `slot`.
     fn above(&self, slot: usize) -> Option<usize> {
-        (slot + 1..self.depth.get()).find(|&i| self.held[i].get() != 0)
+        (slot + 1..self.depth.get()).find(|&i| self.slots[i].held.get() != 0)
     }
 
     /// This thread's hold of a lock at this address, if it has one.
@@ -388,10 +411,12 @@ impl Thread {
         let depth = self.depth.get();
         let slot = match depth.checked_sub(1) {
             // Locks are mostly released in the order opposite to taking them.
-            Some(top) if self.held[top].get() == entry => Some(top),
-            _ => (0..depth).rev().find(|&i| self.held[i].get() == entry),
+            Some(top) if self.slots[top].held.get() == entry => Some(top),
+            _ => (0..depth)
+                .rev()
+                .find(|&i| self.slots[i].held.get() == entry),
         }?;
-        Some((slot, self.hold_number[slot].get()))
+        Some((slot, self.slots[slot].hold.get()))
     }
 
     /// A held lock whose value was moved (possible after `acquire` or a forgotten
@@ -401,11 +426,14 @@ impl Thread {
     #[cold]
     fn find_moved(&self, record: &RobustRecord) -> Option<usize> {
         let points_at = record.next.load(Ordering::Relaxed);
-        let slot = (0..self.depth.get())
-            .find(|&i| self.held[i].get() != 0 && self.follower[i].entry() == points_at)?;
+        let slot = (0..self.depth.get()).find(|&i| {
+            self.slots[i].held.get() != 0 && self.slots[i].follower.entry() == points_at
+        })?;
         let entry = entry_of(record);
-        let before = self.above(slot).map_or(&self.open, |i| &self.follower[i]);
-        self.held[slot].set(entry);
+        let before = self
+            .above(slot)
+            .map_or(&self.open, |i| &self.slots[i].follower);
+        self.slots[slot].held.set(entry);
         compiler_fence(Ordering::SeqCst);
         before.next.store(entry, Ordering::Relaxed);
         Some(slot)
@@ -418,7 +446,7 @@ impl Thread {
         if top && self.empty.get() == 0 {
             // The top, with held locks (or nothing) below: one store takes it off.
             self.open.next.store(
-                self.follower[slot].next.load(Ordering::Relaxed),
+                self.slots[slot].follower.next.load(Ordering::Relaxed),
                 Ordering::Relaxed,
             );
             compiler_fence(Ordering::SeqCst);
@@ -432,21 +460,21 @@ impl Thread {
     #[cold]
     fn unlink_within(&self, slot: usize) {
         let above = self.above(slot);
-        let before = above.map_or(&self.open, |i| &self.follower[i]);
+        let before = above.map_or(&self.open, |i| &self.slots[i].follower);
         // One store takes the lock and its node off the kernel's list.
         before.next.store(
-            self.follower[slot].next.load(Ordering::Relaxed),
+            self.slots[slot].follower.next.load(Ordering::Relaxed),
             Ordering::Relaxed,
         );
         compiler_fence(Ordering::SeqCst);
-        self.held[slot].set(0);
+        self.slots[slot].held.set(0);
         if above.is_some() {
             self.empty.set(self.empty.get() | 1 << slot);
             return;
         }
         // It was the top: the stack shrinks to the next held lock.
         let mut depth = slot;
-        while depth > 0 && self.held[depth - 1].get() == 0 {
+        while depth > 0 && self.slots[depth - 1].held.get() == 0 {
             depth -= 1;
         }
         self.depth.set(depth);
@@ -457,7 +485,7 @@ impl Thread {
     /// Every held lock's slot and entry.
     fn held(&self) -> Vec<(usize, usize)> {
         (0..self.depth.get())
-            .filter_map(|slot| match self.held[slot].get() {
+            .filter_map(|slot| match self.slots[slot].held.get() {
                 0 => None,
                 entry => Some((slot, entry)),
             })
@@ -477,7 +505,7 @@ impl Thread {
         let tid = self.tid.get();
         for (slot, entry) in self.held() {
             let intact = read_lock(entry).is_some_and(|(word, points_at)| {
-                word & ID == tid && points_at == self.follower[slot].entry()
+                word & ID == tid && points_at == self.slots[slot].follower.entry()
             });
             if !intact {
                 self.unlink(slot);
@@ -667,7 +695,7 @@ impl Robust {
         THREAD.with(|thread| {
             let thread = thread.ready();
             for slot in (0..thread.depth.get()).rev() {
-                let entry = thread.held[slot].get();
+                let entry = thread.slots[slot].held.get();
                 if entry == 0 || !(start..start.saturating_add(len)).contains(&entry) {
                     continue;
                 }
@@ -738,7 +766,7 @@ impl Owner for Robust {
             thread.find(record).or_else(|| {
                 let names_me = word.load(shmsync_core::Ordering::Relaxed) & ID == thread.tid.get();
                 let slot = names_me.then(|| thread.find_moved(record)).flatten()?;
-                Some((slot, thread.hold_number[slot].get()))
+                Some((slot, thread.slots[slot].hold.get()))
             })
         })
     }
@@ -747,7 +775,7 @@ impl Owner for Robust {
     fn releasing(_: &shmsync_core::AtomicU32, (slot, _): (usize, u32)) {
         THREAD.with(|thread| {
             // Pending until the word is released: a death before then still marks it.
-            thread.set_pending(thread.held[slot].get());
+            thread.set_pending(thread.slots[slot].held.get());
             thread.unlink(slot);
         });
     }
