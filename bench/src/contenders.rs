@@ -6,8 +6,13 @@
 //! - [`UncontendedLock`]: one thread takes and releases a lock nobody else wants (and
 //!   a read or write lock of a readers-writer lock).
 //! - [`SharedCounter`]: two forked processes increment one counter in shared memory.
-//! - [`PingPong`]: two processes hand a turn back and forth (or cross a barrier).
+//! - [`ContendedLock`]: N workers, threads or processes, take one lock in turn
+//!   ([`crate::scale`]).
+//! - [`PingPong`]: two processes hand a turn back and forth (or cross a barrier; also
+//!   many pairs at once, [`crate::oversubscribed`]).
 //! - [`ItemChannel`]: producer processes hand numbered items to consumer processes.
+//! - [`SemaphorePool`]: many processes work a few at a time ([`crate::oversubscribed`]).
+//! - [`IdleWaiter`]: threads wait for what never comes ([`crate::idle`]).
 
 use crate::peers::{
     self, FutexTurn, PosixSemaphore, PthreadBarrier, PthreadCond, PthreadMutex, PthreadRwLock,
@@ -18,16 +23,27 @@ use shmsync::{
 };
 use shmsync_core::Unowned;
 use std::sync::atomic::AtomicU32 as StdAtomicU32;
+use std::time::Duration;
 
 /// A lock taken and released by one thread, with nobody else around.
+///
+/// The measuring loop reaches every contender's lock the same way, through one
+/// reference taken before the loop ([`lock`](Self::lock)), so that no contender pays
+/// for an indirection the others do not (a `Shared` handle's deref, say). Each lock
+/// sits in memory of its own, not in the loop's stack frame, whose cache line the loop
+/// writes.
 pub trait UncontendedLock {
     /// The name of its samples.
     const NAME: &'static str;
+    /// The lock itself.
+    type Lock;
     /// A fresh unlocked one, where it would live in use (in shared memory for the
-    /// process-shared ones).
+    /// process-shared ones, on the heap for the others).
     fn new() -> Self;
+    /// The lock.
+    fn lock(&self) -> &Self::Lock;
     /// Takes the lock and releases it.
-    fn lock_unlock(&self);
+    fn lock_unlock(lock: &Self::Lock);
 }
 
 /// A counter at zero in memory that forked children share, which two processes
@@ -43,6 +59,22 @@ pub trait SharedCounter: Sync {
     fn count(&self) -> u64;
 }
 
+/// A lock that many workers take in turn, threads or (if [`PROCESS_SHARED`]) forked
+/// processes.
+///
+/// [`PROCESS_SHARED`]: Self::PROCESS_SHARED
+pub trait ContendedLock: Sync {
+    /// The name of its samples as a contended lock (it has another as an
+    /// [`UncontendedLock`]).
+    const CONTENDED_NAME: &'static str;
+    /// Whether it works between processes: it then lives in shared memory.
+    const PROCESS_SHARED: bool;
+    /// A fresh unlocked one.
+    fn new() -> Self;
+    /// Runs `f` holding the lock.
+    fn locked<R>(&self, f: impl FnOnce() -> R) -> R;
+}
+
 /// A turn handed back and forth between this process and a forked child.
 pub trait PingPong: Sync {
     /// The name of its samples.
@@ -55,6 +87,28 @@ pub trait PingPong: Sync {
     fn answer(&self);
 }
 
+/// A counting semaphore that limits how many processes work at once.
+pub trait SemaphorePool: Sync {
+    /// The name of its samples.
+    const NAME: &'static str;
+    /// A fresh one with `slots` permits, in memory shared with children forked later.
+    fn new(slots: u32) -> Self;
+    /// Takes a permit, waiting for one.
+    fn acquire(&self);
+    /// Gives a permit back.
+    fn release(&self);
+}
+
+/// Something threads can wait on that nobody signals.
+pub trait IdleWaiter: Sync {
+    /// The name of its samples.
+    const NAME: &'static str;
+    /// A fresh one, never to be signalled.
+    fn new() -> Self;
+    /// Waits for the whole `window`, since nothing comes.
+    fn wait_unsignalled(&self, window: Duration);
+}
+
 // ---------------------------------------------------------------------------------
 // Uncontended locks.
 
@@ -63,55 +117,73 @@ pub struct ShmsyncLock(Shared<Lock>);
 
 impl UncontendedLock for ShmsyncLock {
     const NAME: &'static str = "lock shmsync";
+    type Lock = Lock;
     fn new() -> Self {
         Self(Shared::anonymous(Lock::new()).expect("an anonymous shared segment"))
     }
+    fn lock(&self) -> &Lock {
+        &self.0
+    }
     #[inline]
-    fn lock_unlock(&self) {
-        drop(self.0.lock());
+    fn lock_unlock(lock: &Lock) {
+        drop(lock.lock());
     }
 }
 
 /// shmsync's lock on the futex backend with no owner recorded ([`Unowned`]): what the
-/// lock's fast path would cost if it did not record its owner.
-pub struct ShmsyncLockNoOwner(shmsync_core::Lock<Futex, Unowned>);
+/// lock's fast path would cost if it did not record its owner. In a shared segment
+/// like [`ShmsyncLock`], so at the same offset in a page of the same kind: the two
+/// differ only in the owner backend.
+pub struct ShmsyncLockNoOwner(Shared<shmsync_core::Lock<Futex, Unowned>>);
 
 impl UncontendedLock for ShmsyncLockNoOwner {
     const NAME: &'static str = "lock shmsync, no owner recording";
+    type Lock = shmsync_core::Lock<Futex, Unowned>;
     fn new() -> Self {
-        Self(shmsync_core::Lock::new())
+        Self(Shared::anonymous(shmsync_core::Lock::new()).expect("an anonymous shared segment"))
+    }
+    fn lock(&self) -> &Self::Lock {
+        &self.0
     }
     #[inline]
-    fn lock_unlock(&self) {
-        drop(self.0.lock());
+    fn lock_unlock(lock: &Self::Lock) {
+        drop(lock.lock());
     }
 }
 
-/// [`std::sync::Mutex`], for threads of one process.
-pub struct StdMutex(std::sync::Mutex<()>);
+/// [`std::sync::Mutex`], for threads of one process, on the heap.
+pub struct StdMutex(Box<std::sync::Mutex<()>>);
 
 impl UncontendedLock for StdMutex {
     const NAME: &'static str = "lock std::sync::Mutex";
+    type Lock = std::sync::Mutex<()>;
     fn new() -> Self {
-        Self(std::sync::Mutex::new(()))
+        Self(Box::new(std::sync::Mutex::new(())))
+    }
+    fn lock(&self) -> &Self::Lock {
+        &self.0
     }
     #[inline]
-    fn lock_unlock(&self) {
-        drop(self.0.lock());
+    fn lock_unlock(lock: &Self::Lock) {
+        drop(lock.lock());
     }
 }
 
-/// [`parking_lot::Mutex`], for threads of one process.
-pub struct ParkingLotMutex(parking_lot::Mutex<()>);
+/// [`parking_lot::Mutex`], for threads of one process, on the heap.
+pub struct ParkingLotMutex(Box<parking_lot::Mutex<()>>);
 
 impl UncontendedLock for ParkingLotMutex {
     const NAME: &'static str = "lock parking_lot::Mutex";
+    type Lock = parking_lot::Mutex<()>;
     fn new() -> Self {
-        Self(parking_lot::Mutex::new(()))
+        Self(Box::new(parking_lot::Mutex::new(())))
+    }
+    fn lock(&self) -> &Self::Lock {
+        &self.0
     }
     #[inline]
-    fn lock_unlock(&self) {
-        drop(self.0.lock());
+    fn lock_unlock(lock: &Self::Lock) {
+        drop(lock.lock());
     }
 }
 
@@ -120,13 +192,17 @@ pub struct PthreadShared(&'static PthreadMutex);
 
 impl UncontendedLock for PthreadShared {
     const NAME: &'static str = "lock pthread pshared";
+    type Lock = PthreadMutex;
     fn new() -> Self {
         Self(PthreadMutex::new_shared(false))
     }
+    fn lock(&self) -> &PthreadMutex {
+        self.0
+    }
     #[inline]
-    fn lock_unlock(&self) {
-        self.0.lock();
-        self.0.unlock();
+    fn lock_unlock(lock: &PthreadMutex) {
+        lock.lock();
+        lock.unlock();
     }
 }
 
@@ -136,13 +212,89 @@ pub struct PthreadRobust(&'static PthreadMutex);
 
 impl UncontendedLock for PthreadRobust {
     const NAME: &'static str = "lock pthread pshared robust";
+    type Lock = PthreadMutex;
     fn new() -> Self {
         Self(PthreadMutex::new_shared(true))
     }
+    fn lock(&self) -> &PthreadMutex {
+        self.0
+    }
     #[inline]
-    fn lock_unlock(&self) {
+    fn lock_unlock(lock: &PthreadMutex) {
+        lock.lock();
+        lock.unlock();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The same locks, contended.
+
+impl ContendedLock for ShmsyncLock {
+    const CONTENDED_NAME: &'static str = "shmsync Lock";
+    const PROCESS_SHARED: bool = true;
+    fn new() -> Self {
+        <Self as UncontendedLock>::new()
+    }
+    #[inline]
+    fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _held = self.0.lock().expect("nobody dies in the benchmark");
+        f()
+    }
+}
+
+impl ContendedLock for StdMutex {
+    const CONTENDED_NAME: &'static str = "std::sync::Mutex";
+    const PROCESS_SHARED: bool = false;
+    fn new() -> Self {
+        <Self as UncontendedLock>::new()
+    }
+    #[inline]
+    fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _held = self.0.lock().expect("nobody panics in the benchmark");
+        f()
+    }
+}
+
+impl ContendedLock for ParkingLotMutex {
+    const CONTENDED_NAME: &'static str = "parking_lot::Mutex";
+    const PROCESS_SHARED: bool = false;
+    fn new() -> Self {
+        <Self as UncontendedLock>::new()
+    }
+    #[inline]
+    fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _held = self.0.lock();
+        f()
+    }
+}
+
+impl ContendedLock for PthreadShared {
+    const CONTENDED_NAME: &'static str = "pthread pshared";
+    const PROCESS_SHARED: bool = true;
+    fn new() -> Self {
+        <Self as UncontendedLock>::new()
+    }
+    #[inline]
+    fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
         self.0.lock();
+        let result = f();
         self.0.unlock();
+        result
+    }
+}
+
+impl ContendedLock for PthreadRobust {
+    const CONTENDED_NAME: &'static str = "pthread robust";
+    const PROCESS_SHARED: bool = true;
+    fn new() -> Self {
+        <Self as UncontendedLock>::new()
+    }
+    #[inline]
+    fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.0.lock();
+        let result = f();
+        self.0.unlock();
+        result
     }
 }
 
@@ -151,12 +303,16 @@ pub struct ShmsyncRead(Shared<RwLock>);
 
 impl UncontendedLock for ShmsyncRead {
     const NAME: &'static str = "read shmsync RwLock";
+    type Lock = RwLock;
     fn new() -> Self {
         Self(Shared::anonymous(RwLock::new()).expect("an anonymous shared segment"))
     }
+    fn lock(&self) -> &RwLock {
+        &self.0
+    }
     #[inline]
-    fn lock_unlock(&self) {
-        drop(self.0.read());
+    fn lock_unlock(lock: &RwLock) {
+        drop(lock.read());
     }
 }
 
@@ -165,12 +321,16 @@ pub struct ShmsyncWrite(Shared<RwLock>);
 
 impl UncontendedLock for ShmsyncWrite {
     const NAME: &'static str = "write shmsync RwLock";
+    type Lock = RwLock;
     fn new() -> Self {
         Self(Shared::anonymous(RwLock::new()).expect("an anonymous shared segment"))
     }
+    fn lock(&self) -> &RwLock {
+        &self.0
+    }
     #[inline]
-    fn lock_unlock(&self) {
-        drop(self.0.write());
+    fn lock_unlock(lock: &RwLock) {
+        drop(lock.write());
     }
 }
 
@@ -179,13 +339,17 @@ pub struct PthreadRead(&'static PthreadRwLock);
 
 impl UncontendedLock for PthreadRead {
     const NAME: &'static str = "read pthread rwlock pshared";
+    type Lock = PthreadRwLock;
     fn new() -> Self {
         Self(PthreadRwLock::new_shared())
     }
+    fn lock(&self) -> &PthreadRwLock {
+        self.0
+    }
     #[inline]
-    fn lock_unlock(&self) {
-        self.0.read();
-        self.0.unlock();
+    fn lock_unlock(lock: &PthreadRwLock) {
+        lock.read();
+        lock.unlock();
     }
 }
 
@@ -194,41 +358,53 @@ pub struct PthreadWrite(&'static PthreadRwLock);
 
 impl UncontendedLock for PthreadWrite {
     const NAME: &'static str = "write pthread rwlock pshared";
+    type Lock = PthreadRwLock;
     fn new() -> Self {
         Self(PthreadRwLock::new_shared())
     }
+    fn lock(&self) -> &PthreadRwLock {
+        self.0
+    }
     #[inline]
-    fn lock_unlock(&self) {
-        self.0.write();
-        self.0.unlock();
+    fn lock_unlock(lock: &PthreadRwLock) {
+        lock.write();
+        lock.unlock();
     }
 }
 
-/// A read lock of [`parking_lot::RwLock`], for threads of one process.
-pub struct ParkingLotRead(parking_lot::RwLock<()>);
+/// A read lock of [`parking_lot::RwLock`], for threads of one process, on the heap.
+pub struct ParkingLotRead(Box<parking_lot::RwLock<()>>);
 
 impl UncontendedLock for ParkingLotRead {
     const NAME: &'static str = "read parking_lot::RwLock";
+    type Lock = parking_lot::RwLock<()>;
     fn new() -> Self {
-        Self(parking_lot::RwLock::new(()))
+        Self(Box::new(parking_lot::RwLock::new(())))
+    }
+    fn lock(&self) -> &Self::Lock {
+        &self.0
     }
     #[inline]
-    fn lock_unlock(&self) {
-        drop(self.0.read());
+    fn lock_unlock(lock: &Self::Lock) {
+        drop(lock.read());
     }
 }
 
-/// A read lock of [`std::sync::RwLock`], for threads of one process.
-pub struct StdRead(std::sync::RwLock<()>);
+/// A read lock of [`std::sync::RwLock`], for threads of one process, on the heap.
+pub struct StdRead(Box<std::sync::RwLock<()>>);
 
 impl UncontendedLock for StdRead {
     const NAME: &'static str = "read std::sync::RwLock";
+    type Lock = std::sync::RwLock<()>;
     fn new() -> Self {
-        Self(std::sync::RwLock::new(()))
+        Self(Box::new(std::sync::RwLock::new(())))
+    }
+    fn lock(&self) -> &Self::Lock {
+        &self.0
     }
     #[inline]
-    fn lock_unlock(&self) {
-        drop(self.0.read());
+    fn lock_unlock(lock: &Self::Lock) {
+        drop(lock.read());
     }
 }
 
@@ -669,5 +845,104 @@ impl PingPong for PthreadBarrierPingPong {
     #[inline]
     fn answer(&self) {
         self.0.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Semaphore-limited pools.
+
+/// shmsync's [`Semaphore`] as the pool's gate.
+pub struct ShmsyncPool(Shared<Semaphore>);
+
+impl SemaphorePool for ShmsyncPool {
+    const NAME: &'static str = "pool shmsync Semaphore";
+    fn new(slots: u32) -> Self {
+        Self(Shared::anonymous(Semaphore::new(slots)).expect("an anonymous shared segment"))
+    }
+    fn acquire(&self) {
+        self.0.acquire();
+    }
+    fn release(&self) {
+        self.0.release();
+    }
+}
+
+/// A process-shared `sem_t` as the pool's gate.
+pub struct SemTPool(&'static PosixSemaphore);
+
+impl SemaphorePool for SemTPool {
+    const NAME: &'static str = "pool sem_t";
+    fn new(slots: u32) -> Self {
+        Self(PosixSemaphore::new_shared(slots))
+    }
+    fn acquire(&self) {
+        self.0.wait();
+    }
+    fn release(&self) {
+        self.0.post();
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Idle waiters.
+
+/// Waiters on an [`Event`] nobody sets.
+pub struct IdleEvent(Event);
+
+impl IdleWaiter for IdleEvent {
+    const NAME: &'static str = "idle shmsync Event";
+    fn new() -> Self {
+        Self(Event::new())
+    }
+    fn wait_unsignalled(&self, window: Duration) {
+        assert!(!self.0.wait_timeout(window), "nobody sets it");
+    }
+}
+
+/// Waiters on a [`Semaphore`] at zero that nobody releases.
+pub struct IdleSemaphore(Semaphore);
+
+impl IdleWaiter for IdleSemaphore {
+    const NAME: &'static str = "idle shmsync Semaphore";
+    fn new() -> Self {
+        Self(Semaphore::new(0))
+    }
+    fn wait_unsignalled(&self, window: Duration) {
+        assert!(!self.0.acquire_timeout(window), "nobody releases it");
+    }
+}
+
+/// Waiters on a [`Lock`] that the thread that made it holds until it drops it.
+pub struct IdleLock(Lock);
+
+impl IdleWaiter for IdleLock {
+    const NAME: &'static str = "idle shmsync Lock";
+    fn new() -> Self {
+        let lock = Lock::new();
+        lock.acquire().expect("a fresh lock");
+        Self(lock)
+    }
+    fn wait_unsignalled(&self, window: Duration) {
+        assert!(self.0.lock_timeout(window).is_err(), "its maker holds it");
+    }
+}
+
+impl Drop for IdleLock {
+    fn drop(&mut self) {
+        // On the thread that made it, which holds it.
+        self.0.release().expect("held since it was made");
+    }
+}
+
+/// Waiters on a process-shared `sem_t` at zero that nobody posts.
+pub struct IdleSemT(&'static PosixSemaphore);
+
+impl IdleWaiter for IdleSemT {
+    const NAME: &'static str = "idle sem_t";
+    fn new() -> Self {
+        Self(PosixSemaphore::new_shared(0))
+    }
+    fn wait_unsignalled(&self, window: Duration) {
+        assert!(!self.0.wait_timeout(window), "nobody posts it");
     }
 }

@@ -21,21 +21,29 @@
 //! pairs their samples into rows.
 
 mod contenders;
+mod idle;
 mod measure;
+mod oversubscribed;
 mod peers;
 mod python;
+mod quiet;
 mod report;
+mod scale;
 
 use contenders::{
-    BarrierPingPong, ConditionPingPong, EventPingPong, FutexPingPong, ParkingLotMutex,
-    ParkingLotRead, PingPong, PthreadBarrierPingPong, PthreadCondPingPong, PthreadCounter,
-    PthreadRead, PthreadRobust, PthreadShared, PthreadWrite, SemTPingPong, SemaphorePingPong,
-    SharedCounter, ShmsyncLock, ShmsyncLockCounter, ShmsyncLockNoOwner, ShmsyncRead, ShmsyncWrite,
-    StdMutex, StdRead, UncontendedLock, ValueFetchAdd, ValueUnderGetLock, ValueUpdate,
+    BarrierPingPong, ConditionPingPong, ContendedLock, EventPingPong, FutexPingPong, IdleEvent,
+    IdleLock, IdleSemT, IdleSemaphore, IdleWaiter, ParkingLotMutex, ParkingLotRead, PingPong,
+    PthreadBarrierPingPong, PthreadCondPingPong, PthreadCounter, PthreadRead, PthreadRobust,
+    PthreadShared, PthreadWrite, SemTPingPong, SemTPool, SemaphorePingPong, SemaphorePool,
+    SharedCounter, ShmsyncLock, ShmsyncLockCounter, ShmsyncLockNoOwner, ShmsyncPool, ShmsyncRead,
+    ShmsyncWrite, StdMutex, StdRead, UncontendedLock, ValueFetchAdd, ValueUnderGetLock,
+    ValueUpdate,
 };
 use contenders::{ItemChannel, Pipe, ShmsyncQueue};
 use measure::Counts;
+use quiet::Quiet;
 use report::{Machine, Run, Samples};
+use scale::{Arena, Workers};
 use std::path::Path;
 
 /// How to call the benchmark.
@@ -139,8 +147,46 @@ fn sample_python(samples: &mut Samples, script: &python::Script, count: u64) {
     }
 }
 
+/// One sample of `L` as a counter's lock at every worker count, threads and (where it
+/// works between processes) processes.
+fn sample_scale<L: ContendedLock>(samples: &mut Samples, counts: Counts, arena: &'static Arena) {
+    for workers in [Workers::Processes, Workers::Threads] {
+        if workers == Workers::Processes && !L::PROCESS_SHARED {
+            continue;
+        }
+        for n in scale::WORKER_COUNTS {
+            let outcome = scale::measure::<L>(workers, n, counts.scale_window, arena);
+            scale::add_sample(samples, workers, n, L::CONTENDED_NAME, &outcome);
+        }
+    }
+}
+
+/// One sample of `P`'s ping-pong and `S`'s pool at every oversubscribed worker count.
+fn sample_crowd<P: PingPong>(samples: &mut Samples, counts: Counts) {
+    for workers in oversubscribed::WORKER_COUNTS {
+        let micros = oversubscribed::micros_per_round_trip::<P>(workers, counts.crowd_round_trips);
+        samples.add(oversubscribed::sample_name(workers, P::NAME), micros);
+    }
+}
+
+/// One sample of `S`'s pool at every oversubscribed worker count.
+fn sample_pool<S: SemaphorePool>(samples: &mut Samples, counts: Counts) {
+    for workers in oversubscribed::WORKER_COUNTS {
+        let rate = oversubscribed::pool_jobs_per_second::<S>(workers, counts.pool_jobs);
+        samples.add(oversubscribed::sample_name(workers, S::NAME), rate);
+    }
+}
+
+/// One sample of `I`'s idle cost at every number of waiters.
+fn sample_idle<I: IdleWaiter>(samples: &mut Samples, counts: Counts) {
+    for waiters in idle::WAITER_COUNTS {
+        let cpu = idle::cpu_micros_per_waiter_second::<I>(waiters, counts.idle_window);
+        samples.add(idle::sample_name(waiters, I::NAME), cpu);
+    }
+}
+
 /// One round: one sample of every contender, in a fixed order.
-fn round(samples: &mut Samples, counts: Counts, python: bool) {
+fn round(samples: &mut Samples, counts: Counts, python: bool, arena: &'static Arena) {
     sample_lock::<ShmsyncLock>(samples, counts);
     sample_lock::<ShmsyncLockNoOwner>(samples, counts);
     sample_lock::<StdMutex>(samples, counts);
@@ -172,6 +218,22 @@ fn round(samples: &mut Samples, counts: Counts, python: bool) {
 
     sample_channel::<ShmsyncQueue>(samples, counts);
     sample_channel::<Pipe>(samples, counts);
+    sample_scale::<ShmsyncLock>(samples, counts, arena);
+    sample_scale::<PthreadShared>(samples, counts, arena);
+    sample_scale::<PthreadRobust>(samples, counts, arena);
+    sample_scale::<StdMutex>(samples, counts, arena);
+    sample_scale::<ParkingLotMutex>(samples, counts, arena);
+
+    sample_crowd::<EventPingPong>(samples, counts);
+    sample_crowd::<SemaphorePingPong>(samples, counts);
+    sample_crowd::<SemTPingPong>(samples, counts);
+    sample_pool::<ShmsyncPool>(samples, counts);
+    sample_pool::<SemTPool>(samples, counts);
+
+    sample_idle::<IdleEvent>(samples, counts);
+    sample_idle::<IdleSemaphore>(samples, counts);
+    sample_idle::<IdleLock>(samples, counts);
+    sample_idle::<IdleSemT>(samples, counts);
 
     if python {
         sample_python(
@@ -209,15 +271,25 @@ fn main() {
             samples.add_missing(script.name, reason.clone());
         }
     }
+    let arena = Arena::new();
+    let mut quiet = Quiet {
+        load_at_start: quiet::load_average(),
+        rounds: Vec::new(),
+    };
     for n in 1..=options.rounds {
+        let before = quiet::others_runnable();
         eprintln!("round {n}/{}", options.rounds);
-        round(&mut samples, counts, python_missing.is_none());
+        round(&mut samples, counts, python_missing.is_none(), arena);
+        quiet.rounds.push((before, quiet::others_runnable()));
+    }
+    if quiet.disturbed_rounds() > 0 {
+        eprintln!("{}", quiet.describe());
     }
     let run = Run {
         rounds: options.rounds,
         quick: options.quick,
-        idle_wait_cpu_micros: measure::idle_wait_cpu_micros(),
         python_missing,
+        quiet,
     };
 
     let md = report::results_markdown(&samples, &run);

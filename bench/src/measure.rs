@@ -25,6 +25,14 @@ pub struct Counts {
     pub queue_items: u64,
     /// Items through Python's queues per sample.
     pub python_queue_items: u64,
+    /// How long the workers of one contended-counter sample at scale run.
+    pub scale_window: Duration,
+    /// Round trips of each pair in an oversubscribed ping-pong sample.
+    pub crowd_round_trips: u32,
+    /// Jobs of each worker in a semaphore-limited pool sample.
+    pub pool_jobs: u32,
+    /// How long the idle waiters of one sample wait.
+    pub idle_window: Duration,
 }
 
 impl Counts {
@@ -38,9 +46,13 @@ impl Counts {
         python_lock: 1_000_000,
         queue_items: 2_000_000,
         python_queue_items: 200_000,
+        scale_window: Duration::from_millis(300),
+        crowd_round_trips: 2_000,
+        pool_jobs: 2_000,
+        idle_window: Duration::from_secs(1),
     };
 
-    /// A tenth of [`Counts::FULL`], for a smoke run (`--quick`).
+    /// About a tenth of [`Counts::FULL`], for a smoke run (`--quick`).
     pub const QUICK: Counts = Counts {
         uncontended: 1_000_000,
         contended: 100_000,
@@ -50,6 +62,10 @@ impl Counts {
         python_lock: 100_000,
         queue_items: 200_000,
         python_queue_items: 20_000,
+        scale_window: Duration::from_millis(40),
+        crowd_round_trips: 200,
+        pool_jobs: 200,
+        idle_window: Duration::from_millis(100),
     };
 }
 
@@ -64,8 +80,9 @@ fn ns_per_op(n: u32, mut f: impl FnMut()) -> f64 {
 
 /// Nanoseconds per lock and unlock of a fresh `L`, over `n` of them.
 pub fn ns_per_lock_unlock<L: UncontendedLock>(n: u32) -> f64 {
-    let lock = L::new();
-    ns_per_op(n, || black_box(&lock).lock_unlock())
+    let contender = L::new();
+    let lock = contender.lock();
+    ns_per_op(n, || L::lock_unlock(black_box(lock)))
 }
 
 /// Runs `work` in 2 forked processes from one start gun; returns the seconds they took.
@@ -167,23 +184,4 @@ pub fn micros_per_round_trip<P: PingPong>(round_trips: u32, warm_up: u32) -> f64
     let micros = began.elapsed().as_secs_f64() * 1e6 / f64::from(round_trips);
     assert!(child.join().expect("waitpid").success());
     micros
-}
-
-/// CPU time, in microseconds, of a thread that waits 1 s on an event nobody sets.
-pub fn idle_wait_cpu_micros() -> f64 {
-    let event = Event::new();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let cpu = || {
-                let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-                    .expect("the thread's CPU clock");
-                t.tv_sec() as f64 * 1e6 + t.tv_nsec() as f64 / 1e3
-            };
-            let before = cpu();
-            assert!(!event.wait_timeout(Duration::from_secs(1)));
-            cpu() - before
-        })
-        .join()
-        .expect("the waiting thread")
-    })
 }

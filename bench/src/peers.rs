@@ -216,6 +216,28 @@ impl PosixSemaphore {
         // SAFETY: initialised; retried on EINTR.
         while unsafe { libc::sem_wait(self.0.get()) } != 0 {}
     }
+
+    /// Takes one from the count, waiting at most `timeout` while it is zero; whether
+    /// it took one.
+    pub fn wait_timeout(&self, timeout: std::time::Duration) -> bool {
+        let now =
+            nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME).expect("CLOCK_REALTIME");
+        let deadline =
+            std::time::Duration::new(now.tv_sec() as u64, now.tv_nsec() as u32) + timeout;
+        let deadline = libc::timespec {
+            tv_sec: deadline.as_secs() as libc::time_t,
+            tv_nsec: deadline.subsec_nanos().into(),
+        };
+        loop {
+            // SAFETY: initialised; `deadline` lives across the call.
+            if unsafe { libc::sem_timedwait(self.0.get(), &deadline) } == 0 {
+                return true;
+            }
+            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return false;
+            }
+        }
+    }
 }
 
 /// The simplest futex ping-pong: a shared word saying whose turn it is, and shared

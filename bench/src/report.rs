@@ -3,14 +3,18 @@
 //! and `BENCHMARKS.md`.
 
 use crate::contenders::{
-    BarrierPingPong, ConditionPingPong, EventPingPong, FutexPingPong, ParkingLotMutex,
-    ParkingLotRead, PingPong, PthreadBarrierPingPong, PthreadCondPingPong, PthreadCounter,
-    PthreadRead, PthreadRobust, PthreadShared, PthreadWrite, SemTPingPong, SemaphorePingPong,
-    SharedCounter, ShmsyncLock, ShmsyncLockCounter, ShmsyncLockNoOwner, ShmsyncRead, ShmsyncWrite,
-    StdMutex, StdRead, UncontendedLock, ValueFetchAdd, ValueUnderGetLock, ValueUpdate,
+    BarrierPingPong, ConditionPingPong, ContendedLock, EventPingPong, FutexPingPong, IdleEvent,
+    IdleLock, IdleSemT, IdleSemaphore, IdleWaiter, ParkingLotMutex, ParkingLotRead, PingPong,
+    PthreadBarrierPingPong, PthreadCondPingPong, PthreadCounter, PthreadRead, PthreadRobust,
+    PthreadShared, PthreadWrite, SemTPingPong, SemaphorePingPong, SharedCounter, ShmsyncLock,
+    ShmsyncLockCounter, ShmsyncLockNoOwner, ShmsyncRead, ShmsyncWrite, StdMutex, StdRead,
+    UncontendedLock, ValueFetchAdd, ValueUnderGetLock, ValueUpdate,
 };
 use crate::contenders::{ItemChannel, Pipe, ShmsyncQueue};
 use crate::python;
+use crate::quiet::Quiet;
+use crate::scale::Workers;
+use crate::{idle, oversubscribed, scale};
 use shmsync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, RwLock, Semaphore, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,20 +23,20 @@ use std::fmt;
 #[derive(Default)]
 pub struct Samples {
     /// The figures, in the order of the rounds.
-    figures: BTreeMap<&'static str, Vec<f64>>,
+    figures: BTreeMap<String, Vec<f64>>,
     /// Why a sample is missing, for those whose measurement could not run.
-    missing: BTreeMap<&'static str, String>,
+    missing: BTreeMap<String, String>,
 }
 
 impl Samples {
     /// Records one round's figure of `name`.
-    pub fn add(&mut self, name: &'static str, figure: f64) {
-        self.figures.entry(name).or_default().push(figure);
+    pub fn add(&mut self, name: impl Into<String>, figure: f64) {
+        self.figures.entry(name.into()).or_default().push(figure);
     }
 
     /// Records why a round has no figure of `name`. The first reason is kept.
-    pub fn add_missing(&mut self, name: &'static str, reason: String) {
-        self.missing.entry(name).or_insert(reason);
+    pub fn add_missing(&mut self, name: impl Into<String>, reason: String) {
+        self.missing.entry(name.into()).or_insert(reason);
     }
 
     /// The median of `name`'s figures, if it has any.
@@ -45,15 +49,22 @@ impl Samples {
         Some(figures[figures.len() / 2])
     }
 
+    /// The lowest and the highest of `name`'s figures, if it has any.
+    pub fn range(&self, name: &str) -> Option<(f64, f64)> {
+        let figures = self.figures.get(name).filter(|f| !f.is_empty())?;
+        Some(
+            figures
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v))),
+        )
+    }
+
     /// `lowest–highest` of `name`'s figures, empty if it has none.
     pub fn spread(&self, name: &str) -> String {
-        let Some(figures) = self.figures.get(name).filter(|f| !f.is_empty()) else {
-            return String::new();
-        };
-        let (lowest, highest) = figures
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        format!("{}–{}", short(lowest), short(highest))
+        match self.range(name) {
+            Some((lowest, highest)) => format!("{}–{}", short(lowest), short(highest)),
+            None => String::new(),
+        }
     }
 
     /// Why `name` has no figure: the reason recorded, or else its name.
@@ -284,16 +295,47 @@ pub const COMPARISONS: &[Comparison] = &[
     },
 ];
 
+/// The contended-counter contenders of each kind of worker, by name: the locks that
+/// work between processes, and for threads also those that work only within one.
+pub const SCALE_CONTENDERS: [(Workers, &[&str]); 2] = [
+    (
+        Workers::Processes,
+        &[
+            <ShmsyncLock as ContendedLock>::CONTENDED_NAME,
+            <PthreadShared as ContendedLock>::CONTENDED_NAME,
+            <PthreadRobust as ContendedLock>::CONTENDED_NAME,
+        ],
+    ),
+    (
+        Workers::Threads,
+        &[
+            <ShmsyncLock as ContendedLock>::CONTENDED_NAME,
+            <PthreadShared as ContendedLock>::CONTENDED_NAME,
+            <PthreadRobust as ContendedLock>::CONTENDED_NAME,
+            <StdMutex as ContendedLock>::CONTENDED_NAME,
+            <ParkingLotMutex as ContendedLock>::CONTENDED_NAME,
+        ],
+    ),
+];
+
+/// The idle waiters, shmsync's then the peer.
+pub const IDLE_CONTENDERS: [&str; 4] = [
+    IdleEvent::NAME,
+    IdleSemaphore::NAME,
+    IdleLock::NAME,
+    IdleSemT::NAME,
+];
+
 /// What a run was, beside its samples.
 pub struct Run {
     /// How many interleaved rounds it made.
     pub rounds: usize,
     /// Whether it was a `--quick` one, with smaller counts.
     pub quick: bool,
-    /// The CPU time of a thread waiting 1 s on an event nobody sets, in µs.
-    pub idle_wait_cpu_micros: f64,
     /// Why the Python rows were skipped, if they were.
     pub python_missing: Option<String>,
+    /// How busy the machine was around the rounds.
+    pub quiet: Quiet,
 }
 
 /// The report's Markdown: the table of [`COMPARISONS`] with medians, spreads, ratios and
@@ -322,11 +364,9 @@ pub fn results_markdown(samples: &Samples, run: &Run) -> String {
             continue;
         };
         let ratio = ours / peer;
-        let met = match c.target {
-            Some(t) if t.is_met_by(ratio) => "yes",
-            Some(_) => "no",
-            None => "",
-        };
+        let met = c
+            .target
+            .map_or(String::new(), |t| run.quiet.verdict(t.is_met_by(ratio)));
         md += &format!(
             "| {} | {} ({}) | {} ({}) | {} | {:.3} | {} | {} |\n",
             c.what,
@@ -340,14 +380,15 @@ pub fn results_markdown(samples: &Samples, run: &Run) -> String {
             met
         );
     }
-    md += &format!(
-        "\nCPU time of a thread waiting 1 s on an Event nobody sets: {:.0} µs.\n",
-        run.idle_wait_cpu_micros
-    );
-    md += &format!("\n{}\n", footprint_line());
     if let Some(reason) = &run.python_missing {
         md += &format!("\n{reason}: the Python rows were skipped.\n");
     }
+    md += &format!("\n{}\n", run.quiet.describe());
+    md += &format!("\n{}\n", footprint_line());
+    let verdict = |met| run.quiet.verdict(met);
+    md += &scale::markdown(samples, &SCALE_CONTENDERS, &verdict);
+    md += &oversubscribed::markdown(samples, &verdict);
+    md += &idle::markdown(samples, &IDLE_CONTENDERS);
     md
 }
 
@@ -570,7 +611,7 @@ mod tests {
         Run {
             rounds: 3,
             quick: false,
-            idle_wait_cpu_micros: 77.4,
+            quiet: Quiet::default(),
             python_missing: python_missing.map(str::to_owned),
         }
     }
@@ -620,7 +661,7 @@ mod tests {
              | ns/op | 1.000 | ≤ 1.1× | yes |"
         ));
         assert!(md.contains("| ≥ 100× | skipped: no sample of “value python get_lock” |"));
-        assert!(md.contains("waiting 1 s on an Event nobody sets: 77 µs."));
+        assert!(md.contains("Load average at the start: ?."));
         assert!(md.contains("Shared footprint (bytes): Lock "));
     }
 
@@ -635,7 +676,7 @@ mod tests {
             "| uncontended Lock vs Python multiprocessing.Lock | | | ns/op | |  \
              | skipped: python3 not found on PATH |"
         ));
-        assert!(md.ends_with("\npython3 not found on PATH: the Python rows were skipped.\n"));
+        assert!(md.contains("\npython3 not found on PATH: the Python rows were skipped.\n"));
         assert!(!md.contains("no sample of"));
     }
 

@@ -1,0 +1,70 @@
+//! What waiting costs when nothing happens: the CPU time that N threads blocked on a
+//! primitive use while nobody wakes them.
+
+use crate::contenders::IdleWaiter;
+use crate::report::{short, Samples};
+use std::time::Duration;
+
+/// The numbers of idle waiters measured.
+pub const WAITER_COUNTS: [usize; 3] = [1, 8, 32];
+
+/// The CPU time a thread has used, in µs.
+fn thread_cpu_micros() -> f64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .expect("the thread's CPU clock");
+    t.tv_sec() as f64 * 1e6 + t.tv_nsec() as f64 / 1e3
+}
+
+/// `waiters` threads wait for `window` on a fresh `I` that nobody signals; returns the
+/// CPU time they used, in µs per waiter per second of waiting.
+pub fn cpu_micros_per_waiter_second<I: IdleWaiter>(waiters: usize, window: Duration) -> f64 {
+    let idle = I::new();
+    let total: f64 = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..waiters)
+            .map(|_| {
+                let idle = &idle;
+                s.spawn(move || {
+                    let before = thread_cpu_micros();
+                    idle.wait_unsignalled(window);
+                    thread_cpu_micros() - before
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a waiting thread"))
+            .sum()
+    });
+    total / waiters as f64 / window.as_secs_f64()
+}
+
+/// The name of `contender`'s figure with `waiters` waiters.
+pub fn sample_name(waiters: usize, contender: &str) -> String {
+    format!("{waiters} waiting, {contender}")
+}
+
+/// The idle table: for each number of waiters, each contender's CPU time per waiter
+/// per second (median and spread).
+pub fn markdown(samples: &Samples, contenders: &[&str]) -> String {
+    let mut md = String::from(
+        "\n#### Idle waiters: CPU time per waiter per second of waiting, µs\n\n| waiters |",
+    );
+    for name in contenders {
+        md += &format!(" {} |", name.trim_start_matches("idle "));
+    }
+    md += "\n|---:|";
+    md += &"---:|".repeat(contenders.len());
+    md += "\n";
+    for waiters in WAITER_COUNTS {
+        md += &format!("| {waiters} |");
+        for name in contenders {
+            let key = sample_name(waiters, name);
+            md += &match samples.median(&key) {
+                Some(cpu) => format!(" {} ({}) |", short(cpu), samples.spread(&key)),
+                None => " |".to_owned(),
+            };
+        }
+        md += "\n";
+    }
+    md
+}
