@@ -47,7 +47,21 @@ use scale::{Arena, Workers};
 use std::path::Path;
 
 /// How to call the benchmark.
-const USAGE: &str = "usage: shmsync-bench [--quick] [--rounds N] [--write-benchmarks-md]";
+const USAGE: &str =
+    "usage: shmsync-bench [--quick] [--rounds N] [--only PART] [--write-benchmarks-md]\n\
+     PART: one of uncontended, counter, ping-pong, queue, scale, crowd, idle, python";
+
+/// The parts of a round, for `--only`.
+const PARTS: [&str; 8] = [
+    "uncontended",
+    "counter",
+    "ping-pong",
+    "queue",
+    "scale",
+    "crowd",
+    "idle",
+    "python",
+];
 
 /// Rounds of a full run unless `--rounds` says otherwise.
 const FULL_ROUNDS: usize = 7;
@@ -63,6 +77,8 @@ struct Options {
     quick: bool,
     /// Whether to rewrite `BENCHMARKS.md` too.
     write_benchmarks_md: bool,
+    /// The one part of each round to run (one of [`PARTS`]), if not all.
+    only: Option<String>,
 }
 
 /// Why the command line asks for no run.
@@ -80,6 +96,7 @@ impl Options {
         let mut rounds = None;
         let mut quick = false;
         let mut write_benchmarks_md = false;
+        let mut only = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -94,15 +111,30 @@ impl Options {
                         _ => return Err(NoRun::Wrong(format!("--rounds {n}: not a count"))),
                     }
                 }
+                "--only" => match args.next() {
+                    Some(part) if PARTS.contains(&part.as_str()) => only = Some(part),
+                    part => {
+                        return Err(NoRun::Wrong(format!(
+                            "--only takes one of {}, not {part:?}",
+                            PARTS.join(", ")
+                        )))
+                    }
+                },
                 "-h" | "--help" => return Err(NoRun::Help),
                 other => return Err(NoRun::Wrong(format!("unknown argument {other:?}"))),
             }
         }
         let default_rounds = if quick { QUICK_ROUNDS } else { FULL_ROUNDS };
+        if write_benchmarks_md && only.is_some() {
+            return Err(NoRun::Wrong(
+                "--write-benchmarks-md needs every part: drop --only".into(),
+            ));
+        }
         Ok(Options {
             rounds: rounds.unwrap_or(default_rounds),
             quick,
             write_benchmarks_md,
+            only,
         })
     }
 }
@@ -186,56 +218,71 @@ fn sample_idle<I: IdleWaiter>(samples: &mut Samples, counts: Counts) {
 }
 
 /// One round: one sample of every contender, in a fixed order.
-fn round(samples: &mut Samples, counts: Counts, python: bool, arena: &'static Arena) {
-    sample_lock::<ShmsyncLock>(samples, counts);
-    sample_lock::<ShmsyncLockNoOwner>(samples, counts);
-    sample_lock::<StdMutex>(samples, counts);
-    sample_lock::<ParkingLotMutex>(samples, counts);
-    sample_lock::<PthreadShared>(samples, counts);
-    sample_lock::<PthreadRobust>(samples, counts);
-    sample_lock::<ShmsyncRead>(samples, counts);
-    sample_lock::<ShmsyncWrite>(samples, counts);
-    sample_lock::<PthreadRead>(samples, counts);
-    sample_lock::<PthreadWrite>(samples, counts);
-    sample_lock::<ParkingLotRead>(samples, counts);
-    sample_lock::<StdRead>(samples, counts);
+fn round(samples: &mut Samples, counts: Counts, run: &dyn Fn(&str) -> bool, arena: &'static Arena) {
+    if run("uncontended") {
+        sample_lock::<ShmsyncLock>(samples, counts);
+        sample_lock::<ShmsyncLockNoOwner>(samples, counts);
+        sample_lock::<StdMutex>(samples, counts);
+        sample_lock::<ParkingLotMutex>(samples, counts);
+        sample_lock::<PthreadShared>(samples, counts);
+        sample_lock::<PthreadRobust>(samples, counts);
+        sample_lock::<ShmsyncRead>(samples, counts);
+        sample_lock::<ShmsyncWrite>(samples, counts);
+        sample_lock::<PthreadRead>(samples, counts);
+        sample_lock::<PthreadWrite>(samples, counts);
+        sample_lock::<ParkingLotRead>(samples, counts);
+        sample_lock::<StdRead>(samples, counts);
+    }
 
     const MILLIONS: f64 = 1e6;
-    sample_counter::<ShmsyncLockCounter>(samples, counts, MILLIONS);
-    sample_counter::<PthreadCounter>(samples, counts, MILLIONS);
-    sample_counter::<ValueUnderGetLock>(samples, counts, 1.0);
-    sample_counter::<ValueUpdate>(samples, counts, 1.0);
-    sample_counter::<ValueFetchAdd>(samples, counts, 1.0);
+    if run("counter") {
+        sample_counter::<ShmsyncLockCounter>(samples, counts, MILLIONS);
+        sample_counter::<PthreadCounter>(samples, counts, MILLIONS);
+        sample_counter::<ValueUnderGetLock>(samples, counts, 1.0);
+        sample_counter::<ValueUpdate>(samples, counts, 1.0);
+        sample_counter::<ValueFetchAdd>(samples, counts, 1.0);
+    }
 
-    sample_ping_pong::<EventPingPong>(samples, counts);
-    sample_ping_pong::<SemaphorePingPong>(samples, counts);
-    sample_ping_pong::<SemTPingPong>(samples, counts);
-    sample_ping_pong::<FutexPingPong>(samples, counts);
-    sample_ping_pong::<ConditionPingPong>(samples, counts);
-    sample_ping_pong::<PthreadCondPingPong>(samples, counts);
-    sample_ping_pong::<BarrierPingPong>(samples, counts);
-    sample_ping_pong::<PthreadBarrierPingPong>(samples, counts);
+    if run("ping-pong") {
+        sample_ping_pong::<EventPingPong>(samples, counts);
+        sample_ping_pong::<SemaphorePingPong>(samples, counts);
+        sample_ping_pong::<SemTPingPong>(samples, counts);
+        sample_ping_pong::<FutexPingPong>(samples, counts);
+        sample_ping_pong::<ConditionPingPong>(samples, counts);
+        sample_ping_pong::<PthreadCondPingPong>(samples, counts);
+        sample_ping_pong::<BarrierPingPong>(samples, counts);
+        sample_ping_pong::<PthreadBarrierPingPong>(samples, counts);
+    }
 
-    sample_channel::<ShmsyncQueue>(samples, counts);
-    sample_channel::<Pipe>(samples, counts);
-    sample_scale::<ShmsyncLock>(samples, counts, arena);
-    sample_scale::<PthreadShared>(samples, counts, arena);
-    sample_scale::<PthreadRobust>(samples, counts, arena);
-    sample_scale::<StdMutex>(samples, counts, arena);
-    sample_scale::<ParkingLotMutex>(samples, counts, arena);
+    if run("queue") {
+        sample_channel::<ShmsyncQueue>(samples, counts);
+        sample_channel::<Pipe>(samples, counts);
+    }
 
-    sample_crowd::<EventPingPong>(samples, counts);
-    sample_crowd::<SemaphorePingPong>(samples, counts);
-    sample_crowd::<SemTPingPong>(samples, counts);
-    sample_pool::<ShmsyncPool>(samples, counts);
-    sample_pool::<SemTPool>(samples, counts);
+    if run("scale") {
+        sample_scale::<ShmsyncLock>(samples, counts, arena);
+        sample_scale::<PthreadShared>(samples, counts, arena);
+        sample_scale::<PthreadRobust>(samples, counts, arena);
+        sample_scale::<StdMutex>(samples, counts, arena);
+        sample_scale::<ParkingLotMutex>(samples, counts, arena);
+    }
 
-    sample_idle::<IdleEvent>(samples, counts);
-    sample_idle::<IdleSemaphore>(samples, counts);
-    sample_idle::<IdleLock>(samples, counts);
-    sample_idle::<IdleSemT>(samples, counts);
+    if run("crowd") {
+        sample_crowd::<EventPingPong>(samples, counts);
+        sample_crowd::<SemaphorePingPong>(samples, counts);
+        sample_crowd::<SemTPingPong>(samples, counts);
+        sample_pool::<ShmsyncPool>(samples, counts);
+        sample_pool::<SemTPool>(samples, counts);
+    }
 
-    if python {
+    if run("idle") {
+        sample_idle::<IdleEvent>(samples, counts);
+        sample_idle::<IdleSemaphore>(samples, counts);
+        sample_idle::<IdleLock>(samples, counts);
+        sample_idle::<IdleSemT>(samples, counts);
+    }
+
+    if run("python") {
         sample_python(
             samples,
             &python::VALUE_UNDER_GET_LOCK,
@@ -279,7 +326,11 @@ fn main() {
     for n in 1..=options.rounds {
         let before = quiet::others_runnable();
         eprintln!("round {n}/{}", options.rounds);
-        round(&mut samples, counts, python_missing.is_none(), arena);
+        let run = |part: &str| {
+            options.only.as_deref().is_none_or(|only| only == part)
+                && (part != "python" || python_missing.is_none())
+        };
+        round(&mut samples, counts, &run, arena);
         quiet.rounds.push((before, quiet::others_runnable()));
     }
     if quiet.disturbed_rounds() > 0 {
@@ -324,6 +375,7 @@ mod tests {
             rounds: FULL_ROUNDS,
             quick: false,
             write_benchmarks_md: false,
+            only: None,
         };
         assert_eq!(parse(&[]), Ok(full));
         let quick = parse(&["--quick"]).unwrap();
@@ -337,5 +389,15 @@ mod tests {
         assert!(matches!(parse(&["--rounds"]), Err(NoRun::Wrong(_))));
         assert!(matches!(parse(&["--rounds", "0"]), Err(NoRun::Wrong(_))));
         assert!(matches!(parse(&["--fast"]), Err(NoRun::Wrong(_))));
+        assert_eq!(
+            parse(&["--only", "scale"]).unwrap().only.as_deref(),
+            Some("scale")
+        );
+        assert!(matches!(parse(&["--only", "lock"]), Err(NoRun::Wrong(_))));
+        assert!(matches!(parse(&["--only"]), Err(NoRun::Wrong(_))));
+        assert!(matches!(
+            parse(&["--only", "idle", "--write-benchmarks-md"]),
+            Err(NoRun::Wrong(_))
+        ));
     }
 }
