@@ -75,6 +75,13 @@ pub trait Wait {
 
     /// Wakes every thread blocked in [`wait`](Wait::wait) on `word`.
     fn wake_all(word: &AtomicU32);
+
+    /// Offers the CPU to another runnable thread, if the platform has one waiting for
+    /// it; returns at once if not. A spinning waiter calls it between looks (every
+    /// `SPIN_NS / 16` or so), so that when there are more runnable threads than CPUs
+    /// the partner it waits for gets to run instead of waiting behind the spin. Does
+    /// nothing by default.
+    fn yield_now() {}
 }
 
 /// A [`Wait`] backend whose [`now`](Wait::now) reads a real monotonic clock. Only such a
@@ -151,19 +158,28 @@ pub fn deadline_after<W: Timed>(timeout: Duration) -> u64 {
     W::now().saturating_add(nanos)
 }
 
-/// Spins while `busy()` holds, for at most `W::SPIN_NS`. Returns whether it still
-/// holds.
+/// Spins while `busy()` holds, for at most `W::SPIN_NS`, offering the CPU to others
+/// ([`Wait::yield_now`]) every sixteenth of it. Returns whether it still holds.
 pub(crate) fn spin_while<W: Wait>(mut busy: impl FnMut() -> bool) -> bool {
     if W::SPIN_NS == 0 {
         return busy();
     }
-    let until = W::now().saturating_add(W::SPIN_NS);
+    let began = W::now();
+    let until = began.saturating_add(W::SPIN_NS);
+    let mut next_yield = began.saturating_add(W::SPIN_NS / 16);
     let mut rounds = 0u32;
     while busy() {
         rounds = rounds.wrapping_add(1);
         // Reading the clock costs more than a round: look every 32.
-        if rounds.is_multiple_of(32) && W::now() >= until {
-            return true;
+        if rounds.is_multiple_of(32) {
+            let now = W::now();
+            if now >= until {
+                return true;
+            }
+            if now >= next_yield {
+                W::yield_now();
+                next_yield = W::now().saturating_add(W::SPIN_NS / 16);
+            }
         }
         spin_loop();
     }

@@ -50,6 +50,13 @@ impl Wait for Futex {
     fn wake_all(word: &AtomicU32) {
         wake(word, i32::MAX);
     }
+
+    /// `sched_yield`: with more runnable threads than CPUs, a spinning waiter gives its
+    /// CPU to one of them (perhaps the partner it waits for) instead of spinning it
+    /// away; with a CPU to spare, the call returns at once.
+    fn yield_now() {
+        std::thread::yield_now();
+    }
 }
 
 /// [`Futex::wait`] on the word at `address`, which need not be mapped: the kernel reads
