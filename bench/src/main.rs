@@ -5,19 +5,27 @@
 //! cargo run --release -p shmsync-bench                            # 7 rounds, full counts
 //! cargo run --release -p shmsync-bench -- --rounds N              # N rounds
 //! cargo run --release -p shmsync-bench -- --quick                 # smoke run: 3 rounds, a tenth of the counts
+//! cargo run --release -p shmsync-bench -- --only scale            # one part of each round
 //! cargo run --release -p shmsync-bench -- --write-benchmarks-md   # also rewrites BENCHMARKS.md
 //! ```
 //!
-//! The flags combine. Every figure is the median of the interleaved rounds, with their
-//! spread. The table is printed and written to `target/bench/results.md` and
-//! `results.csv`; with `--write-benchmarks-md`, also to `BENCHMARKS.md` at the root of
-//! the repository, headed by the machine's CPU model, its kernel and the date. That file
-//! is only ever regenerated, never edited: a full run (no `--quick`) makes the figures
-//! the project quotes.
+//! The flags combine (except `--only` with `--write-benchmarks-md`). A round has these
+//! parts: the uncontended lock; counters incremented by 2 processes; 2-process
+//! ping-pongs; items through a queue and a pipe; a counter under one lock at 1 to 32
+//! workers, threads and processes ([`scale`]); more workers than CPUs
+//! ([`oversubscribed`]); idle waiters ([`idle`]); Python. Every figure is the median of the interleaved rounds, with their spread.
+//! Before and after each round the run queue is sampled ([`quiet`]): when something
+//! else ran, the verdicts say so instead of judging. The tables are printed and written
+//! to `target/bench/results.md` (the comparisons also to `results.csv`); with
+//! `--write-benchmarks-md`, also to `BENCHMARKS.md` at the root of the repository,
+//! headed by the machine's CPU model, its kernel and the date. That file is only ever
+//! regenerated, never edited: a full run (no `--quick`) makes the figures the project
+//! quotes.
 //!
 //! Each contender is a type implementing the trait of its measurement
 //! ([`contenders::UncontendedLock`], [`contenders::SharedCounter`],
-//! [`contenders::PingPong`], [`contenders::ItemChannel`]); [`report::COMPARISONS`]
+//! [`contenders::PingPong`], [`contenders::ItemChannel`], [`contenders::ContendedLock`],
+//! [`contenders::SemaphorePool`], [`contenders::IdleWaiter`]); [`report::COMPARISONS`]
 //! pairs their samples into rows.
 
 mod contenders;
