@@ -53,13 +53,14 @@ pub trait Wait {
     /// its waiters the same way, so a segment opened with another backend is refused.
     const NAME: &'static str;
 
-    /// How long a waiter on an [`Event`](crate::Event) or a
-    /// [`Semaphore`](crate::Semaphore) spins, re-checking its condition, before it marks
-    /// itself waiting and calls [`wait`](Wait::wait) (a [`Lock`](crate::Lock) does not
-    /// spin: see there). A partner that answers within the spin
-    /// saves both sides a system call (a wake-up across CPUs costs tens of
-    /// microseconds on a VM; a spinning hand-off, tens of nanoseconds); the bound keeps a
-    /// long wait from costing CPU. 0, the default, does not spin.
+    /// How long a waiter on an [`Event`](crate::Event), a
+    /// [`Semaphore`](crate::Semaphore) or a [`Lock`](crate::Lock) spins, re-checking its
+    /// condition, before it marks itself waiting and calls [`wait`](Wait::wait). A partner
+    /// that answers within the spin saves both sides a system call (a wake-up across
+    /// CPUs costs tens of microseconds on a VM; a spinning hand-off, tens of
+    /// nanoseconds); the bound keeps a long wait from costing CPU, and
+    /// [`yield_now`](Wait::yield_now) keeps the spin from taking the CPU its partner
+    /// needs. 0, the default, does not spin.
     const SPIN_NS: u64 = 0;
 
     /// Nanoseconds on a monotonic clock; the unit of every deadline.

@@ -3,8 +3,8 @@
 
 use shmsync_core::{AtomicU32, Timed, Wait};
 
-/// Blocks on the shared futex; an `Event` or `Semaphore` waiter spins briefly first
-/// (`SPIN_NS`), a `Lock` waiter does not.
+/// Blocks on the shared futex; a waiter spins briefly first (`SPIN_NS`), offering its
+/// CPU to other runnable threads as it spins.
 ///
 /// Deadlines are absolute `CLOCK_MONOTONIC` times (`FUTEX_WAIT_BITSET`), so a wait
 /// interrupted by a signal (`EINTR`) or woken spuriously resumes toward the same
