@@ -329,6 +329,7 @@ fn main() {
     let arena = Arena::new();
     let mut quiet = Quiet {
         load_at_start: quiet::load_average(),
+        priority: quiet::raised_priority(),
         rounds: Vec::new(),
     };
     for n in 1..=options.rounds {

@@ -45,11 +45,35 @@ pub fn load_average() -> Option<f64> {
         .ok()
 }
 
+/// The scheduling priority the benchmark runs at when it is not the default: its own
+/// nice value, or that of its autogroup (/proc/self/autogroup), which is what counts
+/// against other sessions' tasks where autogroups are on. Raising it lets a benchmark
+/// on a busy machine take most of the CPU time; the report says so.
+pub fn raised_priority() -> Option<String> {
+    // SAFETY: getpriority has no preconditions; errno is not consulted (nice 0 is
+    // what a failure would read as, and then nothing is reported).
+    let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let autogroup = std::fs::read_to_string("/proc/self/autogroup")
+        .ok()
+        .and_then(|line| line.split("nice").nth(1)?.trim().parse::<i32>().ok())
+        .unwrap_or(0);
+    let mut parts = Vec::new();
+    if nice != 0 {
+        parts.push(format!("nice {nice}"));
+    }
+    if autogroup != 0 {
+        parts.push(format!("autogroup nice {autogroup}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// What the run queue looked like around the rounds of a run.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Quiet {
     /// The load average when the run began.
     pub load_at_start: Option<f64>,
+    /// The priority the benchmark ran at, if raised or lowered ([`raised_priority`]).
+    pub priority: Option<String>,
     /// Other runnable tasks before and after each round.
     pub rounds: Vec<(Option<f64>, Option<f64>)>,
 }
@@ -87,9 +111,12 @@ impl Quiet {
             .iter()
             .map(|(before, after)| format!("{}/{}", look(before), look(after)))
             .collect();
+        let priority = self.priority.as_ref().map_or(String::new(), |p| {
+            format!(" The benchmark ran at {p}, ahead of the other tasks.")
+        });
         format!(
             "Load average at the start: {}. Other runnable tasks before/after each round: {} \
-             ({} of {} rounds disturbed, above {DISTURBED_ABOVE}).",
+             ({} of {} rounds disturbed, above {DISTURBED_ABOVE}).{priority}",
             look(&self.load_at_start),
             rounds.join(", "),
             self.disturbed_rounds(),
@@ -106,6 +133,7 @@ mod tests {
     fn a_busy_look_disturbs_its_round() {
         let mut quiet = Quiet {
             load_at_start: Some(0.1),
+            priority: None,
             rounds: vec![(Some(0.0), Some(0.1))],
         };
         assert_eq!(quiet.disturbed_rounds(), 0);
@@ -117,6 +145,11 @@ mod tests {
         assert!(quiet
             .describe()
             .contains("0.0/0.1, 0.0/1.5 (1 of 2 rounds disturbed"));
+        assert!(!quiet.describe().contains("ran at"));
+        quiet.priority = Some("autogroup nice -20".to_owned());
+        assert!(quiet
+            .describe()
+            .ends_with("The benchmark ran at autogroup nice -20, ahead of the other tasks."));
     }
 
     #[test]
