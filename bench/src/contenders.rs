@@ -63,14 +63,14 @@ pub trait SharedCounter: Sync {
 /// processes.
 ///
 /// [`PROCESS_SHARED`]: Self::PROCESS_SHARED
-pub trait ContendedLock: Sync {
+///
+/// It is made as an [`UncontendedLock`] is, where it would live in use.
+pub trait ContendedLock: UncontendedLock + Sync {
     /// The name of its samples as a contended lock (it has another as an
     /// [`UncontendedLock`]).
     const CONTENDED_NAME: &'static str;
     /// Whether it works between processes: it then lives in shared memory.
     const PROCESS_SHARED: bool;
-    /// A fresh unlocked one.
-    fn new() -> Self;
     /// Runs `f` holding the lock.
     fn locked<R>(&self, f: impl FnOnce() -> R) -> R;
 }
@@ -232,9 +232,6 @@ impl UncontendedLock for PthreadRobust {
 impl ContendedLock for ShmsyncLock {
     const CONTENDED_NAME: &'static str = "shmsync Lock";
     const PROCESS_SHARED: bool = true;
-    fn new() -> Self {
-        <Self as UncontendedLock>::new()
-    }
     #[inline]
     fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
         let _held = self.0.lock().expect("nobody dies in the benchmark");
@@ -245,9 +242,6 @@ impl ContendedLock for ShmsyncLock {
 impl ContendedLock for StdMutex {
     const CONTENDED_NAME: &'static str = "std::sync::Mutex";
     const PROCESS_SHARED: bool = false;
-    fn new() -> Self {
-        <Self as UncontendedLock>::new()
-    }
     #[inline]
     fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
         let _held = self.0.lock().expect("nobody panics in the benchmark");
@@ -258,9 +252,6 @@ impl ContendedLock for StdMutex {
 impl ContendedLock for ParkingLotMutex {
     const CONTENDED_NAME: &'static str = "parking_lot::Mutex";
     const PROCESS_SHARED: bool = false;
-    fn new() -> Self {
-        <Self as UncontendedLock>::new()
-    }
     #[inline]
     fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
         let _held = self.0.lock();
@@ -271,30 +262,18 @@ impl ContendedLock for ParkingLotMutex {
 impl ContendedLock for PthreadShared {
     const CONTENDED_NAME: &'static str = "pthread pshared";
     const PROCESS_SHARED: bool = true;
-    fn new() -> Self {
-        <Self as UncontendedLock>::new()
-    }
     #[inline]
     fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.0.lock();
-        let result = f();
-        self.0.unlock();
-        result
+        self.0.locked(f)
     }
 }
 
 impl ContendedLock for PthreadRobust {
     const CONTENDED_NAME: &'static str = "pthread robust";
     const PROCESS_SHARED: bool = true;
-    fn new() -> Self {
-        <Self as UncontendedLock>::new()
-    }
     #[inline]
     fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.0.lock();
-        let result = f();
-        self.0.unlock();
-        result
+        self.0.locked(f)
     }
 }
 

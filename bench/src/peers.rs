@@ -70,6 +70,14 @@ impl PthreadMutex {
         // SAFETY: locked by this thread just before.
         unsafe { libc::pthread_mutex_unlock(self.0.get()) };
     }
+
+    /// Runs `f` holding the mutex.
+    pub fn locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.lock();
+        let result = f();
+        self.unlock();
+        result
+    }
 }
 
 /// A process-shared pthread readers-writer lock (glibc's default kind, which prefers

@@ -8,7 +8,7 @@
 //! context switches. Everything a worker measured goes into an [`Arena`] in shared
 //! memory, which the parent reads after the workers end.
 
-use crate::contenders::ContendedLock;
+use crate::contenders::{ContendedLock, UncontendedLock};
 use crate::report::{short, Samples};
 use shmsync::{Event, Process, Shared};
 use std::cell::UnsafeCell;
@@ -255,8 +255,13 @@ pub fn measure<L: ContendedLock>(
     arena: &'static Arena,
 ) -> Outcome {
     assert!((1..=MAX_WORKERS).contains(&n), "1 to {MAX_WORKERS} workers");
+    assert!(
+        workers == Workers::Threads || L::PROCESS_SHARED,
+        "{} works only between threads",
+        L::CONTENDED_NAME
+    );
     arena.reset();
-    let lock = L::new();
+    let lock = <L as UncontendedLock>::new();
     let start = Shared::anonymous(Event::new()).expect("an anonymous shared segment");
     let run = |began: &mut Option<Instant>, stopped: &mut Option<Instant>| {
         std::thread::sleep(Duration::from_millis(20)); // all waiting for the start
