@@ -2,7 +2,7 @@
 //! primitive use while nobody wakes them.
 
 use crate::contenders::IdleWaiter;
-use crate::report::{short, Samples};
+use crate::report::{section, short, Samples};
 use std::time::Duration;
 
 /// The numbers of idle waiters measured.
@@ -46,25 +46,29 @@ pub fn sample_name(waiters: usize, contender: &str) -> String {
 /// The idle table: for each number of waiters, each contender's CPU time per waiter
 /// per second (median and spread).
 pub fn markdown(samples: &Samples, contenders: &[&str]) -> String {
-    let mut md = String::from(
+    let mut heading = String::from(
         "\n#### Idle waiters: CPU time per waiter per second of waiting, µs\n\n| waiters |",
     );
     for name in contenders {
-        md += &format!(" {} |", name.trim_start_matches("idle "));
+        heading += &format!(" {} |", name.trim_start_matches("idle "));
     }
-    md += "\n|---:|";
-    md += &"---:|".repeat(contenders.len());
-    md += "\n";
+    heading += "\n|---:|";
+    heading += &"---:|".repeat(contenders.len());
+    heading += "\n";
+    let mut rows = String::new();
     for waiters in WAITER_COUNTS {
-        md += &format!("| {waiters} |");
-        for name in contenders {
-            let key = sample_name(waiters, name);
-            md += &match samples.median(&key) {
-                Some(cpu) => format!(" {} ({}) |", short(cpu), samples.spread(&key)),
-                None => " |".to_owned(),
-            };
+        let figures: Vec<String> = contenders
+            .iter()
+            .map(|name| {
+                let key = sample_name(waiters, name);
+                samples.median(&key).map_or(String::new(), |cpu| {
+                    format!("{} ({})", short(cpu), samples.spread(&key))
+                })
+            })
+            .collect();
+        if figures.iter().any(|f| !f.is_empty()) {
+            rows += &format!("| {waiters} | {} |\n", figures.join(" | "));
         }
-        md += "\n";
     }
-    md
+    section(&heading, &rows)
 }

@@ -6,6 +6,7 @@
 //! cargo run --release -p shmsync-bench -- --rounds N              # N rounds
 //! cargo run --release -p shmsync-bench -- --quick                 # smoke run: 3 rounds, a tenth of the counts
 //! cargo run --release -p shmsync-bench -- --only scale            # one part of each round
+//! cargo run --release -p shmsync-bench -- --pin                   # also pinned, side by side
 //! cargo run --release -p shmsync-bench -- --write-benchmarks-md   # also rewrites BENCHMARKS.md
 //! ```
 //!
@@ -33,6 +34,7 @@ mod idle;
 mod measure;
 mod oversubscribed;
 mod peers;
+mod placement;
 mod python;
 mod quiet;
 mod report;
@@ -49,6 +51,7 @@ use contenders::{
 };
 use contenders::{ItemChannel, Pipe, ShmsyncQueue};
 use measure::Counts;
+use placement::Placement;
 use quiet::Quiet;
 use report::{Machine, Run, Samples};
 use scale::{Arena, Workers};
@@ -56,7 +59,7 @@ use std::path::Path;
 
 /// How to call the benchmark.
 const USAGE: &str =
-    "usage: shmsync-bench [--quick] [--rounds N] [--only PART] [--write-benchmarks-md]\n\
+    "usage: shmsync-bench [--quick] [--rounds N] [--only PART] [--pin] [--write-benchmarks-md]\n\
      PART: one of uncontended, counter, ping-pong, queue, scale, crowd, idle, python";
 
 /// The parts of a round, for `--only`.
@@ -87,6 +90,8 @@ struct Options {
     write_benchmarks_md: bool,
     /// The one part of each round to run (one of [`PARTS`]), if not all.
     only: Option<String>,
+    /// Whether to measure the scale and oversubscription parts pinned too.
+    pin: bool,
 }
 
 /// Why the command line asks for no run.
@@ -105,11 +110,13 @@ impl Options {
         let mut quick = false;
         let mut write_benchmarks_md = false;
         let mut only = None;
+        let mut pin = false;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--quick" => quick = true,
                 "--write-benchmarks-md" => write_benchmarks_md = true,
+                "--pin" => pin = true,
                 "--rounds" => {
                     let n = args
                         .next()
@@ -143,6 +150,7 @@ impl Options {
             quick,
             write_benchmarks_md,
             only,
+            pin,
         })
     }
 }
@@ -189,32 +197,53 @@ fn sample_python(samples: &mut Samples, script: &python::Script, count: u64) {
 
 /// One sample of `L` as a counter's lock at every worker count, threads and (where it
 /// works between processes) processes.
-fn sample_scale<L: ContendedLock>(samples: &mut Samples, counts: Counts, arena: &'static Arena) {
+fn sample_scale<L: ContendedLock>(samples: &mut Samples, plan: &Plan) {
     for workers in [Workers::Processes, Workers::Threads] {
         if workers == Workers::Processes && !L::PROCESS_SHARED {
             continue;
         }
         for n in scale::WORKER_COUNTS {
-            let outcome = scale::measure::<L>(workers, n, counts.scale_window, arena);
-            scale::add_sample(samples, workers, n, L::CONTENDED_NAME, &outcome);
+            for &placement in plan.placements {
+                let window = plan.counts.scale_window;
+                let outcome = scale::measure::<L>(workers, n, placement, window, plan.arena);
+                let name = placement.label(L::CONTENDED_NAME);
+                scale::add_sample(samples, workers, n, &name, &outcome);
+            }
         }
     }
 }
 
-/// One sample of `P`'s ping-pong and `S`'s pool at every oversubscribed worker count.
-fn sample_crowd<P: PingPong>(samples: &mut Samples, counts: Counts) {
+/// One sample of `P`'s ping-pong at every oversubscribed worker count.
+fn sample_crowd<P: PingPong>(samples: &mut Samples, plan: &Plan) {
     for workers in oversubscribed::WORKER_COUNTS {
-        let micros = oversubscribed::micros_per_round_trip::<P>(workers, counts.crowd_round_trips);
-        samples.add(oversubscribed::sample_name(workers, P::NAME), micros);
+        for &placement in plan.placements {
+            let round_trips = plan.counts.crowd_round_trips;
+            let micros =
+                oversubscribed::micros_per_round_trip::<P>(workers, round_trips, placement);
+            let name = oversubscribed::sample_name(workers, &placement.label(P::NAME));
+            samples.add(name, micros);
+        }
     }
 }
 
 /// One sample of `S`'s pool at every oversubscribed worker count.
-fn sample_pool<S: SemaphorePool>(samples: &mut Samples, counts: Counts) {
+fn sample_pool<S: SemaphorePool>(samples: &mut Samples, plan: &Plan) {
     for workers in oversubscribed::WORKER_COUNTS {
-        let rate = oversubscribed::pool_jobs_per_second::<S>(workers, counts.pool_jobs);
-        samples.add(oversubscribed::sample_name(workers, S::NAME), rate);
+        for &placement in plan.placements {
+            let jobs = plan.counts.pool_jobs;
+            let rate = oversubscribed::pool_jobs_per_second::<S>(workers, jobs, placement);
+            let name = oversubscribed::sample_name(workers, &placement.label(S::NAME));
+            samples.add(name, rate);
+        }
     }
+}
+
+/// What every round does, whichever parts it runs.
+struct Plan<'a> {
+    counts: Counts,
+    /// Free, and with `--pin` also pinned.
+    placements: &'a [Placement],
+    arena: &'static Arena,
 }
 
 /// One sample of `I`'s idle cost at every number of waiters.
@@ -226,7 +255,8 @@ fn sample_idle<I: IdleWaiter>(samples: &mut Samples, counts: Counts) {
 }
 
 /// One round: one sample of every contender, in a fixed order.
-fn round(samples: &mut Samples, counts: Counts, run: &dyn Fn(&str) -> bool, arena: &'static Arena) {
+fn round(samples: &mut Samples, plan: &Plan, run: &dyn Fn(&str) -> bool) {
+    let counts = plan.counts;
     if run("uncontended") {
         sample_lock::<ShmsyncLock>(samples, counts);
         sample_lock::<ShmsyncLockNoOwner>(samples, counts);
@@ -268,19 +298,19 @@ fn round(samples: &mut Samples, counts: Counts, run: &dyn Fn(&str) -> bool, aren
     }
 
     if run("scale") {
-        sample_scale::<ShmsyncLock>(samples, counts, arena);
-        sample_scale::<PthreadShared>(samples, counts, arena);
-        sample_scale::<PthreadRobust>(samples, counts, arena);
-        sample_scale::<StdMutex>(samples, counts, arena);
-        sample_scale::<ParkingLotMutex>(samples, counts, arena);
+        sample_scale::<ShmsyncLock>(samples, plan);
+        sample_scale::<PthreadShared>(samples, plan);
+        sample_scale::<PthreadRobust>(samples, plan);
+        sample_scale::<StdMutex>(samples, plan);
+        sample_scale::<ParkingLotMutex>(samples, plan);
     }
 
     if run("crowd") {
-        sample_crowd::<EventPingPong>(samples, counts);
-        sample_crowd::<SemaphorePingPong>(samples, counts);
-        sample_crowd::<SemTPingPong>(samples, counts);
-        sample_pool::<ShmsyncPool>(samples, counts);
-        sample_pool::<SemTPool>(samples, counts);
+        sample_crowd::<EventPingPong>(samples, plan);
+        sample_crowd::<SemaphorePingPong>(samples, plan);
+        sample_crowd::<SemTPingPong>(samples, plan);
+        sample_pool::<ShmsyncPool>(samples, plan);
+        sample_pool::<SemTPool>(samples, plan);
     }
 
     if run("idle") {
@@ -326,7 +356,16 @@ fn main() {
             samples.add_missing(script.name, reason.clone());
         }
     }
-    let arena = Arena::new();
+    let placements: &[Placement] = if options.pin {
+        &[Placement::Free, Placement::Pinned]
+    } else {
+        &[Placement::Free]
+    };
+    let plan = Plan {
+        counts,
+        placements,
+        arena: Arena::new(),
+    };
     let mut quiet = Quiet {
         load_at_start: quiet::load_average(),
         priority: quiet::raised_priority(),
@@ -339,7 +378,7 @@ fn main() {
             options.only.as_deref().is_none_or(|only| only == part)
                 && (part != "python" || python_missing.is_none())
         };
-        round(&mut samples, counts, &run, arena);
+        round(&mut samples, &plan, &run);
         quiet.rounds.push((before, quiet::others_runnable()));
     }
     if quiet.disturbed_rounds() > 0 {
@@ -385,6 +424,7 @@ mod tests {
             quick: false,
             write_benchmarks_md: false,
             only: None,
+            pin: false,
         };
         assert_eq!(parse(&[]), Ok(full));
         let quick = parse(&["--quick"]).unwrap();
@@ -403,6 +443,7 @@ mod tests {
             Some("scale")
         );
         assert!(matches!(parse(&["--only", "lock"]), Err(NoRun::Wrong(_))));
+        assert!(parse(&["--pin"]).unwrap().pin);
         assert!(matches!(parse(&["--only"]), Err(NoRun::Wrong(_))));
         assert!(matches!(
             parse(&["--only", "idle", "--write-benchmarks-md"]),

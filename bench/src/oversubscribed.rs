@@ -6,7 +6,8 @@
 use crate::contenders::{
     EventPingPong, PingPong, SemTPingPong, SemTPool, SemaphorePingPong, SemaphorePool, ShmsyncPool,
 };
-use crate::report::{short, Samples, Target};
+use crate::placement::Placement;
+use crate::report::{section, short, Samples, Target};
 use shmsync::{Event, Process, Shared};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -14,14 +15,16 @@ use std::time::{Duration, Instant};
 /// The numbers of workers measured: more than most machines have CPUs.
 pub const WORKER_COUNTS: [usize; 2] = [8, 32];
 
-/// Starts `workers` processes from one start gun and waits for them all; returns the
-/// seconds from the start to the last one's end.
-fn crowd(workers: Vec<Box<dyn FnOnce() + '_>>) -> f64 {
+/// Starts `workers` processes, placed as `placement` says, from one start gun and waits
+/// for them all; returns the seconds from the start to the last one's end.
+fn crowd(workers: Vec<Box<dyn FnOnce() + '_>>, placement: Placement) -> f64 {
     let start = Shared::anonymous(Event::new()).expect("an anonymous shared segment");
     let children: Vec<Process> = workers
         .into_iter()
-        .map(|work| {
+        .enumerate()
+        .map(|(i, work)| {
             Process::spawn(|| {
+                placement.place(i);
                 start.wait();
                 work();
             })
@@ -39,7 +42,11 @@ fn crowd(workers: Vec<Box<dyn FnOnce() + '_>>) -> f64 {
 
 /// `workers / 2` pairs of processes, each pair with a fresh `P`, make `round_trips`
 /// round trips each, all at once; returns the µs each pair took per round trip.
-pub fn micros_per_round_trip<P: PingPong>(workers: usize, round_trips: u32) -> f64 {
+pub fn micros_per_round_trip<P: PingPong>(
+    workers: usize,
+    round_trips: u32,
+    placement: Placement,
+) -> f64 {
     let pairs: Vec<P> = (0..workers / 2).map(|_| P::new()).collect();
     let mut work: Vec<Box<dyn FnOnce() + '_>> = Vec::new();
     for pair in &pairs {
@@ -54,7 +61,7 @@ pub fn micros_per_round_trip<P: PingPong>(workers: usize, round_trips: u32) -> f
             }
         }));
     }
-    crowd(work) * 1e6 / f64::from(round_trips)
+    crowd(work, placement) * 1e6 / f64::from(round_trips)
 }
 
 /// How many workers a pool's semaphore lets in at once.
@@ -71,7 +78,11 @@ fn a_microsecond_of_work() {
 
 /// `workers` processes each do `jobs` jobs of about a microsecond, at most
 /// [`POOL_SLOTS`] at a time as a fresh `S` lets them; returns jobs per second.
-pub fn pool_jobs_per_second<S: SemaphorePool>(workers: usize, jobs: u32) -> f64 {
+pub fn pool_jobs_per_second<S: SemaphorePool>(
+    workers: usize,
+    jobs: u32,
+    placement: Placement,
+) -> f64 {
     let pool = S::new(POOL_SLOTS);
     let work: Vec<Box<dyn FnOnce() + '_>> = (0..workers)
         .map(|_| {
@@ -85,7 +96,7 @@ pub fn pool_jobs_per_second<S: SemaphorePool>(workers: usize, jobs: u32) -> f64 
             }) as Box<dyn FnOnce() + '_>
         })
         .collect();
-    let seconds = crowd(work);
+    let seconds = crowd(work, placement);
     workers as f64 * f64::from(jobs) / seconds
 }
 
@@ -100,8 +111,8 @@ struct Row {
     ours: &'static str,
     peer: &'static str,
     unit: &'static str,
-    /// What the ratio ours / peer should be.
-    target: Target,
+    /// What the ratio ours / peer should be, if the project has a target for it.
+    target: Option<Target>,
 }
 
 /// The table's rows, repeated for each of [`WORKER_COUNTS`].
@@ -111,54 +122,59 @@ const ROWS: [Row; 3] = [
         ours: EventPingPong::NAME,
         peer: SemTPingPong::NAME,
         unit: "µs per round trip",
-        target: Target::AtMost(1.0),
+        target: Some(Target::AtMost(1.0)),
     },
     Row {
         what: "Semaphore ping-pong, workers / 2 pairs",
         ours: SemaphorePingPong::NAME,
         peer: SemTPingPong::NAME,
         unit: "µs per round trip",
-        target: Target::AtMost(1.0),
+        target: Some(Target::AtMost(1.0)),
     },
     Row {
         what: "pool: 2 permits, ~1 µs jobs",
         ours: ShmsyncPool::NAME,
         peer: SemTPool::NAME,
         unit: "jobs/s",
-        target: Target::AtLeast(1.0),
+        target: None,
     },
 ];
 
 /// The oversubscription table: each row at each worker count, with medians, spreads,
 /// the ratio to `sem_t` and whether the target is met (`verdict` words it).
 pub fn markdown(samples: &Samples, verdict: &dyn Fn(bool) -> String) -> String {
-    let mut md = String::from(
-        "\n#### More workers than CPUs (processes)\n\n\
-         | workers | what | shmsync | sem_t | unit | ratio | target | met |\n\
-         |---:|---|---:|---:|---|---:|---|---|\n",
-    );
+    let mut rows = String::new();
     for workers in WORKER_COUNTS {
-        for row in &ROWS {
+        for (row, placement) in ROWS
+            .iter()
+            .flat_map(|row| [Placement::Free, Placement::Pinned].map(|p| (row, p)))
+        {
             let (ours, peer) = (
-                sample_name(workers, row.ours),
-                sample_name(workers, row.peer),
+                sample_name(workers, &placement.label(row.ours)),
+                sample_name(workers, &placement.label(row.peer)),
             );
             let (Some(o), Some(p)) = (samples.median(&ours), samples.median(&peer)) else {
                 continue;
             };
-            md += &format!(
+            rows += &format!(
                 "| {workers} | {} | {} ({}) | {} ({}) | {} | {:.3} | {} | {} |\n",
-                row.what,
+                placement.label(row.what),
                 short(o),
                 samples.spread(&ours),
                 short(p),
                 samples.spread(&peer),
                 row.unit,
                 o / p,
-                row.target,
-                verdict(row.target.is_met_by(o / p)),
+                row.target.map_or(String::new(), |t| t.to_string()),
+                row.target
+                    .map_or(String::new(), |t| verdict(t.is_met_by(o / p))),
             );
         }
     }
-    md
+    section(
+        "\n#### More workers than CPUs (processes)\n\n\
+         | workers | what | shmsync | sem_t | unit | ratio | target | met |\n\
+         |---:|---|---:|---:|---|---:|---|---|\n",
+        &rows,
+    )
 }

@@ -392,6 +392,15 @@ pub fn results_markdown(samples: &Samples, run: &Run) -> String {
     md
 }
 
+/// A table under its heading, or nothing if it has no rows.
+pub fn section(heading_and_header: &str, rows: &str) -> String {
+    if rows.is_empty() {
+        String::new()
+    } else {
+        format!("{heading_and_header}{rows}")
+    }
+}
+
 /// Why a row has no ratio: what is missing of its two samples.
 fn why_skipped(samples: &Samples, c: &Comparison) -> String {
     let mut reasons: Vec<String> = [c.ours, c.peer]
@@ -564,7 +573,7 @@ fn civil_date(days_since_epoch: i64) -> (i64, u32, u32) {
 
 /// The command that regenerates `BENCHMARKS.md`.
 pub const REGENERATE_BENCHMARKS_MD: &str =
-    "cargo run --release -p shmsync-bench -- --write-benchmarks-md";
+    "cargo run --release -p shmsync-bench -- --pin --write-benchmarks-md";
 
 /// `BENCHMARKS.md`: a header saying how to regenerate it, the machine (CPU model, CPU
 /// count, kernel, C library, compiler) and the date, then `results_md` (the output of [`results_markdown`]).

@@ -9,7 +9,8 @@
 //! memory, which the parent reads after the workers end.
 
 use crate::contenders::{ContendedLock, UncontendedLock};
-use crate::report::{short, Samples};
+use crate::placement::Placement;
+use crate::report::{section, short, Samples};
 use shmsync::{Event, Process, Shared};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -246,11 +247,12 @@ fn work<L: ContendedLock>(lock: &L, arena: &Arena, me: usize) {
     }
 }
 
-/// `n` workers of the kind `workers` increment a counter under a fresh `L` for
-/// `duration`. Panics if the count comes out wrong.
+/// `n` workers of the kind `workers`, placed as `placement` says, increment a counter
+/// under a fresh `L` for `duration`. Panics if the count comes out wrong.
 pub fn measure<L: ContendedLock>(
     workers: Workers,
     n: usize,
+    placement: Placement,
     duration: Duration,
     arena: &'static Arena,
 ) -> Outcome {
@@ -277,6 +279,7 @@ pub fn measure<L: ContendedLock>(
             let children: Vec<Process> = (0..n)
                 .map(|me| {
                     Process::spawn(|| {
+                        placement.place(me);
                         start.wait();
                         work(&lock, arena, me);
                     })
@@ -292,6 +295,7 @@ pub fn measure<L: ContendedLock>(
             for me in 0..n {
                 let (lock, start) = (&lock, &start);
                 s.spawn(move || {
+                    placement.place(me);
                     start.wait();
                     work(lock, arena, me);
                 });
@@ -383,28 +387,35 @@ pub fn markdown(
 ) -> String {
     let mut md = String::new();
     for &(workers, names) in contenders {
-        md += &format!(
-            "\n#### {} incrementing one counter under one lock\n\n",
+        let heading = format!(
+            "\n#### {} incrementing one counter under one lock\n\n\
+             | N | lock | M incr/s | vs pthread | share max/min | wait p99 µs | wait max ms \
+             | hand-offs/s | switches/incr | target met |\n\
+             |---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
             capitalised(workers.name())
         );
-        md += "| N | lock | M incr/s | vs pthread | share max/min | wait p99 µs | wait max ms | hand-offs/s | switches/incr | target met |\n";
-        md += "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+        let mut rows = String::new();
         for n in WORKER_COUNTS {
             let get =
                 |name: &str, metric: &str| samples.median(&sample_name(workers, n, name, metric));
-            for &name in names {
+            let placed = [Placement::Free, Placement::Pinned]
+                .into_iter()
+                .flat_map(|placement| names.iter().map(move |&name| (placement, name)));
+            for (placement, name) in placed {
+                let (name, baseline) = (placement.label(name), placement.label(BASELINE));
+                let (name, baseline) = (name.as_str(), baseline.as_str());
                 let key = |metric| sample_name(workers, n, name, metric);
                 let Some(rate) = get(name, "ops/s") else {
                     continue;
                 };
                 let (ratio, met) = match (
-                    get(BASELINE, "ops/s"),
-                    get(BASELINE, "p99"),
+                    get(baseline, "ops/s"),
+                    get(baseline, "p99"),
                     get(name, "p99"),
                 ) {
                     (Some(base_rate), Some(base_p99), Some(p99)) => {
                         let ratio = rate / base_rate;
-                        let met = if name == OURS {
+                        let met = if name == placement.label(OURS) {
                             verdict(ratio >= 1.0 && p99 <= base_p99)
                         } else {
                             String::new()
@@ -414,7 +425,7 @@ pub fn markdown(
                     _ => (String::new(), String::new()),
                 };
                 let worst = |metric| samples.range(&key(metric)).map_or(f64::NAN, |(_, hi)| hi);
-                md += &format!(
+                rows += &format!(
                     "| {n} | {name} | {} ({}) | {ratio} | {} | {} | {} | {} | {} | {met} |\n",
                     short(rate / 1e6),
                     spread_scaled(samples, &key("ops/s"), 1e-6),
@@ -426,6 +437,7 @@ pub fn markdown(
                 );
             }
         }
+        md += &section(&heading, &rows);
     }
     md
 }
