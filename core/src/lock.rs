@@ -182,7 +182,10 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// Fails only when an owner died holding it: with [`LockError::OwnerDied`] (the lock
     /// is yours; see [the type's docs](Lock#when-the-owner-dies)) or
     /// [`LockError::NotRecoverable`].
-    #[inline]
+    // Always inlined, with the guard's drop: where the lock is used in many places the
+    // compiler otherwise calls both out of line, which costs an uncontended lock and
+    // unlock about a quarter of its time on the hosted backend.
+    #[inline(always)]
     pub fn lock(&self) -> LockResult<'_, W, O> {
         self.guarded(self.take_blocking())
     }
@@ -637,7 +640,7 @@ impl<'a, W: Wait, O: Owner> LockGuard<'a, W, O> {
 }
 
 impl<W: Wait, O: Owner> Drop for LockGuard<'_, W, O> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // Only the hold this guard stands for: if the lock was released behind the
         // guard's back with `Lock::release`, whoever holds it now (this thread too, by a

@@ -422,14 +422,33 @@ impl Thread {
     #[inline]
     fn find(&self, record: &RobustRecord) -> Option<(usize, u32)> {
         let entry = entry_of(record);
-        let depth = self.depth.get();
-        let slot = match depth.checked_sub(1) {
+        let slot = match self.depth.get().checked_sub(1) {
             // Locks are mostly released in the order opposite to taking them.
-            Some(top) if self.slots[top].held.get() == entry => Some(top),
-            _ => (0..depth)
-                .rev()
-                .find(|&i| self.slots[i].held.get() == entry),
-        }?;
+            Some(top) if self.slots[top].held.get() == entry => top,
+            _ => self.find_below_top(entry)?,
+        };
+        Some((slot, self.slots[slot].hold.get()))
+    }
+
+    /// The slot holding `entry`, searched from the top down (out of line: the top is
+    /// the common case, and a small release path is one the compiler inlines).
+    #[cold]
+    fn find_below_top(&self, entry: usize) -> Option<usize> {
+        (0..self.depth.get())
+            .rev()
+            .find(|&i| self.slots[i].held.get() == entry)
+    }
+
+    /// The hold of a lock whose word names this thread but whose record is not at the
+    /// address on file: a moved lock ([`find_moved`](Self::find_moved)).
+    #[cold]
+    fn find_moved_hold(
+        &self,
+        word: &shmsync_core::AtomicU32,
+        record: &RobustRecord,
+    ) -> Option<(usize, u32)> {
+        let names_me = word.load(shmsync_core::Ordering::Relaxed) & ID == self.tid.get();
+        let slot = names_me.then(|| self.find_moved(record)).flatten()?;
         Some((slot, self.slots[slot].hold.get()))
     }
 
@@ -777,11 +796,9 @@ impl Owner for Robust {
     fn holding(word: &shmsync_core::AtomicU32, record: &RobustRecord) -> Option<(usize, u32)> {
         // The lock asked for `id()` first, which set this thread up for this process.
         with_thread(|thread| {
-            thread.find(record).or_else(|| {
-                let names_me = word.load(shmsync_core::Ordering::Relaxed) & ID == thread.tid.get();
-                let slot = names_me.then(|| thread.find_moved(record)).flatten()?;
-                Some((slot, thread.slots[slot].hold.get()))
-            })
+            thread
+                .find(record)
+                .or_else(|| thread.find_moved_hold(word, record))
         })
     }
 
