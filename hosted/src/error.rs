@@ -14,10 +14,10 @@ use crate::identity::TypeRecord;
 /// # Example
 ///
 /// ```
-/// use shmsync::{Shared, ShmError};
+/// use shmsync::{Shared, ShmError, Value};
 /// use std::time::Duration;
 ///
-/// let err = Shared::<u64>::open("shmsync-doc-no-such-segment", Duration::ZERO).unwrap_err();
+/// let err = Shared::<Value<u64>>::open("shmsync-doc-no-such-segment", Duration::ZERO).unwrap_err();
 /// assert!(matches!(err, ShmError::NotFound { .. }));
 /// // Both forms print the message, so `main` returning the error prints it too.
 /// assert_eq!(format!("{err:?}"), err.to_string());

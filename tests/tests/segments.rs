@@ -157,26 +157,26 @@ fn the_wrong_type_is_refused() {
 mod a {
     shmsync::shm_struct! {
         #[derive(Debug)]
-        pub struct Rec { pub x: u32, pub flag: u8 }
+        pub struct Rec { pub x: shmsync::Value<u32>, pub flag: shmsync::Value<u8> }
     }
 }
 mod b {
     shmsync::shm_struct! {
         #[derive(Debug)]
-        pub struct Rec { pub x: u32, pub flag: shmsync::Value<bool> }
+        pub struct Rec { pub x: shmsync::Value<u32>, pub flag: shmsync::Value<bool> }
     }
 }
 mod c {
     shmsync::shm_struct! {
         #[derive(Debug)]
-        pub struct Rec { pub x: u32, pub flag: i8 }
+        pub struct Rec { pub x: shmsync::Value<u32>, pub flag: shmsync::Value<i8> }
     }
 }
 mod d {
     shmsync::shm_struct! {
         /// `a::Rec`, declared again by another program.
         #[derive(Debug)]
-        pub struct Record { pub x: u32, pub flag: u8 }
+        pub struct Record { pub x: shmsync::Value<u32>, pub flag: shmsync::Value<u8> }
     }
 }
 
@@ -186,9 +186,16 @@ mod d {
 #[test]
 fn a_type_of_the_same_short_name_with_other_fields_is_refused_at_the_field() {
     let name = ShmName::new("short-name");
-    let _segment = Shared::create(&name.0, a::Rec { x: 1, flag: 2 }).unwrap();
+    let _segment = Shared::create(
+        &name.0,
+        a::Rec {
+            x: Value::new(1),
+            flag: Value::new(2),
+        },
+    )
+    .unwrap();
 
-    // Same size and alignment: an `i8` where the segment has a `u8`.
+    // Same size and alignment: a `Value<i8>` where the segment has a `Value<u8>`.
     let err = Shared::<c::Rec>::open(&name.0, SHORT).unwrap_err();
     match &err {
         ShmError::LayoutMismatch {
@@ -200,22 +207,23 @@ fn a_type_of_the_same_short_name_with_other_fields_is_refused_at_the_field() {
     assert_eq!(
         err.to_string(),
         format!(
-            "segment {:?} holds `segments::a::Rec (8 bytes, align 4) {{ x: u32@0, flag: u8@4 }}`, \
-             but `segments::c::Rec (8 bytes, align 4) {{ x: u32@0, flag: i8@4 }}` was asked \
-             for; they first differ at field `flag`. Both programs must use the same \
+            "segment {:?} holds `segments::a::Rec (96 bytes, align 8) {{ \
+             x: Value<u32, Futex, Robust>@0, flag: Value<u8, Futex, Robust>@48 }}`, but \
+             `segments::c::Rec (96 bytes, align 8) {{ x: Value<u32, Futex, Robust>@0, \
+             flag: Value<i8, Futex, Robust>@48 }}` was asked for; they first differ at \
+             field `flag`. Both programs must use the same \
              layout: the same fields in the same order, with the same types and backends \
              (struct names and modules may differ)",
             name.0
         )
     );
 
-    // The byte a `u8` field holds (2) is not a `bool`: a flag is a `Value<bool>`,
-    // another layout.
+    // A `Value<u8>` is not a `Value<bool>`, though both hold a byte: another layout.
     let err = Shared::<b::Rec>::open(&name.0, SHORT).unwrap_err();
     assert!(err.to_string().contains("at field `flag`"), "{err}");
     assert!(
         err.to_string()
-            .contains("flag: Value<bool, Futex, Robust>@8"),
+            .contains("flag: Value<bool, Futex, Robust>@48"),
         "{err}"
     );
 }
@@ -224,9 +232,16 @@ fn a_type_of_the_same_short_name_with_other_fields_is_refused_at_the_field() {
 #[test]
 fn the_same_fields_under_another_name_open() {
     let name = ShmName::new("same-fields");
-    let _segment = Shared::create(&name.0, a::Rec { x: 7, flag: 1 }).unwrap();
+    let _segment = Shared::create(
+        &name.0,
+        a::Rec {
+            x: Value::new(7),
+            flag: Value::new(1),
+        },
+    )
+    .unwrap();
     let other = Shared::<d::Record>::open(&name.0, SHORT).unwrap();
-    assert_eq!((other.x, other.flag), (7, 1));
+    assert_eq!((other.x.get(), other.flag.get()), (7, 1));
 }
 
 /// A `Value<bool>` whose byte another program set to 2 reads as `true` (C's rule),

@@ -164,16 +164,43 @@ impl<T: ShmSafe> Shared<T> {
     /// let _ = shmsync::Shared::anonymous('x');
     /// ```
     ///
+    /// So is a type with plain data: an integer, a float or an array of them that is
+    /// not inside an atomic container. Another process could write it while this one
+    /// reads it through `&T`, a data race; share a number as a `Value<T>` and an array
+    /// as an `Array<T, N>` (see [`Layout::has_plain_data`](crate::Layout::has_plain_data)):
+    ///
+    /// ```compile_fail,E0080
+    /// let _ = shmsync::Shared::anonymous(0u64);
+    /// ```
+    ///
+    /// ```compile_fail,E0080
+    /// shmsync::shm_struct! {
+    ///     struct Status { ready: u32, count: shmsync::Value<u32> }
+    /// }
+    /// let _ = shmsync::Shared::<Status>::anonymous_with(|_| {});
+    /// ```
+    ///
+    /// ```
+    /// shmsync::shm_struct! {
+    ///     struct Status { ready: shmsync::Value<u32>, count: shmsync::Value<u32> }
+    /// }
+    /// let _ = shmsync::Shared::<Status>::anonymous_with(|_| {})?;
+    /// # Ok::<(), shmsync::ShmError>(())
+    /// ```
+    ///
     /// So is a type that needs a larger alignment than a page, which no mapping has:
     ///
     /// ```compile_fail,E0080
+    /// use std::sync::atomic::AtomicU8;
+    ///
     /// #[repr(C, align(8192))]
-    /// struct Huge([u8; 8192]);
-    /// // SAFETY: plain bytes (the alignment is what is refused).
+    /// struct Huge([AtomicU8; 8192]);
+    /// // SAFETY: atomics only (the alignment is what is refused).
     /// unsafe impl shmsync::ShmSafe for Huge {
-    ///     const LAYOUT: shmsync::Layout = shmsync::Layout::opaque::<Self>("doc::Huge");
+    ///     const LAYOUT: shmsync::Layout =
+    ///         shmsync::Layout::opaque::<Self>("doc::Huge").accessed_atomically();
     /// }
-    /// let _ = shmsync::Shared::anonymous(Huge([0; 8192]));
+    /// let _ = shmsync::Shared::<Huge>::anonymous_with(|_| {});
     /// ```
     pub fn anonymous(value: T) -> Result<Self, ShmError> {
         Self::anonymous_filled(by_value(value))
