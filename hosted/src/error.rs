@@ -85,6 +85,21 @@ pub enum ShmError {
         /// The bytes it has.
         found: u64,
     },
+    /// The segment's header records a length or a data offset other than the one
+    /// its type (whose layout matches) needs: another program wrote the header, or a
+    /// build for another target made it.
+    HeaderMismatch {
+        /// The segment's name.
+        name: String,
+        /// Which of the header's fields disagrees: `"length"` or `"data offset"`.
+        field: &'static str,
+        /// What the header records.
+        recorded: u64,
+        /// What the type needs.
+        expected: u64,
+        /// The bytes the segment's file has.
+        file_len: u64,
+    },
     /// Its creator had not finished initialising it within the timeout.
     NotReady {
         /// The segment's name.
@@ -195,6 +210,18 @@ impl fmt::Display for ShmError {
                 f,
                 "segment {name:?} has {found} bytes but its header calls for {expected}; \
                  another program truncated or resized it"
+            ),
+            ShmError::HeaderMismatch {
+                name,
+                field,
+                recorded,
+                expected,
+                file_len,
+            } => write!(
+                f,
+                "segment {name:?}'s header records a {field} of {recorded} bytes, but the \
+                 type it holds needs {expected} (the file has {file_len} bytes); another \
+                 program wrote the header, or a build for another target made it"
             ),
             ShmError::NotReady { name, waited } => write!(
                 f,

@@ -356,6 +356,48 @@ fn a_truncated_segment_is_refused() {
     }
 }
 
+/// A header whose length or data offset another program overwrote: the error names
+/// the field, what it records, what the type needs and the file's real size.
+#[test]
+fn a_damaged_header_field_is_named() {
+    let name = ShmName::new("damaged-header");
+    let segment = Shared::create(&name.0, Value::<u64>::new(0)).unwrap();
+    let fd = segment.fd().unwrap();
+    let len = fstat(fd).unwrap().st_size as u64;
+    let cases = [(24, u64::MAX - 1, "length"), (32, 0, "data offset")];
+    for (offset, recorded, field) in cases {
+        let mut original = [0u8; 8];
+        assert_eq!(pread(fd, &mut original, offset), Ok(8));
+        assert_eq!(pwrite(fd, &recorded.to_ne_bytes(), offset), Ok(8));
+        let err = Shared::<Value<u64>>::open(&name.0, SHORT).unwrap_err();
+        let expected = u64::from_ne_bytes(original);
+        match &err {
+            ShmError::HeaderMismatch {
+                field: named,
+                recorded: r,
+                expected: e,
+                file_len,
+                ..
+            } => assert_eq!(
+                (*named, *r, *e, *file_len),
+                (field, recorded, expected, len)
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "segment {:?}'s header records a {field} of {recorded} bytes, but the type \
+                 it holds needs {expected} (the file has {len} bytes); another program \
+                 wrote the header, or a build for another target made it",
+                name.0
+            )
+        );
+        assert_eq!(pwrite(fd, &original, offset), Ok(8));
+    }
+    drop(Shared::<Value<u64>>::open(&name.0, SHORT).unwrap());
+}
+
 #[test]
 fn persisted_names_outlive_their_creator_until_unlinked() {
     let name = ShmName::new("persist");

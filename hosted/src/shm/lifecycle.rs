@@ -387,13 +387,19 @@ pub(crate) fn attach<T: ShmSafe>(
             }
         };
         check_type::<T>(file.name(), header.fingerprint, &header.description)?;
-        if header.total_len != segment_len::<T>() as u64
-            || header.data_offset != data_offset::<T>() as u64
-        {
-            return Err(ShmError::SizeMismatch {
+        let wrong_field = [
+            ("length", header.total_len, segment_len::<T>()),
+            ("data offset", header.data_offset, data_offset::<T>()),
+        ]
+        .into_iter()
+        .find(|&(_, recorded, expected)| recorded != expected as u64);
+        if let Some((field, recorded, expected)) = wrong_field {
+            return Err(ShmError::HeaderMismatch {
                 name: name(),
-                expected: segment_len::<T>() as u64,
-                found: header.total_len,
+                field,
+                recorded,
+                expected: expected as u64,
+                file_len: state.len,
             });
         }
         if state.len != header.total_len {
