@@ -100,6 +100,14 @@ pub enum ShmError {
         /// The bytes the segment's file has.
         file_len: u64,
     },
+    /// A descriptor handed to [`Shared::from_fd`](crate::Shared::from_fd) whose size
+    /// is not sealed against shrinking (a named segment's, or an unsealed memfd):
+    /// whoever else holds it could shrink the file and crash this process with
+    /// `SIGBUS`.
+    Unsealed {
+        /// The label it was handed under.
+        name: String,
+    },
     /// Its creator had not finished initialising it within the timeout.
     NotReady {
         /// The segment's name.
@@ -222,6 +230,13 @@ impl fmt::Display for ShmError {
                 "segment {name:?}'s header records a {field} of {recorded} bytes, but the \
                  type it holds needs {expected} (the file has {file_len} bytes); another \
                  program wrote the header, or a build for another target made it"
+            ),
+            ShmError::Unsealed { name } => write!(
+                f,
+                "the descriptor handed as segment {name:?} is not sealed against \
+                 shrinking: whoever else holds it could cut the file short and crash this \
+                 process with SIGBUS. Hand a segment made by Shared::memfd, which is \
+                 sealed, and open a named segment by its name"
             ),
             ShmError::NotReady { name, waited } => write!(
                 f,

@@ -4,6 +4,7 @@
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag, SealFlag};
+use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::mman::{mmap, shm_open, MapFlags, ProtFlags};
 use nix::sys::stat::{fstat, Mode};
 use nix::sys::uio::{pread, pwrite};
@@ -505,6 +506,35 @@ fn big_values_are_made_in_place_not_on_the_stack() {
         })
         .unwrap();
     worker.join().expect("the worker failed");
+}
+
+/// `from_fd` maps only a file whose size is sealed: the same bytes as a good segment's
+/// in a memfd left unsealed, or a named segment's descriptor, could be cut short by
+/// whoever else holds them, and the mapping would raise `SIGBUS`.
+#[test]
+fn from_fd_refuses_a_descriptor_not_sealed_against_shrinking() {
+    let sealed = Shared::memfd("shmsync-test-sealed-copy", Value::<u64>::new(3)).unwrap();
+    let len = fstat(sealed.fd().unwrap()).unwrap().st_size;
+    let mut bytes = vec![0u8; len as usize];
+    assert_eq!(pread(sealed.fd().unwrap(), &mut bytes, 0), Ok(len as usize));
+    let label = CString::new("shmsync-test-unsealed").unwrap();
+    let unsealed = memfd_create(label.as_c_str(), MFdFlags::MFD_CLOEXEC).unwrap();
+    assert_eq!(pwrite(&unsealed, &bytes, 0), Ok(len as usize));
+    let refused = Shared::<Value<u64>>::from_fd(unsealed, SHORT).unwrap_err();
+    assert!(matches!(refused, ShmError::Unsealed { .. }), "{refused}");
+    assert!(refused.to_string().contains("not sealed against shrinking"));
+
+    let name = ShmName::new("from-fd-named");
+    let named = Shared::create(&name.0, Value::<u64>::new(3)).unwrap();
+    let fd = named.fd().unwrap().try_clone_to_owned().unwrap();
+    assert!(matches!(
+        Shared::<Value<u64>>::from_fd(fd, SHORT),
+        Err(ShmError::Unsealed { .. })
+    ));
+
+    // The sealed original maps.
+    let fd = sealed.fd().unwrap().try_clone_to_owned().unwrap();
+    assert_eq!(Shared::<Value<u64>>::from_fd(fd, SHORT).unwrap().get(), 3);
 }
 
 #[test]

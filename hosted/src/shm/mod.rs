@@ -449,6 +449,26 @@ impl<T: ShmSafe> Shared<T> {
     /// Maps a segment made by [`memfd`](Self::memfd) in another process, from its
     /// file descriptor (inherited across `exec`), waiting up to `timeout` for it to be
     /// ready.
+    ///
+    /// What it trusts: nothing in the file but what it checks, as [`open`](Self::open)
+    /// does (the header, the layout, the size), and the kernel's seals for the rest. A
+    /// descriptor whose size is not sealed against shrinking, such as a named
+    /// segment's or a memfd its maker did not seal, is
+    /// [`Unsealed`](ShmError::Unsealed): whoever else holds it could shrink the file
+    /// under this process's mapping, and `SIGBUS` would kill it. Open a named segment
+    /// by its name.
+    ///
+    /// ```
+    /// use shmsync::{Shared, ShmError, Value};
+    /// use std::time::Duration;
+    /// # let name = format!("shmsync-doc-from-fd-{}", std::process::id());
+    ///
+    /// let named = Shared::create(&name, Value::<u32>::new(1))?;
+    /// let fd = named.fd().unwrap().try_clone_to_owned().unwrap();
+    /// let refused = Shared::<Value<u32>>::from_fd(fd, Duration::ZERO);
+    /// assert!(matches!(refused, Err(ShmError::Unsealed { .. })));
+    /// # Ok::<(), ShmError>(())
+    /// ```
     pub fn from_fd(fd: OwnedFd, timeout: Duration) -> Result<Self, ShmError> {
         Self::from_handed_fd(fd, "(memfd)", timeout)
     }
@@ -460,7 +480,7 @@ impl<T: ShmSafe> Shared<T> {
         timeout: Duration,
     ) -> Result<Self, ShmError> {
         let (began, deadline) = lifecycle::deadline(timeout);
-        match lifecycle::attach::<T>(SegmentFile::from_fd(fd, label), began, deadline)? {
+        match lifecycle::attach::<T>(SegmentFile::from_fd(fd, label)?, began, deadline)? {
             Attach::Attached(attached) => Ok(Self::attached(attached)),
             // Only named segments are removed or abandoned.
             Attach::Gone | Attach::Abandoned => unreachable!("a memfd has no name"),
