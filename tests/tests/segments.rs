@@ -293,9 +293,13 @@ fn a_foreign_segment_is_refused() {
         Shared::<Value<u32>>::open(&name.0, SHORT),
         Err(ShmError::NotShmsync { .. })
     ));
-    // Nor does `create` replace it.
+    // Nor does `create` replace it, nor `unlink` remove it.
     assert!(matches!(
         Shared::create(&name, Value::<u32>::new(0)),
+        Err(ShmError::NotShmsync { .. })
+    ));
+    assert!(matches!(
+        Shared::<Value<u32>>::unlink(&name),
         Err(ShmError::NotShmsync { .. })
     ));
     assert!(name.exists());

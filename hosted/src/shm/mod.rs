@@ -567,7 +567,18 @@ impl<T: ShmSafe> Shared<T> {
 
     /// Removes the named segment `name`, whoever uses it. Processes that have it mapped
     /// keep it; later ones cannot open it.
+    ///
+    /// A file under that name that is not shmsync's (it starts with other bytes than
+    /// shmsync's magic or a creator's zeros) is [`NotShmsync`](ShmError::NotShmsync)
+    /// and stays. The look and the removal are two steps: a file put in the segment's
+    /// place between them is removed all the same.
     pub fn unlink(name: &str) -> Result<(), ShmError> {
+        let file = SegmentFile::open_named(name)?;
+        if let header::Probe::Foreign = header::read(&file)? {
+            return Err(ShmError::NotShmsync {
+                name: name.to_owned(),
+            });
+        }
         mapping::unlink_name(name)
     }
 }
