@@ -51,7 +51,7 @@ use shmsync_core::ShmSafe;
 
 use super::mapping::SegmentFile;
 use crate::error::ShmError;
-use crate::identity::{description_bytes, type_identity, TypeRecord, DESCRIPTION_LEN};
+use crate::identity::{description_bytes, printable, type_identity, TypeRecord, DESCRIPTION_LEN};
 
 /// The header's format; see the module's docs for the rules between versions.
 pub const FORMAT_VERSION: u32 = 3;
@@ -186,7 +186,7 @@ impl Header {
             .unwrap_or(DESCRIPTION_LEN);
         TypeRecord {
             fingerprint: self.fingerprint,
-            description: String::from_utf8_lossy(&self.description[..end]).into(),
+            description: printable(&String::from_utf8_lossy(&self.description[..end])).into(),
         }
     }
 
