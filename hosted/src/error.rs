@@ -108,6 +108,16 @@ pub enum ShmError {
         /// The label it was handed under.
         name: String,
     },
+    /// The name led to a segment, but `open` could not enter it within the timeout:
+    /// another process held its gate exclusively (removing it, looking whether it is
+    /// stale, or a program holding a lock on its file), or it was removed each time
+    /// it was looked at.
+    Unavailable {
+        /// The segment's name.
+        name: String,
+        /// How long `open` tried.
+        waited: Duration,
+    },
     /// Its creator had not finished initialising it within the timeout.
     NotReady {
         /// The segment's name.
@@ -237,6 +247,13 @@ impl fmt::Display for ShmError {
                  shrinking: whoever else holds it could cut the file short and crash this \
                  process with SIGBUS. Hand a segment made by Shared::memfd, which is \
                  sealed, and open a named segment by its name"
+            ),
+            ShmError::Unavailable { name, waited } => write!(
+                f,
+                "segment {name:?} exists, but could not be entered for {waited:?}: \
+                 another process held it exclusively (removing it, or a program locking \
+                 its file), or it was removed each time it was looked at; try again, or \
+                 look for the process that holds /dev/shm/{name}"
             ),
             ShmError::NotReady { name, waited } => write!(
                 f,

@@ -302,6 +302,13 @@ impl<T: ShmSafe> Shared<T> {
     /// segment in use, or kept on purpose ([`Unlink::Never`]), is
     /// [`AlreadyExists`](ShmError::AlreadyExists).
     ///
+    /// It may wait, up to about 3 seconds: a file under the name without a header yet
+    /// is taken for another creator at work until its metadata is a second old (then
+    /// it is reclaimed), and a name another process is creating or removing is waited
+    /// for; when that wait ends first, the name is
+    /// [`AlreadyExists`](ShmError::AlreadyExists). A process that keeps such a file
+    /// young (touching it) makes every `create` wait the 3 seconds.
+    ///
     /// `value` is built on the stack first: for a large one, use
     /// [`create_with`](Self::create_with).
     pub fn create(name: &str, value: T) -> Result<Self, ShmError> {
