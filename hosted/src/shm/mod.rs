@@ -596,7 +596,9 @@ impl<T: ShmSafe> Deref for Shared<T> {
     fn deref(&self) -> &T {
         // SAFETY: a `Shared` exists only once the value was written (by `finish`) or
         // seen ready with a matching layout (by `attach`); it stays mapped until drop,
-        // and `T: ShmSafe` makes `&T` sound while other processes use it.
+        // and `T: ShmSafe` without plain data (refused at compile time by
+        // `data_offset`) changes every byte through atomics, so `&T` is sound while
+        // other processes write it, whatever they write.
         unsafe { self.value.as_ref() }
     }
 }
