@@ -76,6 +76,10 @@ pub struct Layout {
     size: usize,
     align: usize,
     shape: Shape,
+    /// Whether every byte is changed and read only through atomics (see
+    /// [`has_plain_data`](Layout::has_plain_data)). Not hashed: it follows from the
+    /// shape, but for what a hand-written type [declares](Layout::accessed_atomically).
+    atomic_only: bool,
 }
 
 /// What kind of type a [`Layout`] describes.
@@ -156,7 +160,7 @@ pub enum Arg {
 ///
 /// #[repr(C)]
 /// struct Pair { a: u32, b: u32 }
-/// // SAFETY: `#[repr(C)]` plain integers, valid for every byte, never written once shared.
+/// // SAFETY: `#[repr(C)]` plain integers, valid for every byte; its layout says so.
 /// unsafe impl ShmSafe for Pair {
 ///     const LAYOUT: Layout = Layout::structure::<Self>("doc::Pair", &[
 ///         Field::new("a", offset_of!(Pair, a), &<u32 as ShmSafe>::LAYOUT),
@@ -277,7 +281,7 @@ impl Layout {
     ///
     /// #[repr(C)]
     /// struct Pair { a: u32, b: u32 }
-    /// // SAFETY: `#[repr(C)]` plain integers, valid for every byte, never written once shared.
+    /// // SAFETY: `#[repr(C)]` plain integers, valid for every byte; its layout says so.
     /// unsafe impl ShmSafe for Pair {
     ///     const LAYOUT: Layout = Layout::structure::<Self>("doc::Pair", &[
     ///         Field::new("b", 4, &<u32 as ShmSafe>::LAYOUT),
@@ -321,7 +325,7 @@ impl Layout {
     ///
     /// #[repr(C)]
     /// struct Samples([u16; 64]);
-    /// // SAFETY: `#[repr(C)]` plain integers, valid for every byte, never written once shared.
+    /// // SAFETY: `#[repr(C)]` plain integers, valid for every byte; its layout says so.
     /// unsafe impl ShmSafe for Samples {
     ///     const LAYOUT: Layout = Layout::opaque::<Self>("sensor::Samples");
     /// }
@@ -336,10 +340,81 @@ impl Layout {
     }
 
     const fn of<T>(shape: Shape) -> Layout {
+        let size = core::mem::size_of::<T>();
+        // A type without bytes has none that could race.
+        let atomic_only = size == 0
+            || match shape {
+                Shape::Plain { .. } | Shape::Opaque { .. } => false,
+                Shape::Array { item, .. } => item.atomic_only,
+                Shape::Struct { fields, .. } => {
+                    let mut i = 0;
+                    while i < fields.len() && fields[i].layout.atomic_only {
+                        i += 1;
+                    }
+                    i == fields.len()
+                }
+                Shape::Builtin { .. } => true,
+            };
         Layout {
-            size: core::mem::size_of::<T>(),
+            size,
             align: core::mem::align_of::<T>(),
             shape,
+            atomic_only,
+        }
+    }
+
+    /// Whether the type holds plain data: bytes read and written without atomics (an
+    /// integer or a float, an array of them, a field of one, or an
+    /// [opaque](Self::opaque) type that did not declare itself
+    /// [atomic](Self::accessed_atomically)).
+    ///
+    /// Such bytes may be shared within one process (a `static` the program writes
+    /// only before it shares it), but not with another process, which may write them
+    /// while this one reads them: a data race, undefined behaviour, whatever the
+    /// reader does. The hosted crate refuses at compile time to place a type with
+    /// plain data in shared memory; share a number as a `Value<T>`, an array as an
+    /// `Array<T, N>`.
+    ///
+    /// ```
+    /// use shmsync_core::{Array, ShmSafe, Spin, Unowned, Value};
+    ///
+    /// assert!(<u64 as ShmSafe>::LAYOUT.has_plain_data());
+    /// assert!(<[u8; 4] as ShmSafe>::LAYOUT.has_plain_data());
+    /// assert!(!<Value<u64, Spin, Unowned> as ShmSafe>::LAYOUT.has_plain_data());
+    /// assert!(!<Array<u8, 4, Spin, Unowned> as ShmSafe>::LAYOUT.has_plain_data());
+    ///
+    /// shmsync_core::shm_struct! {
+    ///     struct Status { ready: u32, count: Value<u32, Spin, Unowned> }
+    /// }
+    /// assert!(Status::LAYOUT.has_plain_data()); // `ready`
+    /// ```
+    pub const fn has_plain_data(&self) -> bool {
+        !self.atomic_only
+    }
+
+    /// This layout, declared to have no [plain data](Self::has_plain_data): every byte
+    /// of the type is read and written only through atomics, although its layout
+    /// describes it otherwise (an [opaque](Self::opaque) type of atomics, or fields
+    /// described as the integers an atomic holds). Part of the [`ShmSafe`](crate::ShmSafe)
+    /// promise of the `unsafe impl` that builds it; the fingerprint and description do
+    /// not change.
+    ///
+    /// ```
+    /// use core::sync::atomic::AtomicU32;
+    /// use shmsync_core::{Layout, ShmSafe};
+    ///
+    /// #[repr(C)]
+    /// struct Counters([AtomicU32; 4]);
+    /// // SAFETY: `#[repr(C)]` atomics only, valid for every byte.
+    /// unsafe impl ShmSafe for Counters {
+    ///     const LAYOUT: Layout = Layout::opaque::<Self>("app::Counters").accessed_atomically();
+    /// }
+    /// assert!(!Counters::LAYOUT.has_plain_data());
+    /// ```
+    pub const fn accessed_atomically(self) -> Layout {
+        Layout {
+            atomic_only: true,
+            ..self
         }
     }
 

@@ -649,7 +649,8 @@ impl<T: Pod, const N: usize, W, O: Owner> fmt::Debug for Queue<T, N, W, O> {
 
 // SAFETY: `#[repr(C)]`: a `Lock` (`ShmSafe`), atomics, and slots whose bytes are only
 // ever accessed through atomics, of `Pod` items (no addresses, any bytes valid). The
-// layout names every field, the counter words as the `u32`s they are.
+// layout names every field, the counter words as the `u32`s they are, and declares the
+// whole accessed atomically: the words are atomics, the slots copied through atomics.
 unsafe impl<T: Pod, const N: usize, W: Wait, O: Owner> ShmSafe for Queue<T, N, W, O> {
     const LAYOUT: Layout = Layout::structure::<Self>(
         "shmsync_core::Queue",
@@ -668,7 +669,8 @@ unsafe impl<T: Pod, const N: usize, W: Wait, O: Owner> ShmSafe for Queue<T, N, W
                 &<[Slot<T>; N] as ShmSafe>::LAYOUT,
             ),
         ],
-    );
+    )
+    .accessed_atomically();
 }
 
 // SAFETY: `#[repr(C)]`, one `Pod` item's bytes (then padding to 4), only ever accessed
@@ -677,7 +679,8 @@ unsafe impl<T: Pod> ShmSafe for Slot<T> {
     const LAYOUT: Layout = Layout::structure::<Self>(
         "shmsync_core::queue::Slot",
         &[Field::new("item", 0, &T::LAYOUT)],
-    );
+    )
+    .accessed_atomically();
 }
 
 #[cfg(not(loom))]

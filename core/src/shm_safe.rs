@@ -23,8 +23,13 @@ use crate::{
 ///   reads any non-zero byte as `true`, and a character as its `u32`;
 /// - changes its bytes only through atomics (every shmsync type does), so that
 ///   concurrent access from several processes is no data race, or is plain data
-///   (integers, floats, arrays of them) that is never written once shared: the creator
-///   writes it before publishing the segment, and everyone only reads it afterwards;
+///   (integers, floats, arrays of them) that its [`LAYOUT`](Self::LAYOUT) shows as
+///   such ([`Layout::has_plain_data`]). Plain data is for memory one program controls
+///   (a `static`, written before it is shared): between processes, a peer may write it
+///   while this one reads it through `&T`, a data race whatever this program does, so
+///   the hosted crate refuses at compile time to place a type with plain data in a
+///   segment. A type whose bytes are all atomics, or copied only through atomics, but
+///   described otherwise, says so with [`Layout::accessed_atomically`];
 /// - holds no pointer, reference, or other address (`&T`, `Box`, `fn`), nor a
 ///   process-local handle (a file descriptor, a thread id meant for this process only);
 /// - has a layout fixed by `#[repr(C)]` (or a primitive's), so that every program that
@@ -33,11 +38,11 @@ use crate::{
 /// - needs an alignment of at most 4096 bytes (a page: a mapping's address is aligned
 ///   to no more; the hosted crate refuses larger alignments at compile time).
 ///
-/// [`LAYOUT`](Self::LAYOUT) must describe the type truly, but no value can become
-/// invalid through it: a type valid for every byte stays valid when another program's
-/// type is mapped over it. A wrong layout lets such a mix-up through the check, with
-/// what any mix-up brings: meaningless values, and plain fields that the other program
-/// writes while this one reads them.
+/// [`LAYOUT`](Self::LAYOUT) must describe the type truly: a type valid for every byte
+/// stays valid when another program's type is mapped over it, but a layout that hides
+/// plain data lets it into shared memory, where a peer may write it while this program
+/// reads it, and a wrong layout lets a mix-up through the check, with meaningless
+/// values.
 ///
 /// [`shm_struct!`](crate::shm_struct) declares such a struct, checks the fields and
 /// describes them for you.
@@ -94,8 +99,9 @@ pub unsafe trait ShmSafe: Sync {
 
 macro_rules! plain_data {
     ($($t:ty),*) => {$(
-        // SAFETY: a primitive without addresses, valid for every bit pattern; shared,
-        // it is only ever read (a `ShmSafe` type changes its bytes through atomics).
+        // SAFETY: a primitive without addresses, valid for every bit pattern; its
+        // layout shows it as plain data, which the hosted crate keeps out of memory
+        // shared between processes.
         unsafe impl ShmSafe for $t {
             const LAYOUT: Layout = Layout::plain::<$t>(stringify!($t));
         }

@@ -28,6 +28,11 @@
 //! - `free`, the word sleepers wait on, is always `total - held - untracked` (and a
 //!   SLEEPERS bit): whoever finds a dead holder's slot, or the internal lock's last
 //!   holder dead, drops the dead slot's permits and recomputes it.
+//!
+//! The counts live in memory other processes may write. Counts that cannot be (holders
+//! holding more than `total`, or more than a `u32` in all) leave no permit free, never
+//! more: the arithmetic saturates, so that the error is on the side of waiting, not of
+//! handing out permits that do not exist.
 
 use core::fmt;
 use core::time::Duration;
@@ -268,11 +273,11 @@ impl<W: Wait, O: Owner> Permits<W, O> {
     /// Sets `free` to what the counts say is free; returns whether a sleeper must be
     /// woken (it was asleep, and a permit is free).
     fn recompute_free(&self) -> bool {
-        let held: u32 = self
-            .holders
-            .iter()
-            .map(|holder| holder.held.load(Ordering::Relaxed))
-            .sum();
+        // Saturating: counts a peer wrote may add up past `u32::MAX`, which then
+        // leaves nothing free.
+        let held = self.holders.iter().fold(0u32, |held, holder| {
+            held.saturating_add(holder.held.load(Ordering::Relaxed))
+        });
         let count = self
             .total
             .load(Ordering::Relaxed)
@@ -617,5 +622,25 @@ impl<W: Wait, O: Owner> Drop for Permit<'_, W, O> {
 impl<W: Wait, O: Owner> fmt::Debug for Permit<'_, W, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{Spin, Unowned};
+
+    /// Holder counts a peer wrote that add up past `u32::MAX` leave no permit free
+    /// once the counts are next recomputed: no overflow panic, no permit made up.
+    #[test]
+    fn impossible_holder_counts_leave_nothing_free() {
+        let semaphore: TrackedSemaphore<Spin, Unowned> = TrackedSemaphore::new(3);
+        for holder in &semaphore.permits.holders {
+            holder.held.store(0x8000_0000, Ordering::Relaxed);
+        }
+        // The first call recomputes `free` from the counts (after reading it).
+        let _ = semaphore.value();
+        assert_eq!(semaphore.value(), 0);
+        assert!(!semaphore.try_acquire());
     }
 }

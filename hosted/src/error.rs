@@ -14,10 +14,10 @@ use crate::identity::TypeRecord;
 /// # Example
 ///
 /// ```
-/// use shmsync::{Shared, ShmError};
+/// use shmsync::{Shared, ShmError, Value};
 /// use std::time::Duration;
 ///
-/// let err = Shared::<u64>::open("shmsync-doc-no-such-segment", Duration::ZERO).unwrap_err();
+/// let err = Shared::<Value<u64>>::open("shmsync-doc-no-such-segment", Duration::ZERO).unwrap_err();
 /// assert!(matches!(err, ShmError::NotFound { .. }));
 /// // Both forms print the message, so `main` returning the error prints it too.
 /// assert_eq!(format!("{err:?}"), err.to_string());
@@ -84,6 +84,39 @@ pub enum ShmError {
         expected: u64,
         /// The bytes it has.
         found: u64,
+    },
+    /// The segment's header records a length or a data offset other than the one
+    /// its type (whose layout matches) needs: another program wrote the header, or a
+    /// build for another target made it.
+    HeaderMismatch {
+        /// The segment's name.
+        name: String,
+        /// Which of the header's fields disagrees: `"length"` or `"data offset"`.
+        field: &'static str,
+        /// What the header records.
+        recorded: u64,
+        /// What the type needs.
+        expected: u64,
+        /// The bytes the segment's file has.
+        file_len: u64,
+    },
+    /// A descriptor handed to [`Shared::from_fd`](crate::Shared::from_fd) whose size
+    /// is not sealed against shrinking (a named segment's, or an unsealed memfd):
+    /// whoever else holds it could shrink the file and crash this process with
+    /// `SIGBUS`.
+    Unsealed {
+        /// The label it was handed under.
+        name: String,
+    },
+    /// The name led to a segment, but `open` could not enter it within the timeout:
+    /// another process held its gate exclusively (removing it, looking whether it is
+    /// stale, or a program holding a lock on its file), or it was removed each time
+    /// it was looked at.
+    Unavailable {
+        /// The segment's name.
+        name: String,
+        /// How long `open` tried.
+        waited: Duration,
     },
     /// Its creator had not finished initialising it within the timeout.
     NotReady {
@@ -195,6 +228,32 @@ impl fmt::Display for ShmError {
                 f,
                 "segment {name:?} has {found} bytes but its header calls for {expected}; \
                  another program truncated or resized it"
+            ),
+            ShmError::HeaderMismatch {
+                name,
+                field,
+                recorded,
+                expected,
+                file_len,
+            } => write!(
+                f,
+                "segment {name:?}'s header records a {field} of {recorded} bytes, but the \
+                 type it holds needs {expected} (the file has {file_len} bytes); another \
+                 program wrote the header, or a build for another target made it"
+            ),
+            ShmError::Unsealed { name } => write!(
+                f,
+                "the descriptor handed as segment {name:?} is not sealed against \
+                 shrinking: whoever else holds it could cut the file short and crash this \
+                 process with SIGBUS. Hand a segment made by Shared::memfd, which is \
+                 sealed, and open a named segment by its name"
+            ),
+            ShmError::Unavailable { name, waited } => write!(
+                f,
+                "segment {name:?} exists, but could not be entered for {waited:?}: \
+                 another process held it exclusively (removing it, or a program locking \
+                 its file), or it was removed each time it was looked at; try again, or \
+                 look for the process that holds /dev/shm/{name}"
             ),
             ShmError::NotReady { name, waited } => write!(
                 f,

@@ -36,7 +36,9 @@ pub struct TypeRecord {
     /// The layout's [fingerprint](shmsync_core::Layout::fingerprint), which opening
     /// compares.
     pub fingerprint: u64,
-    /// The layout's [description](shmsync_core::Layout::describe), for people.
+    /// The layout's [description](shmsync_core::Layout::describe), for people. One a
+    /// segment's header recorded is another program's bytes: read as UTF-8 (lossily),
+    /// with control characters escaped (`\u{1b}`), so that it prints safely.
     pub description: Box<str>,
 }
 
@@ -81,9 +83,23 @@ pub(crate) fn check_type<T: ShmSafe>(
         },
         found: TypeRecord {
             fingerprint,
-            description: theirs.into(),
+            description: printable(&theirs).into(),
         },
     })
+}
+
+/// `text` (another program's) with its control characters escaped (`\u{1b}`, `\n`), so
+/// that printing it cannot move a terminal's cursor, change its colours or hide text.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `description` as the bytes of a header's field: zero after its end.
@@ -177,6 +193,16 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
+        }
+        // A terminal's escape sequences and line breaks come out escaped.
+        match check_type::<Stats>("s", fingerprint ^ 1, b"Stats\x1b[2J\r\nok\x07") {
+            Err(error @ ShmError::LayoutMismatch { .. }) => assert!(
+                error
+                    .to_string()
+                    .contains(r"holds `Stats\u{1b}[2J\r\nok\u{7}`"),
+                "{error}"
+            ),
+            other => panic!("{other:?}"),
         }
         // The same description under another fingerprint: something unshown differs.
         let (_, description) = type_identity::<Stats>();

@@ -73,7 +73,7 @@ pub struct RobustRecord {
 // process ever follows `next` (only the kernel does, with its own checks).
 unsafe impl ShmSafe for RobustRecord {
     const LAYOUT: shmsync_core::Layout =
-        shmsync_core::Layout::opaque::<Self>("shmsync::RobustRecord");
+        shmsync_core::Layout::opaque::<Self>("shmsync::RobustRecord").accessed_atomically();
 }
 
 /// Where a lock keeps its entry: 8 (the record after the 4-byte word, aligned to 8) plus

@@ -74,7 +74,7 @@ struct Tally {
 
 // SAFETY: `#[repr(C)]`, atomics only.
 unsafe impl ShmSafe for Tally {
-    const LAYOUT: Layout = Layout::opaque::<Self>("queue_faults::Tally");
+    const LAYOUT: Layout = Layout::opaque::<Self>("queue_faults::Tally").accessed_atomically();
 }
 
 shm_struct! {

@@ -4,6 +4,7 @@
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag, SealFlag};
+use nix::sys::memfd::{memfd_create, MFdFlags};
 use nix::sys::mman::{mmap, shm_open, MapFlags, ProtFlags};
 use nix::sys::stat::{fstat, Mode};
 use nix::sys::uio::{pread, pwrite};
@@ -157,26 +158,26 @@ fn the_wrong_type_is_refused() {
 mod a {
     shmsync::shm_struct! {
         #[derive(Debug)]
-        pub struct Rec { pub x: u32, pub flag: u8 }
+        pub struct Rec { pub x: shmsync::Value<u32>, pub flag: shmsync::Value<u8> }
     }
 }
 mod b {
     shmsync::shm_struct! {
         #[derive(Debug)]
-        pub struct Rec { pub x: u32, pub flag: shmsync::Value<bool> }
+        pub struct Rec { pub x: shmsync::Value<u32>, pub flag: shmsync::Value<bool> }
     }
 }
 mod c {
     shmsync::shm_struct! {
         #[derive(Debug)]
-        pub struct Rec { pub x: u32, pub flag: i8 }
+        pub struct Rec { pub x: shmsync::Value<u32>, pub flag: shmsync::Value<i8> }
     }
 }
 mod d {
     shmsync::shm_struct! {
         /// `a::Rec`, declared again by another program.
         #[derive(Debug)]
-        pub struct Record { pub x: u32, pub flag: u8 }
+        pub struct Record { pub x: shmsync::Value<u32>, pub flag: shmsync::Value<u8> }
     }
 }
 
@@ -186,9 +187,16 @@ mod d {
 #[test]
 fn a_type_of_the_same_short_name_with_other_fields_is_refused_at_the_field() {
     let name = ShmName::new("short-name");
-    let _segment = Shared::create(&name.0, a::Rec { x: 1, flag: 2 }).unwrap();
+    let _segment = Shared::create(
+        &name.0,
+        a::Rec {
+            x: Value::new(1),
+            flag: Value::new(2),
+        },
+    )
+    .unwrap();
 
-    // Same size and alignment: an `i8` where the segment has a `u8`.
+    // Same size and alignment: a `Value<i8>` where the segment has a `Value<u8>`.
     let err = Shared::<c::Rec>::open(&name.0, SHORT).unwrap_err();
     match &err {
         ShmError::LayoutMismatch {
@@ -200,22 +208,23 @@ fn a_type_of_the_same_short_name_with_other_fields_is_refused_at_the_field() {
     assert_eq!(
         err.to_string(),
         format!(
-            "segment {:?} holds `segments::a::Rec (8 bytes, align 4) {{ x: u32@0, flag: u8@4 }}`, \
-             but `segments::c::Rec (8 bytes, align 4) {{ x: u32@0, flag: i8@4 }}` was asked \
-             for; they first differ at field `flag`. Both programs must use the same \
+            "segment {:?} holds `segments::a::Rec (96 bytes, align 8) {{ \
+             x: Value<u32, Futex, Robust>@0, flag: Value<u8, Futex, Robust>@48 }}`, but \
+             `segments::c::Rec (96 bytes, align 8) {{ x: Value<u32, Futex, Robust>@0, \
+             flag: Value<i8, Futex, Robust>@48 }}` was asked for; they first differ at \
+             field `flag`. Both programs must use the same \
              layout: the same fields in the same order, with the same types and backends \
              (struct names and modules may differ)",
             name.0
         )
     );
 
-    // The byte a `u8` field holds (2) is not a `bool`: a flag is a `Value<bool>`,
-    // another layout.
+    // A `Value<u8>` is not a `Value<bool>`, though both hold a byte: another layout.
     let err = Shared::<b::Rec>::open(&name.0, SHORT).unwrap_err();
     assert!(err.to_string().contains("at field `flag`"), "{err}");
     assert!(
         err.to_string()
-            .contains("flag: Value<bool, Futex, Robust>@8"),
+            .contains("flag: Value<bool, Futex, Robust>@48"),
         "{err}"
     );
 }
@@ -224,9 +233,16 @@ fn a_type_of_the_same_short_name_with_other_fields_is_refused_at_the_field() {
 #[test]
 fn the_same_fields_under_another_name_open() {
     let name = ShmName::new("same-fields");
-    let _segment = Shared::create(&name.0, a::Rec { x: 7, flag: 1 }).unwrap();
+    let _segment = Shared::create(
+        &name.0,
+        a::Rec {
+            x: Value::new(7),
+            flag: Value::new(1),
+        },
+    )
+    .unwrap();
     let other = Shared::<d::Record>::open(&name.0, SHORT).unwrap();
-    assert_eq!((other.x, other.flag), (7, 1));
+    assert_eq!((other.x.get(), other.flag.get()), (7, 1));
 }
 
 /// A `Value<bool>` whose byte another program set to 2 reads as `true` (C's rule),
@@ -277,9 +293,13 @@ fn a_foreign_segment_is_refused() {
         Shared::<Value<u32>>::open(&name.0, SHORT),
         Err(ShmError::NotShmsync { .. })
     ));
-    // Nor does `create` replace it.
+    // Nor does `create` replace it, nor `unlink` remove it.
     assert!(matches!(
         Shared::create(&name, Value::<u32>::new(0)),
+        Err(ShmError::NotShmsync { .. })
+    ));
+    assert!(matches!(
+        Shared::<Value<u32>>::unlink(&name),
         Err(ShmError::NotShmsync { .. })
     ));
     assert!(name.exists());
@@ -339,6 +359,79 @@ fn a_truncated_segment_is_refused() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A header whose length or data offset another program overwrote: the error names
+/// the field, what it records, what the type needs and the file's real size.
+#[test]
+fn a_damaged_header_field_is_named() {
+    let name = ShmName::new("damaged-header");
+    let segment = Shared::create(&name.0, Value::<u64>::new(0)).unwrap();
+    let fd = segment.fd().unwrap();
+    let len = fstat(fd).unwrap().st_size as u64;
+    let cases = [(24, u64::MAX - 1, "length"), (32, 0, "data offset")];
+    for (offset, recorded, field) in cases {
+        let mut original = [0u8; 8];
+        assert_eq!(pread(fd, &mut original, offset), Ok(8));
+        assert_eq!(pwrite(fd, &recorded.to_ne_bytes(), offset), Ok(8));
+        let err = Shared::<Value<u64>>::open(&name.0, SHORT).unwrap_err();
+        let expected = u64::from_ne_bytes(original);
+        match &err {
+            ShmError::HeaderMismatch {
+                field: named,
+                recorded: r,
+                expected: e,
+                file_len,
+                ..
+            } => assert_eq!(
+                (*named, *r, *e, *file_len),
+                (field, recorded, expected, len)
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "segment {:?}'s header records a {field} of {recorded} bytes, but the type \
+                 it holds needs {expected} (the file has {len} bytes); another program \
+                 wrote the header, or a build for another target made it",
+                name.0
+            )
+        );
+        assert_eq!(pwrite(fd, &original, offset), Ok(8));
+    }
+    drop(Shared::<Value<u64>>::open(&name.0, SHORT).unwrap());
+}
+
+/// A segment that is there but cannot be entered (another program holds its gate, the
+/// lock on its first byte, exclusively) is not reported as a missing name.
+#[test]
+fn a_segment_held_exclusively_is_unavailable_not_missing() {
+    use std::os::fd::AsRawFd;
+    let name = ShmName::new("held-gate");
+    let segment = Shared::create(&name.0, Value::<u32>::new(1)).unwrap();
+    segment.persist().unwrap();
+    drop(segment);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.path())
+        .unwrap();
+    // SAFETY: `flock` is plain integers; zero is valid and `l_pid` must be 0.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_len = 1;
+    // SAFETY: a valid descriptor and a valid `flock`.
+    assert_eq!(
+        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) },
+        0
+    );
+    let err = Shared::<Value<u32>>::open(&name.0, SHORT).unwrap_err();
+    assert!(matches!(err, ShmError::Unavailable { .. }), "{err}");
+    assert!(err.to_string().contains("exists, but could not be entered"));
+    drop(file);
+    assert_eq!(Shared::<Value<u32>>::open(&name.0, SHORT).unwrap().get(), 1);
 }
 
 #[test]
@@ -448,6 +541,35 @@ fn big_values_are_made_in_place_not_on_the_stack() {
         })
         .unwrap();
     worker.join().expect("the worker failed");
+}
+
+/// `from_fd` maps only a file whose size is sealed: the same bytes as a good segment's
+/// in a memfd left unsealed, or a named segment's descriptor, could be cut short by
+/// whoever else holds them, and the mapping would raise `SIGBUS`.
+#[test]
+fn from_fd_refuses_a_descriptor_not_sealed_against_shrinking() {
+    let sealed = Shared::memfd("shmsync-test-sealed-copy", Value::<u64>::new(3)).unwrap();
+    let len = fstat(sealed.fd().unwrap()).unwrap().st_size;
+    let mut bytes = vec![0u8; len as usize];
+    assert_eq!(pread(sealed.fd().unwrap(), &mut bytes, 0), Ok(len as usize));
+    let label = CString::new("shmsync-test-unsealed").unwrap();
+    let unsealed = memfd_create(label.as_c_str(), MFdFlags::MFD_CLOEXEC).unwrap();
+    assert_eq!(pwrite(&unsealed, &bytes, 0), Ok(len as usize));
+    let refused = Shared::<Value<u64>>::from_fd(unsealed, SHORT).unwrap_err();
+    assert!(matches!(refused, ShmError::Unsealed { .. }), "{refused}");
+    assert!(refused.to_string().contains("not sealed against shrinking"));
+
+    let name = ShmName::new("from-fd-named");
+    let named = Shared::create(&name.0, Value::<u64>::new(3)).unwrap();
+    let fd = named.fd().unwrap().try_clone_to_owned().unwrap();
+    assert!(matches!(
+        Shared::<Value<u64>>::from_fd(fd, SHORT),
+        Err(ShmError::Unsealed { .. })
+    ));
+
+    // The sealed original maps.
+    let fd = sealed.fd().unwrap().try_clone_to_owned().unwrap();
+    assert_eq!(Shared::<Value<u64>>::from_fd(fd, SHORT).unwrap().get(), 3);
 }
 
 #[test]

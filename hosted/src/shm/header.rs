@@ -51,7 +51,7 @@ use shmsync_core::ShmSafe;
 
 use super::mapping::SegmentFile;
 use crate::error::ShmError;
-use crate::identity::{description_bytes, type_identity, TypeRecord, DESCRIPTION_LEN};
+use crate::identity::{description_bytes, printable, type_identity, TypeRecord, DESCRIPTION_LEN};
 
 /// The header's format; see the module's docs for the rules between versions.
 pub const FORMAT_VERSION: u32 = 3;
@@ -186,7 +186,7 @@ impl Header {
             .unwrap_or(DESCRIPTION_LEN);
         TypeRecord {
             fingerprint: self.fingerprint,
-            description: String::from_utf8_lossy(&self.description[..end]).into(),
+            description: printable(&String::from_utf8_lossy(&self.description[..end])).into(),
         }
     }
 
@@ -309,7 +309,19 @@ pub(crate) fn read(file: &SegmentFile) -> Result<Probe, ShmError> {
 }
 
 /// Where the value starts: after the header, aligned for `T`.
-pub(crate) fn data_offset<T>() -> usize {
+///
+/// Every way to make or open a [`Shared`](super::Shared) asks for it, so the checks
+/// here refuse, at compile time, a `T` that may not be shared between processes.
+pub(crate) fn data_offset<T: ShmSafe>() -> usize {
+    const {
+        assert!(
+            !T::LAYOUT.has_plain_data(),
+            "a type shared between processes may hold no plain data (an integer, a float \
+             or an array of them outside an atomic container), which a peer could write \
+             while this process reads it: share a number as a `Value<T>` and an array as \
+             an `Array<T, N>`"
+        )
+    };
     const {
         assert!(
             align_of::<T>() <= 4096,
@@ -321,7 +333,7 @@ pub(crate) fn data_offset<T>() -> usize {
 }
 
 /// The bytes of a segment holding a `T`.
-pub(crate) fn segment_len<T>() -> usize {
+pub(crate) fn segment_len<T: ShmSafe>() -> usize {
     data_offset::<T>() + size_of::<T>()
 }
 
@@ -364,7 +376,7 @@ mod tests {
 
     #[test]
     fn a_header_reads_back_as_written() {
-        let header = Header::new::<[u64; 3]>(segment_len::<[u64; 3]>());
+        let header = Header::new::<[crate::Event; 6]>(segment_len::<[crate::Event; 6]>());
         let mut bytes = header.encode();
         assert!(matches!(decode(&bytes), Probe::Unwritten));
         bytes[..8].copy_from_slice(&MAGIC_BYTES);
@@ -374,7 +386,7 @@ mod tests {
         assert_eq!(read.type_record(), header.type_record());
         assert_eq!(
             &*read.type_record().description,
-            "[u64; 3] (24 bytes, align 8)"
+            "[Event<Futex>; 6] (24 bytes, align 4)"
         );
         assert_eq!(read.total_len, 4096 + 24);
         assert_eq!(read.unlink, Unlink::ByCreator);

@@ -315,9 +315,15 @@ pub(crate) fn open<T: ShmSafe>(
 ) -> Result<Attached, ShmError> {
     let mut pause = Backoff::new();
     loop {
+        // Whether the name led to a file this time: then a `Gone` is a segment that
+        // could not be entered, not a missing name.
+        let mut named = true;
         let outcome = match SegmentFile::open_named(name) {
             Ok(file) => attach::<T>(file, began, deadline)?,
-            Err(ShmError::NotFound { .. }) => Attach::Gone,
+            Err(ShmError::NotFound { .. }) => {
+                named = false;
+                Attach::Gone
+            }
             Err(error) => return Err(error),
         };
         match outcome {
@@ -325,6 +331,12 @@ pub(crate) fn open<T: ShmSafe>(
             Attach::Abandoned if report_abandoned || expired::<Futex>(Some(deadline)) => {
                 return Err(ShmError::Abandoned {
                     name: name.to_owned(),
+                })
+            }
+            Attach::Gone if expired::<Futex>(Some(deadline)) && named => {
+                return Err(ShmError::Unavailable {
+                    name: name.to_owned(),
+                    waited: Duration::from_nanos(Futex::now().saturating_sub(began)),
                 })
             }
             Attach::Gone if expired::<Futex>(Some(deadline)) => {
@@ -387,13 +399,19 @@ pub(crate) fn attach<T: ShmSafe>(
             }
         };
         check_type::<T>(file.name(), header.fingerprint, &header.description)?;
-        if header.total_len != segment_len::<T>() as u64
-            || header.data_offset != data_offset::<T>() as u64
-        {
-            return Err(ShmError::SizeMismatch {
+        let wrong_field = [
+            ("length", header.total_len, segment_len::<T>()),
+            ("data offset", header.data_offset, data_offset::<T>()),
+        ]
+        .into_iter()
+        .find(|&(_, recorded, expected)| recorded != expected as u64);
+        if let Some((field, recorded, expected)) = wrong_field {
+            return Err(ShmError::HeaderMismatch {
                 name: name(),
-                expected: segment_len::<T>() as u64,
-                found: header.total_len,
+                field,
+                recorded,
+                expected: expected as u64,
+                file_len: state.len,
             });
         }
         if state.len != header.total_len {

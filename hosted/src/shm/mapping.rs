@@ -183,12 +183,22 @@ impl SegmentFile {
         })
     }
 
-    /// A memfd segment's descriptor, labelled `label`.
-    pub(crate) fn from_fd(fd: OwnedFd, label: &str) -> SegmentFile {
-        SegmentFile {
+    /// A memfd segment's descriptor, labelled `label`, refused unless its size is sealed
+    /// against shrinking: anyone else who holds the descriptor of an unsealed file (a
+    /// named segment's, a memfd left unsealed) could shrink it under this process's
+    /// mapping, and `SIGBUS` would kill it.
+    pub(crate) fn from_fd(fd: OwnedFd, label: &str) -> Result<SegmentFile, ShmError> {
+        let file = SegmentFile {
             fd,
             name: label.to_owned(),
             kind: Kind::Memfd,
+        };
+        // A file that takes no seals (not on tmpfs: EINVAL) is not sealed either.
+        let seals = fcntl(&file.fd, FcntlArg::F_GET_SEALS).unwrap_or(0);
+        if SealFlag::from_bits_truncate(seals).contains(SealFlag::F_SEAL_SHRINK) {
+            Ok(file)
+        } else {
+            Err(ShmError::Unsealed { name: file.name })
         }
     }
 

@@ -164,16 +164,43 @@ impl<T: ShmSafe> Shared<T> {
     /// let _ = shmsync::Shared::anonymous('x');
     /// ```
     ///
+    /// So is a type with plain data: an integer, a float or an array of them that is
+    /// not inside an atomic container. Another process could write it while this one
+    /// reads it through `&T`, a data race; share a number as a `Value<T>` and an array
+    /// as an `Array<T, N>` (see [`Layout::has_plain_data`](crate::Layout::has_plain_data)):
+    ///
+    /// ```compile_fail,E0080
+    /// let _ = shmsync::Shared::anonymous(0u64);
+    /// ```
+    ///
+    /// ```compile_fail,E0080
+    /// shmsync::shm_struct! {
+    ///     struct Status { ready: u32, count: shmsync::Value<u32> }
+    /// }
+    /// let _ = shmsync::Shared::<Status>::anonymous_with(|_| {});
+    /// ```
+    ///
+    /// ```
+    /// shmsync::shm_struct! {
+    ///     struct Status { ready: shmsync::Value<u32>, count: shmsync::Value<u32> }
+    /// }
+    /// let _ = shmsync::Shared::<Status>::anonymous_with(|_| {})?;
+    /// # Ok::<(), shmsync::ShmError>(())
+    /// ```
+    ///
     /// So is a type that needs a larger alignment than a page, which no mapping has:
     ///
     /// ```compile_fail,E0080
+    /// use std::sync::atomic::AtomicU8;
+    ///
     /// #[repr(C, align(8192))]
-    /// struct Huge([u8; 8192]);
-    /// // SAFETY: plain bytes (the alignment is what is refused).
+    /// struct Huge([AtomicU8; 8192]);
+    /// // SAFETY: atomics only (the alignment is what is refused).
     /// unsafe impl shmsync::ShmSafe for Huge {
-    ///     const LAYOUT: shmsync::Layout = shmsync::Layout::opaque::<Self>("doc::Huge");
+    ///     const LAYOUT: shmsync::Layout =
+    ///         shmsync::Layout::opaque::<Self>("doc::Huge").accessed_atomically();
     /// }
-    /// let _ = shmsync::Shared::anonymous(Huge([0; 8192]));
+    /// let _ = shmsync::Shared::<Huge>::anonymous_with(|_| {});
     /// ```
     pub fn anonymous(value: T) -> Result<Self, ShmError> {
         Self::anonymous_filled(by_value(value))
@@ -274,6 +301,13 @@ impl<T: ShmSafe> Shared<T> {
     /// its place, never reusing its memory, and [`origin`](Self::origin) says so. A
     /// segment in use, or kept on purpose ([`Unlink::Never`]), is
     /// [`AlreadyExists`](ShmError::AlreadyExists).
+    ///
+    /// It may wait, up to about 3 seconds: a file under the name without a header yet
+    /// is taken for another creator at work until its metadata is a second old (then
+    /// it is reclaimed), and a name another process is creating or removing is waited
+    /// for; when that wait ends first, the name is
+    /// [`AlreadyExists`](ShmError::AlreadyExists). A process that keeps such a file
+    /// young (touching it) makes every `create` wait the 3 seconds.
     ///
     /// `value` is built on the stack first: for a large one, use
     /// [`create_with`](Self::create_with).
@@ -422,6 +456,26 @@ impl<T: ShmSafe> Shared<T> {
     /// Maps a segment made by [`memfd`](Self::memfd) in another process, from its
     /// file descriptor (inherited across `exec`), waiting up to `timeout` for it to be
     /// ready.
+    ///
+    /// What it trusts: nothing in the file but what it checks, as [`open`](Self::open)
+    /// does (the header, the layout, the size), and the kernel's seals for the rest. A
+    /// descriptor whose size is not sealed against shrinking, such as a named
+    /// segment's or a memfd its maker did not seal, is
+    /// [`Unsealed`](ShmError::Unsealed): whoever else holds it could shrink the file
+    /// under this process's mapping, and `SIGBUS` would kill it. Open a named segment
+    /// by its name.
+    ///
+    /// ```
+    /// use shmsync::{Shared, ShmError, Value};
+    /// use std::time::Duration;
+    /// # let name = format!("shmsync-doc-from-fd-{}", std::process::id());
+    ///
+    /// let named = Shared::create(&name, Value::<u32>::new(1))?;
+    /// let fd = named.fd().unwrap().try_clone_to_owned().unwrap();
+    /// let refused = Shared::<Value<u32>>::from_fd(fd, Duration::ZERO);
+    /// assert!(matches!(refused, Err(ShmError::Unsealed { .. })));
+    /// # Ok::<(), ShmError>(())
+    /// ```
     pub fn from_fd(fd: OwnedFd, timeout: Duration) -> Result<Self, ShmError> {
         Self::from_handed_fd(fd, "(memfd)", timeout)
     }
@@ -433,7 +487,7 @@ impl<T: ShmSafe> Shared<T> {
         timeout: Duration,
     ) -> Result<Self, ShmError> {
         let (began, deadline) = lifecycle::deadline(timeout);
-        match lifecycle::attach::<T>(SegmentFile::from_fd(fd, label), began, deadline)? {
+        match lifecycle::attach::<T>(SegmentFile::from_fd(fd, label)?, began, deadline)? {
             Attach::Attached(attached) => Ok(Self::attached(attached)),
             // Only named segments are removed or abandoned.
             Attach::Gone | Attach::Abandoned => unreachable!("a memfd has no name"),
@@ -520,7 +574,18 @@ impl<T: ShmSafe> Shared<T> {
 
     /// Removes the named segment `name`, whoever uses it. Processes that have it mapped
     /// keep it; later ones cannot open it.
+    ///
+    /// A file under that name that is not shmsync's (it starts with other bytes than
+    /// shmsync's magic or a creator's zeros) is [`NotShmsync`](ShmError::NotShmsync)
+    /// and stays. The look and the removal are two steps: a file put in the segment's
+    /// place between them is removed all the same.
     pub fn unlink(name: &str) -> Result<(), ShmError> {
+        let file = SegmentFile::open_named(name)?;
+        if let header::Probe::Foreign = header::read(&file)? {
+            return Err(ShmError::NotShmsync {
+                name: name.to_owned(),
+            });
+        }
         mapping::unlink_name(name)
     }
 }
@@ -531,7 +596,9 @@ impl<T: ShmSafe> Deref for Shared<T> {
     fn deref(&self) -> &T {
         // SAFETY: a `Shared` exists only once the value was written (by `finish`) or
         // seen ready with a matching layout (by `attach`); it stays mapped until drop,
-        // and `T: ShmSafe` makes `&T` sound while other processes use it.
+        // and `T: ShmSafe` without plain data (refused at compile time by
+        // `data_offset`) changes every byte through atomics, so `&T` is sound while
+        // other processes write it, whatever they write.
         unsafe { self.value.as_ref() }
     }
 }
