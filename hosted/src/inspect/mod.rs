@@ -44,14 +44,14 @@ pub use crate::shm::{
 pub use description::{FieldNode, ParseError, TypeArg, TypeDescription, TypeNode};
 pub use fingerprint::{verify, Verification};
 pub use reading::{HolderIds, LockView, Part, PartState, ScalarValue, Unreadable};
+pub use shmsync_core::{Holding, LockState, QueueState, SemaphoreState};
 
 /// How much of a value [`Segment::read_value`] reads.
 ///
 /// # Example
 ///
 /// ```
-/// let mut options = shmsync::inspect::ReadOptions::default();
-/// options.max_items = 8;
+/// let options = shmsync::inspect::ReadOptions::default().with_max_items(8);
 /// assert_eq!(options.max_items, 8);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,13 @@ pub use reading::{HolderIds, LockView, Part, PartState, ScalarValue, Unreadable}
 pub struct ReadOptions {
     /// The most items of an array, or elements of an array of structs, read (64).
     pub max_items: usize,
+}
+
+impl ReadOptions {
+    /// These options, reading at most `max_items` items of each array.
+    pub fn with_max_items(self, max_items: usize) -> ReadOptions {
+        ReadOptions { max_items }
+    }
 }
 
 impl Default for ReadOptions {

@@ -434,6 +434,23 @@ impl Walk<'_> {
     }
 }
 
+impl TypeNode {
+    /// The type as a program using the hosted crate writes it: `Value<u32>` for
+    /// `Value<u32, Futex, Robust>`, `Semaphore` for `TrackedSemaphore<Futex, Robust>`,
+    /// `Queue<u64, 16>` for the queue's layout, a struct's path without its fields.
+    ///
+    /// ```
+    /// use shmsync::inspect::TypeDescription;
+    ///
+    /// let described = TypeDescription::parse("Array<u8, 64, Futex, Robust> (112 bytes, align 8)")?;
+    /// assert_eq!(described.root.short_name(), "Array<u8, 64>");
+    /// # Ok::<(), shmsync::inspect::ParseError>(())
+    /// ```
+    pub fn short_name(&self) -> String {
+        short_name(self)
+    }
+}
+
 /// A node's type as a program using the hosted crate writes it.
 fn short_name(node: &TypeNode) -> String {
     match node {
@@ -690,7 +707,8 @@ fn write_items(
 }
 
 /// Bytes read as text: UTF-8 up to the first zero byte (all zeros after it), without
-/// control characters other than whitespace; `None` if they are not text.
+/// control characters other than whitespace, and not whitespace alone; `None` if they
+/// are not text.
 pub(crate) fn as_text(items: &[ScalarValue]) -> Option<String> {
     let mut bytes = Vec::with_capacity(items.len());
     for item in items {
@@ -704,11 +722,79 @@ pub(crate) fn as_text(items: &[ScalarValue]) -> Option<String> {
         return None;
     }
     let text = std::str::from_utf8(&bytes[..end]).ok()?;
-    if text
-        .chars()
-        .any(|c| c.is_control() && !c.is_ascii_whitespace())
-    {
+    let control = |c: char| c.is_control() && !c.is_ascii_whitespace();
+    // Text shows something: whitespace alone is rather numbers (nine is a tab).
+    let shows = text.is_empty() || text.chars().any(|c| !c.is_whitespace());
+    if text.chars().any(control) || !shows {
         return None;
     }
     Some(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::inspect::{ReadOptions, Segment, Verification};
+    use crate::{shm_struct, Array, BoundedSemaphore, Shared, Value};
+    use shmsync_core::{Spin, Unowned};
+
+    shm_struct! {
+        struct Widths {
+            shorts: Array<u16, 3>,
+            doubles: Array<f64, 2>,
+            tiny: Value<i8>,
+            flag: Value<bool>,
+            pair: [i32; 2],
+            many: [u8; 100],
+            untracked: shmsync_core::Semaphore<crate::Futex>,
+            bounded: BoundedSemaphore,
+            spin: shmsync_core::Lock<Spin, Unowned>,
+            binary: Array<u8, 4>,
+        }
+    }
+
+    fn name(what: &str) -> String {
+        format!("shmsync-unit-{what}-{}", std::process::id())
+    }
+
+    /// Every scalar width and each kind of part reads back as it was written, at the
+    /// offsets this build computes for the library's types.
+    #[test]
+    fn every_width_reads_back_as_written() {
+        let name = name("widths");
+        let widths = Shared::<Widths>::create_with(&name, |w| {
+            w.shorts.write(0, &[1, 65535, 3]).unwrap();
+            w.doubles.write(0, &[0.5, -2.0]).unwrap();
+            w.tiny.set(-5);
+            w.flag.set(true);
+            w.pair = [-1, 7];
+            w.many = [9; 100];
+            w.untracked = shmsync_core::Semaphore::new(4);
+            w.bounded = BoundedSemaphore::new(2);
+            w.binary.write(0, &[1, 2, 0, 3]).unwrap();
+        })
+        .unwrap();
+        let held = widths.spin.lock().unwrap();
+        let permit = widths.bounded.permit();
+        let options = ReadOptions { max_items: 4 };
+        let value = Segment::look(&name).unwrap().read_value(&options).unwrap();
+        assert_eq!(value.verification, Verification::Matches);
+        let lines: Vec<String> = value.root.parts.iter().map(|p| p.to_string()).collect();
+        let me = nix::unistd::gettid();
+        assert_eq!(
+            lines,
+            [
+                "shorts: Array<u16, 3> = [1, 65535, 3]".to_owned(),
+                "doubles: Array<f64, 2> = [0.5, -2.0]".into(),
+                "tiny: Value<i8> = -5".into(),
+                "flag: Value<bool> = true".into(),
+                "pair: [i32; 2] = [-1, 7]".into(),
+                "many: [u8; 100] = [9, 9, 9, 9, … 96 more]".into(),
+                "untracked: Semaphore<Futex>: 4 permits free".into(),
+                format!("bounded: BoundedSemaphore: 1 permit free of 2 (bound 2); held by thread {me} ×1"),
+                "spin: Lock<Spin, Unowned>: held by an owner-less holder".into(),
+                "binary: Array<u8, 4> = [1, 2, 0, 3]".into(),
+            ]
+        );
+        drop((held, permit));
+    }
 }
