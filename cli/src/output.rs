@@ -294,26 +294,16 @@ fn state_json(state: &PartState) -> Json {
             sleepers_announced,
         } => json!({"kind": "event", "set": set, "waiters": sleepers_announced}),
         PartState::Semaphore { state, ids } => {
-            let holders: Vec<Json> = (state.holders.iter())
-                .filter(|holding| holding.permits > 0 || holding.lock != LockState::Free)
-                .map(|holding| {
-                    let lock = LockView {
-                        state: holding.lock,
-                        sleepers_announced: false,
-                        ids: *ids,
-                    };
-                    let mut object = lock_json(&lock);
+            let (holders, guard) = shmsync::inspect::holdings(state, *ids);
+            let holders: Vec<Json> = (holders.iter())
+                .map(|(lock, permits)| {
+                    let mut object = lock_json(lock);
                     let fields = object.as_object_mut().expect("an object");
                     fields.remove("waiters");
-                    fields.insert("permits".into(), holding.permits.into());
+                    fields.insert("permits".into(), (*permits).into());
                     object
                 })
                 .collect();
-            let guard = LockView {
-                state: state.guard,
-                sleepers_announced: false,
-                ids: *ids,
-            };
             json!({
                 "kind": "semaphore",
                 "free": state.free,

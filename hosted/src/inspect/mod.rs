@@ -43,7 +43,7 @@ pub use crate::shm::{
 };
 pub use description::{FieldNode, ParseError, TypeArg, TypeDescription, TypeNode};
 pub use fingerprint::{verify, Verification};
-pub use reading::{HolderIds, LockView, Part, PartState, ScalarValue, Unreadable};
+pub use reading::{holdings, HolderIds, LockView, Part, PartState, ScalarValue, Unreadable};
 pub use shmsync_core::{Holding, LockState, QueueState, SemaphoreState};
 
 /// How much of a value [`Segment::read_value`] reads.

@@ -625,6 +625,33 @@ fn permits(n: u32) -> String {
     }
 }
 
+/// A semaphore's holder slots that hold permits (or whose lock is not free), each as
+/// its lock and its permits; and its internal lock.
+///
+/// ```
+/// use shmsync::inspect::{holdings, HolderIds, LockState};
+/// use shmsync_core::{Spin, TrackedSemaphore, Unowned};
+///
+/// let sem: TrackedSemaphore<Spin, Unowned> = TrackedSemaphore::new(2);
+/// let _permit = sem.permit();
+/// let (holders, guard) = holdings(&sem.state(), HolderIds::Anonymous);
+/// assert_eq!(holders.len(), 1);
+/// assert_eq!(holders[0].1, 1);
+/// assert_eq!(guard.state, LockState::Free);
+/// ```
+pub fn holdings(state: &SemaphoreState, ids: HolderIds) -> (Vec<(LockView, u32)>, LockView) {
+    let view = |state| LockView {
+        state,
+        sleepers_announced: false,
+        ids,
+    };
+    let holders = (state.holders.iter())
+        .filter(|holding| holding.permits > 0 || holding.lock != LockState::Free)
+        .map(|holding| (view(holding.lock), holding.permits))
+        .collect();
+    (holders, view(state.guard))
+}
+
 fn write_semaphore(
     f: &mut fmt::Formatter<'_>,
     state: &SemaphoreState,
@@ -634,15 +661,10 @@ fn write_semaphore(
     if let Some(bound) = state.bound {
         write!(f, " (bound {bound})")?;
     }
-    let holders: Vec<String> = (state.holders.iter())
-        .filter(|holding| holding.permits > 0 || holding.lock != LockState::Free)
-        .map(|holding| {
-            let lock = LockView {
-                state: holding.lock,
-                sleepers_announced: false,
-                ids,
-            };
-            let who = match holding.lock {
+    let (holders, guard) = holdings(state, ids);
+    let holders: Vec<String> = (holders.iter())
+        .map(|(lock, permits)| {
+            let who = match lock.state {
                 LockState::Held { holder } | LockState::Recovering { holder } => match ids {
                     HolderIds::Threads => format!("thread {holder}"),
                     HolderIds::Anonymous => "a holder".into(),
@@ -650,9 +672,9 @@ fn write_semaphore(
                 LockState::OwnerDied | LockState::NotRecoverable => {
                     "a holder that died (its permits come back at the next call)".into()
                 }
-                LockState::Free => format!("a slot whose lock is {lock}"),
+                LockState::Free => "a holder".into(),
             };
-            format!("{who} ×{}", holding.permits)
+            format!("{who} ×{permits}")
         })
         .collect();
     if !holders.is_empty() {
@@ -661,12 +683,7 @@ fn write_semaphore(
     if state.untracked > 0 {
         write!(f, "; {} held untracked", state.untracked)?;
     }
-    if state.guard != LockState::Free {
-        let guard = LockView {
-            state: state.guard,
-            sleepers_announced: false,
-            ids,
-        };
+    if guard.state != LockState::Free {
         write!(f, "; its internal lock {guard}")?;
     }
     if state.sleepers_announced {

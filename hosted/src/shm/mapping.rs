@@ -157,21 +157,19 @@ impl SegmentFile {
 
     /// Opens the existing file named `name`.
     pub(crate) fn open_named(name: &str) -> Result<SegmentFile, ShmError> {
-        let path = shm_path(name)?;
-        let fd = shm_open(path.as_c_str(), OFlag::O_RDWR, Mode::empty())
-            .map_err(|e| name_error("shm_open", name, e))?;
-        Ok(SegmentFile {
-            fd,
-            name: name.to_owned(),
-            kind: Kind::Named,
-        })
+        Self::open_existing(name, OFlag::O_RDWR)
     }
 
     /// Opens the existing file named `name` for reading only: to look at it, never to
-    /// attach to it (a lease needs no more, and taking one is never tried).
+    /// attach to it (asking who holds a lease needs no more, and taking one is never
+    /// tried).
     pub(crate) fn open_named_read_only(name: &str) -> Result<SegmentFile, ShmError> {
+        Self::open_existing(name, OFlag::O_RDONLY)
+    }
+
+    fn open_existing(name: &str, access: OFlag) -> Result<SegmentFile, ShmError> {
         let path = shm_path(name)?;
-        let fd = shm_open(path.as_c_str(), OFlag::O_RDONLY, Mode::empty())
+        let fd = shm_open(path.as_c_str(), access, Mode::empty())
             .map_err(|e| name_error("shm_open", name, e))?;
         Ok(SegmentFile {
             fd,
