@@ -18,6 +18,21 @@ pub fn complain(message: fmt::Arguments<'_>) {
     eprintln!("shmsync: {message}");
 }
 
+/// `text` with its control characters escaped (`\u{1b}`): a segment's description is
+/// another program's bytes, which must not drive the terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 /// How much a state calls for attention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {

@@ -206,7 +206,7 @@ fn write_header(
             row(
                 out,
                 "type",
-                &format!("{}{checked}", header.held.description),
+                &format!("{}{checked}", output::printable(&header.held.description)),
             )?;
             row(
                 out,
@@ -305,24 +305,55 @@ fn write_participants(out: &mut Vec<u8>, segment: &Segment) -> io::Result<()> {
 
 fn write_value(out: &mut Vec<u8>, value: &ValueReading) -> io::Result<()> {
     writeln!(out)?;
-    write_part(out, &value.root, 0)
+    write_part(out, &value.root, 0)?;
+    if names_threads(&value.root) {
+        writeln!(
+            out,
+            "\n(thread ids as each holder sees itself, in its own PID namespace)"
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether a part, or a part inside, names a holder by its thread id.
+fn names_threads(part: &shmsync::inspect::Part) -> bool {
+    use shmsync::inspect::{HolderIds, LockState, LockView, PartState};
+    let names = |lock: &LockView| {
+        lock.ids == HolderIds::Threads
+            && matches!(
+                lock.state,
+                LockState::Held { .. } | LockState::Recovering { .. }
+            )
+    };
+    let here = match &part.state {
+        PartState::Lock(lock)
+        | PartState::Value { lock, .. }
+        | PartState::Array { lock, .. }
+        | PartState::Queue { lock, .. } => names(lock),
+        PartState::Semaphore { state, ids } => {
+            let (holders, guard) = shmsync::inspect::holdings(state, *ids);
+            names(&guard) || holders.iter().any(|(lock, _)| names(lock))
+        }
+        _ => false,
+    };
+    here || part.parts.iter().any(names_threads)
 }
 
 fn write_part(out: &mut Vec<u8>, part: &shmsync::inspect::Part, depth: usize) -> io::Result<()> {
     let indent = "  ".repeat(depth);
-    let name = part
-        .name
-        .as_ref()
-        .map(|name| format!("{name}: "))
+    // The names come from another program's description: no control characters.
+    let name = (part.name.as_ref())
+        .map(|name| format!("{}: ", output::printable(name)))
         .unwrap_or_default();
-    let state = part.state.to_string();
+    let state = output::printable(&part.state.to_string());
     let tone = output::tone_of(&part.state);
     let state = if state.is_empty() {
         state
     } else {
         tone.paint(state)
     };
-    writeln!(out, "{indent}{name}{}{state}", part.type_name)?;
+    let type_name = output::printable(&part.type_name);
+    writeln!(out, "{indent}{name}{type_name}{state}")?;
     for inner in &part.parts {
         write_part(out, inner, depth + 1)?;
     }

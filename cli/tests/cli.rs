@@ -426,6 +426,8 @@ fn files_that_are_no_healthy_segment_are_reported_as_such() {
     let cut_value = ShmName::new("cli-cut-value");
     let old = ShmName::new("cli-old");
     let empty = ShmName::new("cli-empty");
+    let lying = ShmName::new("cli-lying");
+    let escaping = ShmName::new("cli-escaping");
     std::fs::write(foreign.path(), b"not ours at all").unwrap();
     std::fs::write(empty.path(), b"").unwrap();
     // shmsync's magic, then noise: a version word no shmsync ever wrote.
@@ -443,7 +445,7 @@ fn files_that_are_no_healthy_segment_are_reported_as_such() {
     // Real segments, kept, then cut short by "another program".
     let control = control();
     let creator = child_holding(&control, || {
-        for name in [&cut_header, &cut_value] {
+        for name in [&cut_header, &cut_value, &lying, &escaping] {
             let board = Shared::<Board>::create_with(name, |board| board.done.set(5)).unwrap();
             board.persist().unwrap();
         }
@@ -459,6 +461,47 @@ fn files_that_are_no_healthy_segment_are_reported_as_such() {
     };
     truncate(&cut_header, 100);
     truncate(&cut_value, 4096 + 48);
+    // Another program's description in the header (at byte 128, 512 bytes).
+    let describe = |name: &ShmName, text: &str| {
+        use std::os::unix::fs::FileExt;
+        let mut field = text.as_bytes().to_vec();
+        field.resize(512, 0);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(name.path())
+            .unwrap();
+        file.write_all_at(&field, 128).unwrap();
+    };
+    describe(
+        &lying,
+        "t::Lie (8 bytes, align 8) { far: Lock<Futex, Robust>@100000 }",
+    );
+    describe(
+        &escaping,
+        "t::\x1b[2J\x1b]0;pwned\x07 { \u{9b}31m: u8@0 } (8 bytes, align 8)",
+    );
+
+    shmsync().args(["show", &lying]).assert().success().stdout(
+        predicate::str::contains("layout does not match its fingerprint").and(
+            predicate::str::contains("far: Lock: unreadable: outside the value its header sizes"),
+        ),
+    );
+    let shown = shmsync().args(["show", &escaping]).assert().success();
+    let shown = String::from_utf8(shown.get_output().stdout.clone()).unwrap();
+    assert!(!shown.contains(['\x1b', '\x07', '\u{9b}']), "{shown:?}");
+    assert!(shown.contains("t::\\u{1b}[2J"), "{shown}");
+    assert!(
+        shown.contains("opaque (it describes only its name), not read"),
+        "{shown}"
+    );
+    describe(&escaping, "garbled { without a size");
+    shmsync()
+        .args(["show", &escaping])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "value not shown: its type's description is not a layout description",
+        ));
 
     shmsync()
         .args(["show", &foreign])
@@ -506,7 +549,15 @@ fn files_that_are_no_healthy_segment_are_reported_as_such() {
         .stdout(predicate::str::contains("no header"));
 
     // `ls` lists shmsync's; `ls -a` every file, each as what it is.
-    let names = [&foreign, &garbage, &cut_header, &cut_value, &old, &empty];
+    let names = [
+        &foreign,
+        &garbage,
+        &cut_header,
+        &cut_value,
+        &old,
+        &empty,
+        &lying,
+    ];
     let all = json_of(shmsync().args(["ls", "--all", "--json"]));
     let kind = |name: &ShmName| {
         (all.as_array().unwrap().iter())
@@ -521,6 +572,7 @@ fn files_that_are_no_healthy_segment_are_reported_as_such() {
         "segment",
         "other-version",
         "unwritten",
+        "segment",
     ];
     assert_eq!(kinds, expected.map(|kind| Some(kind.to_owned())));
     let ours = stdout_of(shmsync().arg("ls"));
