@@ -162,7 +162,10 @@ fn frame_of(
         write_header(out, &segment, value.as_ref().ok())?;
         match &value {
             Ok(value) => write_value(out, value)?,
-            Err(why) if not_ours.is_none() => writeln!(out, "\nvalue not shown: {why}")?,
+            // A header cut short says so above.
+            Err(why) if not_ours.is_none() && *segment.contents() != Contents::CutShort => {
+                writeln!(out, "\nvalue not shown: {why}")?
+            }
             Err(_) => {}
         }
     }

@@ -55,6 +55,19 @@ pub struct TypeDescription {
 }
 
 /// A part of a [`TypeDescription`].
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{TypeArg, TypeDescription, TypeNode};
+///
+/// let described = TypeDescription::parse("[Value<u8, Futex, Robust>; 2] (96 bytes, align 8)")?;
+/// let TypeNode::Array { item, len: 2 } = described.root else { unreachable!() };
+/// let TypeNode::Builtin { name, args } = *item else { unreachable!() };
+/// assert_eq!(name, "Value");
+/// assert_eq!(args[0], TypeArg::Name("u8".into()));
+/// # Ok::<(), shmsync::inspect::ParseError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TypeNode {
@@ -89,6 +102,18 @@ pub enum TypeNode {
 }
 
 /// A field of a [`TypeNode::Struct`].
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{TypeDescription, TypeNode};
+///
+/// let described = TypeDescription::parse("app::P (8 bytes, align 4) { x: u32@0, y: u32@4 }")?;
+/// let TypeNode::Struct { fields, .. } = described.root else { unreachable!() };
+/// assert_eq!((fields[1].name.as_str(), fields[1].offset), ("y", 4));
+/// assert_eq!(fields[1].node, TypeNode::Plain("u32".into()));
+/// # Ok::<(), shmsync::inspect::ParseError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldNode {
     /// The field's name.
@@ -100,6 +125,17 @@ pub struct FieldNode {
 }
 
 /// A parameter of a [`TypeNode::Builtin`]: a name (a scalar, a backend) or a length.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{TypeArg, TypeDescription, TypeNode};
+///
+/// let described = TypeDescription::parse("Array<u8, 4, Futex, Robust> (48 bytes, align 8)")?;
+/// let TypeNode::Builtin { args, .. } = described.root else { unreachable!() };
+/// assert_eq!(args[1], TypeArg::Len(4));
+/// # Ok::<(), shmsync::inspect::ParseError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeArg {
     /// A scalar's or a backend's name.

@@ -18,6 +18,19 @@ use super::description::{TypeArg, TypeDescription, TypeNode};
 use super::known;
 
 /// Whether a description read back agrees with the fingerprint beside it.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{verify, TypeDescription, Verification};
+/// use shmsync::{ShmSafe, Value};
+///
+/// let layout = <Value<u64> as ShmSafe>::LAYOUT;
+/// let described = TypeDescription::parse(layout.description().as_str())?;
+/// assert_eq!(verify(&described, layout.fingerprint()), Verification::Matches);
+/// assert_eq!(verify(&described, 12345), Verification::Differs);
+/// # Ok::<(), shmsync::inspect::ParseError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verification {

@@ -60,6 +60,21 @@ pub struct Part {
 }
 
 /// What a [`Part`]'s bytes say.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{PartState, ScalarValue, Segment};
+/// use shmsync::{Shared, Value};
+/// # let name = format!("shmsync-doc-part-state-{}", std::process::id());
+///
+/// let _segment = Shared::create(&name, Value::<f32>::new(0.5))?;
+/// let value = Segment::look(&name)?.read_value(&Default::default())?;
+/// let PartState::Value { value, lock } = value.root.state else { unreachable!() };
+/// assert_eq!(value, ScalarValue::F32(0.5));
+/// assert_eq!(lock.to_string(), "free");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum PartState {
@@ -147,6 +162,19 @@ pub enum PartState {
 }
 
 /// What a lock's word says.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{HolderIds, LockState, LockView};
+///
+/// let view = LockView {
+///     state: LockState::Held { holder: 4121 },
+///     sleepers_announced: true,
+///     ids: HolderIds::Threads,
+/// };
+/// assert_eq!(view.to_string(), "held by thread 4121, someone waits");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockView {
     /// Who holds it, if anybody, and whether a holder died.
@@ -159,6 +187,15 @@ pub struct LockView {
 }
 
 /// What the holder ids in a [`LockState`] are.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{HolderIds, LockState, LockView};
+///
+/// let view = LockView { state: LockState::Held { holder: 1 }, sleepers_announced: false, ids: HolderIds::Anonymous };
+/// assert_eq!(view.to_string(), "held by an owner-less holder");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HolderIds {
@@ -171,6 +208,15 @@ pub enum HolderIds {
 }
 
 /// A number read from a segment.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::ScalarValue;
+///
+/// assert_eq!(ScalarValue::from(-3i8), ScalarValue::Signed(-3));
+/// assert_eq!(ScalarValue::F64(2.0).to_string(), "2.0");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum ScalarValue {
@@ -189,6 +235,15 @@ pub enum ScalarValue {
 }
 
 /// Why a part's bytes could not be read.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::Unreadable;
+///
+/// let why = Unreadable::PastFileEnd;
+/// assert!(why.to_string().starts_with("past the end of the file"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Unreadable {

@@ -54,6 +54,18 @@ pub struct Segment {
 }
 
 /// What a segment's file holds, by its first bytes.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{Contents, Segment};
+/// # let name = format!("shmsync-doc-contents-{}", std::process::id());
+///
+/// std::fs::write(format!("/dev/shm/{name}"), b"another program's bytes")?;
+/// assert_eq!(*Segment::look(&name)?.contents(), Contents::Foreign);
+/// # std::fs::remove_file(format!("/dev/shm/{name}"))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Contents {
@@ -74,6 +86,23 @@ pub enum Contents {
 }
 
 /// What a segment's header says.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{Contents, Segment};
+/// use shmsync::{Shared, Unlink, Value};
+/// # let name = format!("shmsync-doc-header-{}", std::process::id());
+///
+/// let _segment = Shared::create(&name, Value::<u16>::new(1))?;
+/// let seen = Segment::look(&name)?;
+/// let Contents::Header(header) = seen.contents() else { unreachable!() };
+/// assert!(header.ready);
+/// assert_eq!(header.creator_pid, std::process::id());
+/// assert_eq!(header.unlink, Unlink::ByCreator);
+/// assert_eq!(header.value_len(), Some(48));
+/// # Ok::<(), shmsync::ShmError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SegmentHeader {
@@ -108,6 +137,23 @@ impl SegmentHeader {
 
 /// Whether anybody uses a segment, judged as [`Shared::create`](crate::Shared::create)
 /// judges a name it finds taken.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{Condition, Segment};
+/// use shmsync::{Shared, Value};
+/// # let name = format!("shmsync-doc-condition-{}", std::process::id());
+///
+/// let segment = Shared::create(&name, Value::<u8>::new(0))?;
+/// segment.persist()?;
+/// assert_eq!(Segment::look(&name)?.condition(), Condition::Live);
+/// drop(segment);
+/// // Nobody attached, and kept on purpose.
+/// assert_eq!(Segment::look(&name)?.condition(), Condition::Kept);
+/// # Shared::<u8>::unlink(&name)?;
+/// # Ok::<(), shmsync::ShmError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Condition {
@@ -127,6 +173,19 @@ pub enum Condition {
 }
 
 /// Why a segment's value could not be read.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{Segment, ValueError};
+/// # let name = format!("shmsync-doc-value-error-{}", std::process::id());
+///
+/// std::fs::write(format!("/dev/shm/{name}"), [0u8; 16])?;
+/// let error = Segment::look(&name)?.read_value(&Default::default()).unwrap_err();
+/// assert_eq!(error, ValueError::NoHeader);
+/// # std::fs::remove_file(format!("/dev/shm/{name}"))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ValueError {
@@ -156,6 +215,21 @@ impl std::fmt::Display for ValueError {
 impl std::error::Error for ValueError {}
 
 /// A segment's value, read from its file: see [`Segment::read_value`].
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{Segment, Verification};
+/// use shmsync::{Shared, Value};
+/// # let name = format!("shmsync-doc-value-reading-{}", std::process::id());
+///
+/// let _segment = Shared::create(&name, [Value::<i32>::new(-1), Value::new(2)])?;
+/// let value = Segment::look(&name)?.read_value(&Default::default())?;
+/// assert_eq!(value.verification, Verification::Matches);
+/// assert_eq!(value.bytes_present, 96);
+/// assert_eq!(value.root.parts[0].to_string(), "[0]: Value<i32> = -1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ValueReading {
@@ -352,6 +426,22 @@ pub enum RemoveIf {
 }
 
 /// What [`remove`] did.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::{remove, Removed, RemoveIf};
+/// use shmsync::{Shared, Value};
+/// # let name = format!("shmsync-doc-removed-{}", std::process::id());
+///
+/// let segment = Shared::create(&name, Value::<u8>::new(0))?;
+/// segment.persist()?;
+/// drop(segment);
+/// // Kept on purpose: not stale, but unused.
+/// assert_eq!(remove(&name, RemoveIf::Stale)?, Removed::Kept);
+/// assert_eq!(remove(&name, RemoveIf::Unused)?, Removed::Removed);
+/// # Ok::<(), shmsync::ShmError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Removed {
