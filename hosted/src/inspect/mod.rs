@@ -59,17 +59,23 @@ pub use shmsync_core::{Holding, LockState, QueueState, SemaphoreState};
 pub struct ReadOptions {
     /// The most items of an array, or elements of an array of structs, read (64).
     pub max_items: usize,
+    /// The most parts read in all (10,000): arrays of arrays of structs multiply, and a
+    /// description is another program's.
+    pub max_parts: usize,
 }
 
 impl ReadOptions {
     /// These options, reading at most `max_items` items of each array.
     pub fn with_max_items(self, max_items: usize) -> ReadOptions {
-        ReadOptions { max_items }
+        ReadOptions { max_items, ..self }
     }
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { max_items: 64 }
+        ReadOptions {
+            max_items: 64,
+            max_parts: 10_000,
+        }
     }
 }

@@ -325,6 +325,7 @@ pub(crate) fn read(
         bytes,
         options,
         strides_known: *verification == Verification::Matches,
+        parts_left: std::cell::Cell::new(options.max_parts),
     };
     walk.part(None, &described.root, 0)
 }
@@ -334,6 +335,8 @@ struct Walk<'a> {
     options: &'a ReadOptions,
     /// Whether the sizes measured for structs are their true ones.
     strides_known: bool,
+    /// How many more parts may be read: arrays of arrays of structs multiply.
+    parts_left: std::cell::Cell<usize>,
 }
 
 impl Walk<'_> {
@@ -346,6 +349,14 @@ impl Walk<'_> {
             state: PartState::Opaque,
             parts: Vec::new(),
         };
+        let Some(left) = self.parts_left.get().checked_sub(1) else {
+            part.state = PartState::NotRead(format!(
+                "more than {} parts in all (see ReadOptions::max_parts)",
+                self.options.max_parts
+            ));
+            return part;
+        };
+        self.parts_left.set(left);
         let state = match node {
             TypeNode::Plain(name) => match known::plain(name) {
                 Some(plain) => self
@@ -847,7 +858,7 @@ mod tests {
         .unwrap();
         let held = widths.spin.lock().unwrap();
         let permit = widths.bounded.permit();
-        let options = ReadOptions { max_items: 4 };
+        let options = ReadOptions::default().with_max_items(4);
         let value = Segment::look(&name).unwrap().read_value(&options).unwrap();
         assert_eq!(value.verification, Verification::Matches);
         let lines: Vec<String> = value.root.parts.iter().map(|p| p.to_string()).collect();
@@ -868,5 +879,32 @@ mod tests {
             ]
         );
         drop((held, permit));
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+    use crate::inspect::{verify, ReadOptions};
+
+    /// A description names far more parts than any screen holds: the walk stops at
+    /// its budget, whatever the nesting.
+    #[test]
+    fn arrays_of_arrays_of_structs_are_read_within_a_budget() {
+        let text = "t::S (64 bytes, align 1) { deep: [[[[[[t::I { a: u8@0 }; 64]; 64]; 64]; 64]; 64]; 64]@0 }";
+        let described = TypeDescription::parse(text).unwrap();
+        let bytes: &[u8] = &[0; 64];
+        let options = ReadOptions::default();
+        // As if the layout were checked, so that every level is walked.
+        let part = read(&described, &Verification::Matches, &bytes, &options);
+        fn count(part: &Part) -> usize {
+            1 + part.parts.iter().map(count).sum::<usize>()
+        }
+        assert!(
+            count(&part) <= options.max_parts + 64 * 6,
+            "{}",
+            count(&part)
+        );
+        assert!(matches!(verify(&described, 0), Verification::Differs));
     }
 }
