@@ -134,9 +134,23 @@ pub fn tone_of(state: &PartState) -> Tone {
     };
     match state {
         PartState::Lock(lock)
+        | PartState::RLock { lock, .. }
         | PartState::Value { lock, .. }
         | PartState::Array { lock, .. }
         | PartState::Queue { lock, .. } => lock_tone(lock),
+        PartState::RwLock {
+            writer,
+            readers_died,
+            writer_died,
+            ..
+        } => {
+            if *writer_died || *readers_died > 0 {
+                Tone::Trouble
+            } else {
+                lock_tone(writer)
+            }
+        }
+        PartState::Barrier { broken: true, .. } => Tone::Trouble,
         PartState::Semaphore { state, .. } => {
             let died = state.holders.iter().any(|holding| {
                 matches!(
@@ -308,6 +322,32 @@ fn state_json(state: &PartState) -> Json {
             set,
             sleepers_announced,
         } => json!({"kind": "event", "set": set, "waiters": sleepers_announced}),
+        PartState::RLock { lock, depth } => {
+            let mut object = json!({"kind": "rlock", "depth": depth});
+            let fields = object.as_object_mut().expect("an object");
+            fields.extend(lock_json(lock).as_object().expect("an object").clone());
+            object
+        }
+        PartState::Condition { waiting } => json!({"kind": "condition", "waiting": waiting}),
+        PartState::Barrier {
+            parties,
+            waiting,
+            broken,
+        } => json!({"kind": "barrier", "parties": parties, "waiting": waiting, "broken": broken}),
+        PartState::RwLock {
+            writer,
+            readers_turned_away,
+            readers,
+            readers_died,
+            writer_died,
+        } => json!({
+            "kind": "rwlock",
+            "readers": readers,
+            "readers_died": readers_died,
+            "readers_turned_away": readers_turned_away,
+            "writer": lock_json(writer),
+            "writer_died": writer_died,
+        }),
         PartState::Semaphore { state, ids } => {
             let (holders, guard) = shmsync::inspect::holdings(state, *ids);
             let holders: Vec<Json> = (holders.iter())

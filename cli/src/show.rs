@@ -330,6 +330,8 @@ fn names_threads(part: &shmsync::inspect::Part) -> bool {
     };
     let here = match &part.state {
         PartState::Lock(lock)
+        | PartState::RLock { lock, .. }
+        | PartState::RwLock { writer: lock, .. }
         | PartState::Value { lock, .. }
         | PartState::Array { lock, .. }
         | PartState::Queue { lock, .. } => names(lock),

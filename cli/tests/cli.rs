@@ -740,3 +740,37 @@ fn usage_errors_exit_2_and_missing_names_1() {
     assert!(status.success() && stderr.is_empty(), "{status:?} {stderr}");
     let _ = std::io::stdout().flush();
 }
+
+shm_struct! {
+    struct Crew { rlock: shmsync::RLock, gate: shmsync::Barrier, ready: shmsync::Condition, table: shmsync::RwLock }
+}
+
+#[test]
+fn rlocks_barriers_conditions_and_rwlocks_are_shown() {
+    let name = ShmName::new("cli-crew");
+    let crew = Shared::<Crew>::create_with(&name, |crew| crew.gate = shmsync::Barrier::new(2))
+        .expect("created");
+    let _outer = crew.rlock.lock().unwrap();
+    let _inner = crew.rlock.lock().unwrap();
+    let _writing = crew.table.write().unwrap();
+    shmsync().args(["show", &name]).assert().success().stdout(
+        predicate::str::contains(format!("rlock: RLock: held by thread {} (2 levels)", me()))
+            .and(predicate::str::contains(
+                "gate: Barrier: 0 of 2 parties waiting",
+            ))
+            .and(predicate::str::contains("ready: Condition: nobody waits"))
+            .and(predicate::str::contains(format!(
+                "table: RwLock: no readers; writer lock held by thread {}, readers turned away",
+                me()
+            ))),
+    );
+    let shown = json_of(shmsync().args(["show", "--json", &name]));
+    let parts = &shown["value"]["parts"];
+    assert_eq!(parts[0]["kind"], "rlock");
+    assert_eq!(parts[0]["depth"], 2);
+    assert_eq!(parts[0]["holder_tid"], me());
+    assert_eq!(parts[1]["parties"], 2);
+    assert_eq!(parts[2]["waiting"], 0);
+    assert_eq!(parts[3]["writer"]["state"], "held");
+    assert_eq!(shown["layout"], "checked");
+}

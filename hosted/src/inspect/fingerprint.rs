@@ -240,6 +240,9 @@ mod tests {
     shm_struct! {
         struct Empty {}
     }
+    shm_struct! {
+        struct Later { r: crate::RLock, b: crate::Barrier, c: crate::Condition, w: crate::RwLock }
+    }
     pod_struct! {
         struct Item { a: u16, b: u8, c: u8 }
     }
@@ -270,6 +273,7 @@ mod tests {
         assert_eq!(verified::<Many>(), Verification::Matches);
         assert_eq!(verified::<Nest>(), Verification::Matches);
         assert_eq!(verified::<Empty>(), Verification::Matches);
+        assert_eq!(verified::<Later>(), Verification::Matches);
         assert_eq!(verified::<[Value<f32>; 3]>(), Verification::Matches);
         assert_eq!(verified::<u64>(), Verification::Matches);
         assert_eq!(verified::<()>(), Verification::Matches);
@@ -294,7 +298,7 @@ mod tests {
             verify(&described, Many::LAYOUT.fingerprint() ^ 1),
             Verification::Differs
         );
-        let unknown = "t::S (8 bytes, align 4) { r: RLock<Futex, Robust>@0 }";
+        let unknown = "t::S (8 bytes, align 4) { r: Mutex<Futex, Robust>@0 }";
         let described = TypeDescription::parse(unknown).unwrap();
         assert!(matches!(verify(&described, 0), Verification::Unchecked(_)));
     }

@@ -9,8 +9,8 @@ use std::alloc::{alloc_zeroed, dealloc, Layout as Allocation};
 use std::ptr::NonNull;
 
 use shmsync_core::{
-    BoundedSemaphore, Event, Lock, Owner, Scalar, Semaphore, ShmSafe, Spin,
-    TrackedBoundedSemaphore, TrackedSemaphore, Unowned, Value,
+    Barrier, BoundedSemaphore, Condition, Event, Lock, Owner, RLock, RwLock, Scalar, Semaphore,
+    ShmSafe, Spin, TrackedBoundedSemaphore, TrackedSemaphore, Unowned, Value,
 };
 
 use super::description::TypeArg;
@@ -140,6 +140,25 @@ macro_rules! with_backends {
     };
 }
 
+/// Runs `$body` with `$N` the slot count `$n` of a `Condition` or `RwLock`, if it is
+/// `$hosted` (the hosted crate's alias) or 8 (the core's aliases): the only counts this
+/// build has the types of.
+macro_rules! with_slots {
+    ($n:expr, $hosted:path, |$N:ident| $body:expr) => {
+        match $n {
+            $hosted => {
+                const $N: usize = $hosted;
+                $body
+            }
+            8 => {
+                const $N: usize = 8;
+                $body
+            }
+            _ => None,
+        }
+    };
+}
+
 /// Runs `$body` with `$T` the scalar named `$t`.
 macro_rules! with_scalar {
     ($t:expr, |$T:ident| $body:expr) => {
@@ -188,6 +207,28 @@ pub(crate) fn builtin(name: &str, args: &[TypeArg]) -> Option<Known> {
             with_scalar!(*t, |T| with_backends!(*w, *o, |W, O| Some(
                 value::<T, W, O>()
             )))
+        }
+        ("RLock", [Some(w), Some("Robust")]) => with_wait!(*w, |W| Some(rlock::<W>())),
+        ("Barrier", [Some(w), Some(o)]) => with_backends!(*w, *o, |W, O| Some(barrier::<W, O>())),
+        ("Condition", [Some(w), Some(o), None]) => {
+            let TypeArg::Len(slots) = args[2] else {
+                return None;
+            };
+            with_slots!(slots, crate::CONDITION_WAITERS, |N| with_backends!(
+                *w,
+                *o,
+                |W, O| Some(condition::<W, O, N>())
+            ))
+        }
+        ("RwLock", [Some(w), Some(o), None]) => {
+            let TypeArg::Len(slots) = args[2] else {
+                return None;
+            };
+            with_slots!(slots, crate::RWLOCK_READERS, |N| with_backends!(
+                *w,
+                *o,
+                |W, O| Some(rwlock::<W, O, N>())
+            ))
         }
         ("Array", [Some(t), None, Some(w), Some(o)]) => {
             let TypeArg::Len(len) = args[1] else {
@@ -291,6 +332,76 @@ where
     known::<T>(name, move |semaphore| PartState::Semaphore {
         state: state(semaphore),
         ids: holder_ids::<O>(),
+    })
+}
+
+fn rlock<W: shmsync_core::Wait + 'static>() -> Known {
+    let name = short_name::<W, Robust>("RLock".into(), full_name::<W, Robust>("RLock"));
+    known::<RLock<W, Robust>>(name, |rlock| {
+        let (state, depth) = rlock.state();
+        PartState::RLock {
+            lock: LockView {
+                state,
+                sleepers_announced: rlock.sleepers_announced(),
+                ids: HolderIds::Threads,
+            },
+            depth,
+        }
+    })
+}
+
+fn barrier<W: shmsync_core::Wait + 'static, O: Owner + 'static>() -> Known {
+    let name = short_name::<W, O>("Barrier".into(), full_name::<W, O>("Barrier"));
+    known::<Barrier<W, O>>(name, |barrier| PartState::Barrier {
+        parties: barrier.parties(),
+        waiting: barrier.n_waiting(),
+        broken: barrier.is_broken(),
+    })
+}
+
+fn condition<W, O, const N: usize>() -> Known
+where
+    W: shmsync_core::Wait + 'static,
+    O: Owner + 'static,
+{
+    let full = format!("Condition<{}, {}, {N}>", W::NAME, O::NAME);
+    let alias = if N == crate::CONDITION_WAITERS {
+        "Condition".into()
+    } else {
+        full.clone()
+    };
+    known::<Condition<W, O, N>>(short_name::<W, O>(alias, full), |condition| {
+        PartState::Condition {
+            waiting: condition.waiting(),
+        }
+    })
+}
+
+fn rwlock<W, O, const N: usize>() -> Known
+where
+    W: shmsync_core::Wait + 'static,
+    O: Owner + 'static,
+{
+    let full = format!("RwLock<{}, {}, {N}>", W::NAME, O::NAME);
+    let alias = if N == crate::RWLOCK_READERS {
+        "RwLock".into()
+    } else {
+        full.clone()
+    };
+    known::<RwLock<W, O, N>>(short_name::<W, O>(alias, full), |rwlock| {
+        let (writer, readers_turned_away) = rwlock.writer();
+        let (readers, readers_died) = rwlock.readers();
+        PartState::RwLock {
+            writer: LockView {
+                state: writer,
+                sleepers_announced: false,
+                ids: holder_ids::<O>(),
+            },
+            readers_turned_away,
+            readers,
+            readers_died,
+            writer_died: rwlock.writer_died(),
+        }
     })
 }
 
@@ -453,6 +564,13 @@ mod tests {
         sized_as::<shmsync_core::Array<u32, 3, Spin, Unowned>>();
         sized_as::<shmsync_core::Array<u64, 1, Spin, Unowned>>();
         sized_as::<shmsync_core::Array<bool, 9, Futex, Unowned>>();
+        sized_as::<crate::RLock>();
+        sized_as::<crate::Barrier>();
+        sized_as::<crate::Condition>();
+        sized_as::<crate::RwLock>();
+        sized_as::<shmsync_core::spin::Condition>();
+        sized_as::<shmsync_core::spin::RwLock>();
+        sized_as::<Barrier<Spin, Unowned>>();
         assert_eq!(sized_as::<crate::Value<u32>>().short_name, "Value<u32>");
         assert_eq!(sized_as::<crate::Semaphore>().short_name, "Semaphore");
         assert_eq!(
@@ -466,7 +584,12 @@ mod tests {
         let name = |s: &str| TypeArg::Name(s.into());
         assert!(builtin("Lock", &[name("Embassy"), name("Unowned")]).is_none());
         assert!(builtin("Lock", &[name("Futex")]).is_none());
-        assert!(builtin("RLock", &[name("Futex"), name("Robust")]).is_none());
+        assert!(builtin("RLock", &[name("Futex"), name("Unowned")]).is_none());
+        assert!(builtin(
+            "Condition",
+            &[name("Futex"), name("Robust"), TypeArg::Len(3)]
+        )
+        .is_none());
         assert!(builtin("Value", &[name("char"), name("Futex"), name("Robust")]).is_none());
         let huge = [
             name("u64"),

@@ -92,6 +92,41 @@ pub enum PartState {
     },
     /// A lock.
     Lock(LockView),
+    /// A re-entrant lock.
+    RLock {
+        /// Its lock.
+        lock: LockView,
+        /// How many levels its holder holds, as stored.
+        depth: u32,
+    },
+    /// A condition variable.
+    Condition {
+        /// Waiters holding a slot (those beyond the slots are not counted).
+        waiting: usize,
+    },
+    /// A barrier.
+    Barrier {
+        /// The parties it waits for.
+        parties: u32,
+        /// The parties waiting now.
+        waiting: u32,
+        /// Whether it is broken.
+        broken: bool,
+    },
+    /// A readers-writer lock.
+    RwLock {
+        /// Its writer lock.
+        writer: LockView,
+        /// Whether readers are turned away: a writer holds it, or waits for readers.
+        readers_turned_away: bool,
+        /// Readers holding a slot.
+        readers: usize,
+        /// Slots held by readers that died (freed at the next look).
+        readers_died: usize,
+        /// Whether a writer died holding it, perhaps half-way through a change (or it
+        /// is not recoverable).
+        writer_died: bool,
+    },
     /// An event.
     Event {
         /// Whether it is set.
@@ -572,6 +607,53 @@ impl fmt::Display for PartState {
                 " (its description was cut short: the fields after the cut are not shown)",
             ),
             PartState::Lock(lock) => write!(f, ": {lock}"),
+            PartState::RLock { lock, depth } => {
+                write!(f, ": {lock}")?;
+                if *depth > 1 && lock.state != LockState::Free {
+                    write!(f, " ({depth} levels)")?;
+                }
+                Ok(())
+            }
+            PartState::Condition { waiting } => match waiting {
+                0 => f.write_str(": nobody waits"),
+                1 => f.write_str(": 1 waiter"),
+                n => write!(f, ": {n} waiters"),
+            },
+            PartState::Barrier {
+                parties,
+                waiting,
+                broken,
+            } => {
+                write!(f, ": {waiting} of {parties} parties waiting")?;
+                if *broken {
+                    f.write_str(", broken")?;
+                }
+                Ok(())
+            }
+            PartState::RwLock {
+                writer,
+                readers_turned_away,
+                readers,
+                readers_died,
+                writer_died,
+            } => {
+                match readers {
+                    0 => f.write_str(": no readers")?,
+                    1 => f.write_str(": 1 reader")?,
+                    n => write!(f, ": {n} readers")?,
+                }
+                if *readers_died > 0 {
+                    write!(f, " ({readers_died} died reading, freed at the next look)")?;
+                }
+                write!(f, "; writer lock {writer}")?;
+                if *readers_turned_away {
+                    f.write_str(", readers turned away")?;
+                }
+                if *writer_died {
+                    f.write_str("; a writer died mid-change")?;
+                }
+                Ok(())
+            }
             PartState::Event {
                 set,
                 sleepers_announced,
@@ -879,6 +961,39 @@ mod tests {
             ]
         );
         drop((held, permit));
+    }
+
+    shm_struct! {
+        struct Later { r: crate::RLock, b: crate::Barrier, c: crate::Condition, w: crate::RwLock }
+    }
+
+    #[test]
+    fn rlocks_barriers_conditions_and_rwlocks_read_as_their_state() {
+        let name = name("later");
+        let later = Shared::<Later>::create_with(&name, |later| {
+            later.b = crate::Barrier::new(3);
+        })
+        .unwrap();
+        let outer = later.r.lock().unwrap();
+        let inner = later.r.lock().unwrap();
+        let reading = later.w.read().unwrap();
+        let value = Segment::look(&name)
+            .unwrap()
+            .read_value(&ReadOptions::default())
+            .unwrap();
+        assert_eq!(value.verification, Verification::Matches);
+        let lines: Vec<String> = value.root.parts.iter().map(|p| p.to_string()).collect();
+        let me = nix::unistd::gettid();
+        assert_eq!(
+            lines,
+            [
+                format!("r: RLock: held by thread {me} (2 levels)"),
+                "b: Barrier: 0 of 3 parties waiting".into(),
+                "c: Condition: nobody waits".into(),
+                "w: RwLock: 1 reader; writer lock free".into(),
+            ]
+        );
+        drop((inner, outer, reading));
     }
 }
 
