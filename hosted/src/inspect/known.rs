@@ -335,6 +335,22 @@ where
     })
 }
 
+/// The name of the library's type `name` with `slots` slots: its hosted alias's for the
+/// hosted backends and the alias's count (`hosted`), else its full name.
+fn slotted_name<W, O>(name: &str, slots: usize, hosted: usize) -> String
+where
+    W: shmsync_core::Wait + 'static,
+    O: Owner + 'static,
+{
+    let full = format!("{name}<{}, {}, {slots}>", W::NAME, O::NAME);
+    let alias = if slots == hosted {
+        name.to_owned()
+    } else {
+        full.clone()
+    };
+    short_name::<W, O>(alias, full)
+}
+
 fn rlock<W: shmsync_core::Wait + 'static>() -> Known {
     let name = short_name::<W, Robust>("RLock".into(), full_name::<W, Robust>("RLock"));
     known::<RLock<W, Robust>>(name, |rlock| {
@@ -364,16 +380,9 @@ where
     W: shmsync_core::Wait + 'static,
     O: Owner + 'static,
 {
-    let full = format!("Condition<{}, {}, {N}>", W::NAME, O::NAME);
-    let alias = if N == crate::CONDITION_WAITERS {
-        "Condition".into()
-    } else {
-        full.clone()
-    };
-    known::<Condition<W, O, N>>(short_name::<W, O>(alias, full), |condition| {
-        PartState::Condition {
-            waiting: condition.waiting(),
-        }
+    let name = slotted_name::<W, O>("Condition", N, crate::CONDITION_WAITERS);
+    known::<Condition<W, O, N>>(name, |condition| PartState::Condition {
+        waiting: condition.waiting(),
     })
 }
 
@@ -382,13 +391,8 @@ where
     W: shmsync_core::Wait + 'static,
     O: Owner + 'static,
 {
-    let full = format!("RwLock<{}, {}, {N}>", W::NAME, O::NAME);
-    let alias = if N == crate::RWLOCK_READERS {
-        "RwLock".into()
-    } else {
-        full.clone()
-    };
-    known::<RwLock<W, O, N>>(short_name::<W, O>(alias, full), |rwlock| {
+    let name = slotted_name::<W, O>("RwLock", N, crate::RWLOCK_READERS);
+    known::<RwLock<W, O, N>>(name, |rwlock| {
         let (writer, readers_turned_away) = rwlock.writer();
         let (readers, readers_died) = rwlock.readers();
         PartState::RwLock {
