@@ -190,15 +190,6 @@ impl<W, O: DistinctIds> RLock<W, O> {
 
     /// What its lock's word says right now (see [`Lock::state`]), and how many levels
     /// its holder holds as stored (0 when free): for diagnostics.
-    ///
-    /// ```
-    /// use shmsync_core::{LockState, RLock, Spin, Unowned};
-    ///
-    /// let lock: RLock<Spin, Unowned> = RLock::new();
-    /// let _outer = lock.lock().unwrap();
-    /// let _inner = lock.lock().unwrap();
-    /// assert!(matches!(lock.state(), (LockState::Held { .. }, 2)));
-    /// ```
     pub fn state(&self) -> (crate::lock::LockState, u32) {
         (self.lock.state(), self.depth.load(Ordering::Relaxed))
     }
