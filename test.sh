@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check of the project, from a fresh machine: installs what is missing, then runs
-# formatting, lints, host tests, doc tests, loom models, cross builds, the firmware demos
-# on QEMU (one core; two cores and an interrupt handler) and the tour.
+# formatting, lints, host tests, doc tests (the shmsync command's among them), the
+# command's install, loom models, cross builds, the firmware demos on QEMU (one core; two
+# cores and an interrupt handler) and the tour.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -43,6 +44,13 @@ step "host tests and doc tests"
 hang_limit 1800 cargo test --workspace 2>&1 | tee -a "$results"
 # The async forms and the pass-through features.
 hang_limit 900 cargo test -p shmsync-core --all-features 2>&1 | tee -a "$results"
+
+step "the shmsync command installs as the README says"
+install_root=$(mktemp -d)
+cargo install --quiet --locked --debug --path cli --root "$install_root" --target-dir target/install
+"$install_root/bin/shmsync" --version
+"$install_root/bin/shmsync" ls --all >/dev/null
+rm -rf "$install_root"
 
 step "loom models"
 hang_limit 1800 env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --test loom_cores --release 2>&1 | tee -a "$results"

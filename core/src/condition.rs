@@ -295,6 +295,27 @@ impl<W, O: Owner> Slot<W, O> {
 }
 
 impl<W, O: Owner, const WAITERS: usize> Condition<W, O, WAITERS> {
+    /// How many waiters hold a slot right now, each from before it releases the lock
+    /// until it has taken it back (a waiter beyond the slots is not counted): for
+    /// diagnostics.
+    ///
+    /// ```
+    /// use shmsync_core::spin::Condition;
+    ///
+    /// let condition = Condition::new();
+    /// assert_eq!(condition.waiting(), 0);
+    /// ```
+    pub fn waiting(&self) -> usize {
+        (self.slots.iter())
+            .filter(|slot| {
+                matches!(
+                    slot.owner.state(),
+                    crate::lock::LockState::Held { .. } | crate::lock::LockState::Recovering { .. }
+                )
+            })
+            .count()
+    }
+
     /// A condition nobody waits on.
     #[cfg(not(loom))]
     pub const fn new() -> Self {

@@ -65,6 +65,14 @@ impl<W> Event<W> {
     pub fn clear(&self) {
         self.word.fetch_and(!SET, Ordering::Relaxed);
     }
+
+    /// Whether some waiter has said that it sleeps on the flag, so that the next
+    /// [`set`](Self::set) makes a wake-up call. It tells that somebody waits, not how
+    /// many; a waiter that timed out or died asleep may leave it set until the next
+    /// `set`. For diagnostics.
+    pub fn sleepers_announced(&self) -> bool {
+        self.word.load(Ordering::Relaxed) & WAITERS != 0
+    }
 }
 
 impl<W: Wait> Event<W> {

@@ -99,10 +99,10 @@ pub use error::{
 pub use error::{Closed, GetError, NoTaskPending, PutError};
 pub use event::Event;
 pub use layout::{Arg, Description, Difference, Field, FieldPath, Layout, Shape};
-pub use lock::{Lock, LockGuard, LockResult, TryLockResult};
+pub use lock::{Lock, LockGuard, LockResult, LockState, TryLockResult};
 pub use owner::{DistinctIds, Owner, Unowned};
 pub use pod::Pod;
-pub use queue::Queue;
+pub use queue::{Queue, QueueState};
 pub use rlock::{RLock, RLockGuard, RLockResult, RLockTryResult};
 pub use rwlock::{
     ReadResult, RwLock, RwLockReadGuard, RwLockWriteGuard, TryReadResult, TryWriteResult,
@@ -112,6 +112,8 @@ pub use scalar::{Bitwise, Number, Scalar};
 pub use semaphore::{BoundedSemaphore, Semaphore};
 pub use shm_safe::ShmSafe;
 pub use sync::{AtomicU32, Ordering};
-pub use tracked_semaphore::{Permit, TrackedBoundedSemaphore, TrackedSemaphore, TRACKED_HOLDERS};
+pub use tracked_semaphore::{
+    Holding, Permit, SemaphoreState, TrackedBoundedSemaphore, TrackedSemaphore, TRACKED_HOLDERS,
+};
 pub use value::Value;
 pub use wait::{deadline_after, expired, Timed, Wait};

@@ -174,6 +174,76 @@ impl<W, O: Owner> Lock<W, O> {
             id => Some(id),
         }
     }
+
+    /// What the lock's word says right now, in one load: for diagnostics (the
+    /// `shmsync` command shows it for a lock in a segment). Stale as soon as it returns.
+    pub fn state(&self) -> LockState {
+        LockState::of_word(self.word.load(Ordering::Relaxed))
+    }
+
+    /// Whether some locker has said that it sleeps waiting for the lock (the word's
+    /// `FUTEX_WAITERS` bit), so that the release makes a wake-up call. It tells that
+    /// somebody waits, not how many; a locker that timed out or died asleep may leave
+    /// it set until the next release. For diagnostics.
+    pub fn sleepers_announced(&self) -> bool {
+        self.word.load(Ordering::Relaxed) & WAITERS != 0
+    }
+}
+
+/// What a [`Lock`]'s word says, as [`Lock::state`] reads it.
+///
+/// The ids are the backend's: with the hosted crate's robust backend, the Linux thread
+/// id of the holder in its own PID namespace (in another namespace the same number may
+/// name another thread, or none); with [`Unowned`](crate::Unowned),
+/// [`Unowned::ANONYMOUS`](crate::Unowned::ANONYMOUS).
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::spin::Lock;
+/// use shmsync_core::{LockState, Unowned};
+///
+/// let lock = Lock::new();
+/// assert_eq!(lock.state(), LockState::Free);
+/// let guard = lock.lock().unwrap();
+/// assert_eq!(lock.state(), LockState::Held { holder: Unowned::ANONYMOUS });
+/// drop(guard);
+/// assert!(!lock.sleepers_announced());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockState {
+    /// Nobody holds it.
+    Free,
+    /// `holder` holds it.
+    Held {
+        /// The holder's id.
+        holder: u32,
+    },
+    /// Nobody holds it, and its last holder died holding it: the next locker is told
+    /// [`LockError::OwnerDied`], and the data it protects may be half-updated.
+    OwnerDied,
+    /// `holder` holds it, was told its previous holder died, and has not yet marked the
+    /// data consistent ([`LockGuard::mark_consistent`]).
+    Recovering {
+        /// The holder's id.
+        holder: u32,
+    },
+    /// A holder died, the next one released it without marking the data consistent:
+    /// it is never taken again ([`LockError::NotRecoverable`]).
+    NotRecoverable,
+}
+
+impl LockState {
+    /// The state a word holds, `WAITERS` aside.
+    fn of_word(word: u32) -> LockState {
+        match (word & OWNER_DIED != 0, word & ID) {
+            (false, 0) => LockState::Free,
+            (false, holder) => LockState::Held { holder },
+            (true, 0) => LockState::OwnerDied,
+            (true, UNUSABLE) => LockState::NotRecoverable,
+            (true, holder) => LockState::Recovering { holder },
+        }
+    }
 }
 
 impl<W: Wait, O: Owner> Lock<W, O> {

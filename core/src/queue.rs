@@ -160,7 +160,7 @@ pub struct Queue<T: Pod, const N: usize, W, O: Owner> {
 
 impl<T: Pod, const N: usize, W, O: Owner> Queue<T, N, W, O> {
     /// The largest capacity `N`.
-    pub const MAX_CAPACITY: usize = 1 << 29;
+    pub const MAX_CAPACITY: usize = MAX_CAPACITY as usize;
 
     /// Refuses, at compile time, a capacity of 0 or above [`Self::MAX_CAPACITY`].
     const CAPACITY_CHECK: () = assert!(
@@ -170,7 +170,7 @@ impl<T: Pod, const N: usize, W, O: Owner> Queue<T, N, W, O> {
 
     /// The counts run modulo the largest multiple of `N` that fits in their 30 bits, so
     /// that count % N names the same slot across the wrap.
-    const LAP: u32 = (N as u32) * ((COUNT + 1) / N as u32);
+    const LAP: u32 = lap(N as u32);
 
     const_fn! {
         /// An empty, open queue of capacity `N` (Python's `Queue(maxsize=N)`).
@@ -228,14 +228,28 @@ impl<T: Pod, const N: usize, W, O: Owner> Queue<T, N, W, O> {
         Self::distance(tail, done) as usize
     }
 
+    /// What its counter words say right now, read without its lock: for diagnostics.
+    /// The words are read one after the other while others may change them.
+    ///
+    /// ```
+    /// use shmsync_core::spin::Queue;
+    ///
+    /// let q: Queue<u32, 4> = Queue::new();
+    /// q.put(7).unwrap();
+    /// let state = q.state();
+    /// assert_eq!((state.len, state.capacity, state.unfinished_tasks), (1, 4, 1));
+    /// assert!(!state.closed);
+    /// ```
+    pub fn state(&self) -> QueueState {
+        let head = self.head.load(Ordering::Acquire);
+        let tail = self.tail.load(Ordering::Acquire);
+        let done = self.done.load(Ordering::Acquire);
+        QueueState::from_words(N, tail, head, done)
+    }
+
     /// `later - earlier` for two counts modulo [`Self::LAP`].
     fn distance(later: u32, earlier: u32) -> u32 {
-        let (later, earlier) = (later & COUNT, earlier & COUNT);
-        if later >= earlier {
-            later - earlier
-        } else {
-            later.wrapping_add(Self::LAP).wrapping_sub(earlier)
-        }
+        distance(later, earlier, Self::LAP)
     }
 
     /// `word` with its count advanced by one and `SLEEPERS` cleared (the store of it
@@ -251,6 +265,83 @@ impl<T: Pod, const N: usize, W, O: Owner> Queue<T, N, W, O> {
         &self.slots[(word & COUNT) as usize % N]
     }
 }
+
+/// The lap of a queue of `capacity` slots (from 1 to 2^29): the counts run modulo the
+/// largest multiple of `capacity` that fits in their 30 bits.
+const fn lap(capacity: u32) -> u32 {
+    capacity * ((COUNT + 1) / capacity)
+}
+
+/// `later - earlier` for two counts modulo `lap`.
+fn distance(later: u32, earlier: u32, lap: u32) -> u32 {
+    let (later, earlier) = (later & COUNT, earlier & COUNT);
+    if later >= earlier {
+        later - earlier
+    } else {
+        later.wrapping_add(lap).wrapping_sub(earlier)
+    }
+}
+
+/// What a [`Queue`]'s counter words say: [`Queue::state`], or
+/// [`from_words`](Self::from_words) for a program that reads a queue's bytes without
+/// its type.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::QueueState;
+///
+/// // 5 items put, 2 taken, 1 marked done, in a queue of 4 slots.
+/// let state = QueueState::from_words(4, 5, 2, 1);
+/// assert_eq!((state.len, state.unfinished_tasks), (3, 4));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueState {
+    /// Items in the queue (Python's `qsize()`).
+    pub len: usize,
+    /// Its capacity `N`.
+    pub capacity: usize,
+    /// Whether it was [closed](Queue::close).
+    pub closed: bool,
+    /// Items put and not yet marked done ([`Queue::unfinished_tasks`]).
+    pub unfinished_tasks: usize,
+    /// Whether some getter has said it sleeps waiting for an item.
+    pub getters_sleep: bool,
+    /// Whether some putter has said it sleeps waiting for room.
+    pub putters_sleep: bool,
+    /// Whether some joiner has said it sleeps waiting for every task to be done.
+    pub joiners_sleep: bool,
+}
+
+impl QueueState {
+    /// What the counter words `tail`, `head` and `done` of a queue of `capacity` slots
+    /// say, for a program that reads a queue's bytes without its type (the queue's
+    /// [layout](crate::Layout) names the words and where they are), as the `shmsync`
+    /// command does. Any words make a state; a capacity of 0 or above
+    /// [`Queue::MAX_CAPACITY`] (no queue's) makes one with every count 0.
+    pub fn from_words(capacity: usize, tail: u32, head: u32, done: u32) -> QueueState {
+        let lap = match u32::try_from(capacity) {
+            Ok(slots @ 1..=MAX_CAPACITY) => lap(slots),
+            _ => 0,
+        };
+        let count = |later, earlier| match lap {
+            0 => 0,
+            lap => distance(later, earlier, lap) as usize,
+        };
+        QueueState {
+            len: count(tail, head).min(capacity),
+            capacity,
+            closed: tail & CLOSED != 0,
+            unfinished_tasks: count(tail, done),
+            getters_sleep: tail & SLEEPERS != 0,
+            putters_sleep: head & SLEEPERS != 0,
+            joiners_sleep: done & SLEEPERS != 0,
+        }
+    }
+}
+
+/// The largest capacity of a queue, as a word.
+const MAX_CAPACITY: u32 = 1 << 29;
 
 /// What stopped one attempt.
 enum Blocked {
@@ -897,6 +988,9 @@ mod tests {
                 expected += 1;
             }
             assert_eq!(q.unfinished_tasks(), 1);
+            // What a reader of the bytes sees, by the words alone, across the wrap.
+            let state = q.state();
+            assert_eq!((state.len, state.unfinished_tasks), (1, 1));
             assert_eq!(q.try_get(), Ok(expected));
             q.task_done().unwrap();
             assert_eq!(q.try_get(), Err(GetError::Empty));
@@ -922,4 +1016,22 @@ mod tests {
         assert_eq!(Q::distance(5 | CLOSED | SLEEPERS, 2), 3);
         assert_eq!(Q::advance((lap - 1) | CLOSED | SLEEPERS), CLOSED);
     }
+
+    /// A reader of another program's bytes gets a state from any words, never a panic.
+    #[test]
+    fn any_words_make_a_queue_state() {
+        let state = QueueState::from_words(3, 1 | CLOSED | SLEEPERS, Q3_LAP - 2, 0);
+        assert_eq!(
+            (state.len, state.closed, state.getters_sleep),
+            (3, true, true)
+        );
+        for capacity in [0, 1, 3, 1 << 29, (1 << 29) + 1, usize::MAX] {
+            for word in [0, 1, COUNT, CLOSED, SLEEPERS, u32::MAX] {
+                let state = QueueState::from_words(capacity, word, !word, word / 3);
+                assert!(state.len <= capacity);
+            }
+        }
+    }
+
+    const Q3_LAP: u32 = Queue::<u8, 3, Spin, Unowned>::LAP;
 }

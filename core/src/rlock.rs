@@ -187,6 +187,18 @@ impl<W, O: DistinctIds> RLock<W, O> {
     pub fn holder_died(&self) -> bool {
         self.lock.holder_died()
     }
+
+    /// What its lock's word says right now (see [`Lock::state`]), and how many levels
+    /// its holder holds as stored (0 when free): for diagnostics.
+    pub fn state(&self) -> (crate::lock::LockState, u32) {
+        (self.lock.state(), self.depth.load(Ordering::Relaxed))
+    }
+
+    /// Whether some locker has said it sleeps waiting (see
+    /// [`Lock::sleepers_announced`]).
+    pub fn sleepers_announced(&self) -> bool {
+        self.lock.sleepers_announced()
+    }
 }
 
 impl<W: Wait, O: DistinctIds> RLock<W, O> {

@@ -221,6 +221,45 @@ impl<W, O: Owner, const READERS: usize> RwLock<W, O, READERS> {
         self.is_locked_exclusive() || self.readers.iter().any(Lock::is_locked)
     }
 
+    /// How many readers hold a slot right now, and how many slots a reader that died
+    /// holds (freed by the next reader or writer that looks): for diagnostics.
+    ///
+    /// ```
+    /// use shmsync_core::spin::RwLock;
+    ///
+    /// let lock = RwLock::new();
+    /// let _reading = lock.read().unwrap();
+    /// assert_eq!(lock.readers(), (1, 0));
+    /// ```
+    pub fn readers(&self) -> (usize, usize) {
+        use crate::lock::LockState;
+        let (mut reading, mut died) = (0, 0);
+        for slot in &self.readers {
+            match slot.state() {
+                LockState::Held { .. } | LockState::Recovering { .. } => reading += 1,
+                LockState::OwnerDied | LockState::NotRecoverable => died += 1,
+                LockState::Free => {}
+            }
+        }
+        (reading, died)
+    }
+
+    /// What its writer lock's word says right now (see [`Lock::state`]), and whether
+    /// readers are turned away (a writer holds it or waits for the readers): for
+    /// diagnostics.
+    ///
+    /// ```
+    /// use shmsync_core::spin::RwLock;
+    /// use shmsync_core::LockState;
+    ///
+    /// let lock = RwLock::new();
+    /// assert_eq!(lock.writer(), (LockState::Free, false));
+    /// ```
+    pub fn writer(&self) -> (crate::lock::LockState, bool) {
+        let state = self.state.load(Ordering::Relaxed);
+        (self.writer.state(), state & WRITER != 0)
+    }
+
     /// Whether a writer holds it (or waits for the readers inside to leave).
     pub fn is_locked_exclusive(&self) -> bool {
         self.state.load(Ordering::Relaxed) & WRITER != 0 || self.writer.is_locked()

@@ -64,6 +64,13 @@ impl<W> Semaphore<W> {
         self.permits.load(Ordering::Relaxed)
     }
 
+    /// How many acquirers have said they are waiting for a permit (in or about to
+    /// enter their sleep), so that a release makes a wake-up call. One that died
+    /// waiting is never taken off the count. For diagnostics.
+    pub fn waiters_announced(&self) -> u32 {
+        self.waiters.load(Ordering::Relaxed)
+    }
+
     /// Python's name for [`value`](Self::value).
     pub fn get_value(&self) -> u32 {
         self.value()
@@ -281,6 +288,12 @@ impl<W> BoundedSemaphore<W> {
     /// The most permits it may hold: its initial value.
     pub fn bound(&self) -> u32 {
         self.bound.load(Ordering::Relaxed)
+    }
+
+    /// How many acquirers have said they are waiting: see
+    /// [`Semaphore::waiters_announced`].
+    pub fn waiters_announced(&self) -> u32 {
+        self.semaphore.waiters_announced()
     }
 }
 

@@ -38,7 +38,7 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::error::{NotHeld, OverRelease, TryLockError};
-use crate::lock::Lock;
+use crate::lock::{Lock, LockState};
 use crate::owner::Owner;
 use crate::sync::{AtomicU32, Ordering};
 use crate::wait::{deadline_after, expired, next_look, spin_while, Timed, Wait, MOMENT_NS};
@@ -225,6 +225,87 @@ impl<W, O: Owner> Permits<W, O> {
     fn free_count(&self) -> u32 {
         self.free.load(Ordering::Relaxed) & COUNT
     }
+
+    /// The words as they stand, each read once, without the internal lock.
+    fn state(&self, bounded: bool) -> SemaphoreState {
+        let free = self.free.load(Ordering::Relaxed);
+        let mut holders = [Holding {
+            lock: LockState::Free,
+            permits: 0,
+        }; TRACKED_HOLDERS];
+        for (seen, holder) in holders.iter_mut().zip(&self.holders) {
+            seen.lock = holder.lock.state();
+            seen.permits = holder.held.load(Ordering::Relaxed);
+        }
+        SemaphoreState {
+            free: free & COUNT,
+            sleepers_announced: free & SLEEPERS != 0,
+            total: self.total.load(Ordering::Relaxed),
+            untracked: self.untracked.load(Ordering::Relaxed),
+            bound: bounded.then(|| self.bound.load(Ordering::Relaxed)),
+            guard: self.guard.state(),
+            holders,
+        }
+    }
+}
+
+/// What a [`TrackedSemaphore`]'s or [`TrackedBoundedSemaphore`]'s words say, each read
+/// once without the internal lock: for diagnostics (the `shmsync` command shows it for
+/// a semaphore in a segment). The words are read one after the other while other
+/// threads may change them, so the counts need not add up.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{LockState, Spin, TrackedSemaphore, Unowned};
+///
+/// let sem: TrackedSemaphore<Spin, Unowned> = TrackedSemaphore::new(3);
+/// let _permit = sem.permit();
+/// let state = sem.state();
+/// assert_eq!((state.free, state.total, state.bound), (2, 3, None));
+/// let holding: Vec<_> = state.holders.iter().filter(|h| h.permits > 0).collect();
+/// assert_eq!(holding.len(), 1);
+/// assert!(matches!(holding[0].lock, LockState::Held { .. }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SemaphoreState {
+    /// Free permits as of the last change. The permits of a holder that died since are
+    /// not among them yet: the next call that looks returns them (see
+    /// [`holders`](Self::holders)).
+    pub free: u32,
+    /// Whether some acquirer has said it sleeps waiting for a permit: somebody waits
+    /// (not how many), or waited and died asleep.
+    pub sleepers_announced: bool,
+    /// The permits that exist: free, held, and handed off.
+    pub total: u32,
+    /// Permits held by threads that found no free holder slot: lost if they die.
+    pub untracked: u32,
+    /// The bound of a [`TrackedBoundedSemaphore`]; `None` for a [`TrackedSemaphore`].
+    pub bound: Option<u32>,
+    /// The internal lock that serialises every change: held for a few dozen
+    /// instructions at a time, for longer only by a stopped or dying holder.
+    pub guard: LockState,
+    /// The holder slots: each slot's lock is held by the thread that holds its permits,
+    /// so a holder that died shows as [`LockState::OwnerDied`].
+    pub holders: [Holding; TRACKED_HOLDERS],
+}
+
+/// One holder slot of a [`SemaphoreState`]: who holds it, and how many permits.
+///
+/// # Example
+///
+/// ```
+/// use shmsync_core::{Holding, LockState};
+///
+/// let nobody = Holding { lock: LockState::Free, permits: 0 };
+/// assert_eq!(nobody.permits, 0);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holding {
+    /// The slot's lock: held by the holding thread, marked when it dies.
+    pub lock: LockState,
+    /// The permits it holds.
+    pub permits: u32,
 }
 
 impl<W: Wait, O: Owner> Permits<W, O> {
@@ -455,6 +536,12 @@ macro_rules! semaphore_api {
         impl<W, O: Owner> $type<W, O> {
             /// The most permits a semaphore can hold.
             pub const MAX_PERMITS: u32 = COUNT;
+
+            /// What its words say right now, read without its internal lock (which
+            /// [`value`](Self::value) takes): for diagnostics.
+            pub fn state(&self) -> SemaphoreState {
+                self.permits.state($bounded)
+            }
         }
 
         impl<W: Wait, O: Owner> $type<W, O> {

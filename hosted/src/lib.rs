@@ -34,6 +34,7 @@
 mod error;
 mod futex;
 mod identity;
+pub mod inspect;
 mod process;
 mod robust;
 mod shm;

@@ -22,7 +22,7 @@
 //! | 72 | 8 | when it was created, in nanoseconds since the Unix epoch |
 //! | 80 | 2 | slots in the participant table |
 //! | 128 | 512 | the layout's description, UTF-8, zeros after its end |
-//! | 1024 | 16 × 64 | participant table: per slot a process id (4), a role (4: 1 the creator, 2 an opener) and when it attached (8, ns since the epoch) |
+//! | 1024 | 16 × 64 | participant table: per slot a process id (4), a role (4: 1 the creator, 2 an opener) and when it attached (8, ns since the epoch); all zero once its process left |
 //!
 //! Every other byte is zero, reserved for later minor versions.
 //!
@@ -151,6 +151,10 @@ pub(crate) enum Role {
 pub(crate) struct Header {
     pub format: u32,
     pub state: u32,
+    /// The minor version of the format its writer knew.
+    pub minor: u32,
+    /// When it was created, in nanoseconds since the Unix epoch.
+    pub created: u64,
     pub total_len: u64,
     pub data_offset: u64,
     /// The value's layout fingerprint.
@@ -170,6 +174,8 @@ impl Header {
         Header {
             format: FORMAT_VERSION,
             state: INITIALISING,
+            minor: FORMAT_MINOR,
+            created: unix_nanos(),
             total_len: total_len as u64,
             data_offset: data_offset::<T>() as u64,
             fingerprint,
@@ -200,14 +206,14 @@ impl Header {
         };
         put(&mut bytes, 8, &self.format.to_ne_bytes());
         put(&mut bytes, STATE_OFFSET, &self.state.to_ne_bytes());
-        put(&mut bytes, 16, &FORMAT_MINOR.to_ne_bytes());
+        put(&mut bytes, 16, &self.minor.to_ne_bytes());
         put(&mut bytes, 20, &(HEADER_LEN as u32).to_ne_bytes());
         put(&mut bytes, 24, &self.total_len.to_ne_bytes());
         put(&mut bytes, 32, &self.data_offset.to_ne_bytes());
         put(&mut bytes, 56, &self.fingerprint.to_ne_bytes());
         put(&mut bytes, UNLINK_OFFSET, &self.unlink.encode());
         put(&mut bytes, 68, &self.creator_pid.to_ne_bytes());
-        put(&mut bytes, 72, &unix_nanos().to_ne_bytes());
+        put(&mut bytes, 72, &self.created.to_ne_bytes());
         put(&mut bytes, 80, &(SLOTS as u16).to_ne_bytes());
         put(&mut bytes, DESCRIPTION_OFFSET, &self.description);
         bytes
@@ -269,6 +275,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Probe {
     Probe::Written(Box::new(Header {
         format: FORMAT_VERSION,
         state: word(STATE_OFFSET).unwrap_or(0),
+        minor: word(16).unwrap_or(0),
+        created: field(72),
         total_len: field(24),
         data_offset: field(32),
         fingerprint: field(56),
@@ -351,20 +359,22 @@ pub(crate) fn slot_offset(slot: usize) -> usize {
     TABLE_OFFSET + slot * SLOT_LEN
 }
 
-/// A slot's entry, read back: its process id and whether it is the creator's.
-pub(crate) fn decode_slot(entry: &[u8; SLOT_LEN]) -> (u32, Option<Role>) {
+/// A slot's entry, read back: its process id, whether it is the creator's, and when
+/// it attached (ns since the epoch).
+pub(crate) fn decode_slot(entry: &[u8; SLOT_LEN]) -> (u32, Option<Role>, u64) {
     let pid = u32::from_ne_bytes(entry[..4].try_into().expect("4 bytes"));
     let role = match u32::from_ne_bytes(entry[4..8].try_into().expect("4 bytes")) {
         1 => Some(Role::Creator),
         2 => Some(Role::Opener),
         _ => None,
     };
-    (pid, role)
+    let since = u64::from_ne_bytes(entry[8..].try_into().expect("8 bytes"));
+    (pid, role, since)
 }
 
 pub(crate) const EMPTY_SLOT: [u8; SLOT_LEN] = [0; SLOT_LEN];
 
-fn unix_nanos() -> u64 {
+pub(crate) fn unix_nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))

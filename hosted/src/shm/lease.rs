@@ -11,7 +11,9 @@
 //! - **Slots** (bytes 1 to 64): each participant holds one exclusively, and records in
 //!   the header's table, at the slot's place, its process id and role. Slot 0 is the
 //!   creator's, so an opener can tell a creator that is still initialising from one
-//!   that died doing it.
+//!   that died doing it. A participant that leaves clears its entry before it lets go
+//!   of its slot; one that dies (or `exec`s) cannot, so an entry whose slot nobody
+//!   holds names a process that went without leaving.
 //!
 //! No process id is ever used to decide who lives, so this works across PID
 //! namespaces and without `/proc`. A process forked from a participant shares its
@@ -127,10 +129,84 @@ pub(crate) fn participants(
         if file.read_at(&mut entry, slot_offset(slot))? < SLOT_LEN {
             continue;
         }
-        let (pid, role) = decode_slot(&entry);
+        let (pid, role, _) = decode_slot(&entry);
         found.push(Participant {
             pid,
             creator: role == Some(Role::Creator),
+        });
+    }
+    Ok(found)
+}
+
+/// Clears this process's entry in `slot`, as it leaves: its slot is still held, so
+/// nobody else writes there. Nothing is written into a file cut short, which would
+/// grow it.
+pub(crate) fn clear_entry(file: &SegmentFile, slot: usize) {
+    let end = (slot_offset(slot) + SLOT_LEN) as u64;
+    if file.state().is_ok_and(|state| state.len >= end) {
+        let _ = file.write_at(&EMPTY_SLOT, slot_offset(slot));
+    }
+}
+
+/// An entry of a segment's participant table, as [`Segment`](crate::inspect::Segment)
+/// reads it without attaching: who recorded it, and whether its slot is still held.
+///
+/// # Example
+///
+/// ```
+/// use shmsync::inspect::Segment;
+/// use shmsync::{Shared, Value};
+/// # let name = format!("shmsync-doc-record-{}", std::process::id());
+///
+/// let _segment = Shared::create(&name, Value::<u8>::new(0))?;
+/// let seen = Segment::look(&name)?;
+/// let records = seen.participants();
+/// assert_eq!(records.len(), 1);
+/// assert!(records[0].attached && records[0].creator);
+/// assert_eq!(records[0].pid, std::process::id());
+/// # Ok::<(), shmsync::ShmError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParticipantRecord {
+    /// Its place in the table (0 is the creator's).
+    pub slot: usize,
+    /// The process id it recorded, as it saw itself: in another PID namespace this
+    /// number names another process, or none. 0 if it has not written it yet.
+    pub pid: u32,
+    /// Whether it recorded itself as the creator.
+    pub creator: bool,
+    /// When it attached, in nanoseconds since the Unix epoch (0 if not recorded).
+    pub since_unix_ns: u64,
+    /// Whether its slot is held: by the kernel's record, the process (or a child
+    /// forked from it) is attached. If not, it went without leaving: it was killed,
+    /// crashed or `exec`ed while attached (a process that leaves clears its entry).
+    pub attached: bool,
+}
+
+/// Every entry of the table whose slot is held or that holds a record, in slot order,
+/// looked at by a process that is not attached (it holds no slot).
+pub(crate) fn records(file: &SegmentFile) -> Result<Vec<ParticipantRecord>, ShmError> {
+    let mut table = vec![0u8; SLOTS * SLOT_LEN];
+    let read = file.read_at(&mut table, slot_offset(0))?;
+    let mut found = Vec::new();
+    for slot in 0..SLOTS {
+        let attached = file
+            .conflicting(slot_byte(slot), Lease::Exclusive)?
+            .is_some();
+        let mut entry = EMPTY_SLOT;
+        if read >= (slot + 1) * SLOT_LEN {
+            entry.copy_from_slice(&table[slot * SLOT_LEN..(slot + 1) * SLOT_LEN]);
+        }
+        if !attached && entry == EMPTY_SLOT {
+            continue;
+        }
+        let (pid, role, since_unix_ns) = decode_slot(&entry);
+        found.push(ParticipantRecord {
+            slot,
+            pid,
+            creator: role == Some(Role::Creator),
+            since_unix_ns,
+            attached,
         });
     }
     Ok(found)

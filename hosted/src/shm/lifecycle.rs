@@ -140,19 +140,51 @@ impl Drop for Unfinished {
     }
 }
 
-/// What was found under a name that `create` found taken.
-enum Found {
+/// What was found under a name that `create` found taken, or that is to be removed.
+pub(crate) enum Found {
     /// Somebody is attached.
     Live,
-    /// Its rule keeps it for later processes.
+    /// Nobody is attached, and its rule keeps it for later processes.
     Persisted,
     /// A creator is making it, or another process is removing it or looking whether it
     /// may: wait a moment.
     Busy,
     /// The name went away meanwhile.
     Vanished,
-    /// Stale: its creator and every participant died.
-    Stale(Stale),
+    /// Stale: its creator and every participant died. `marked`: the file starts with
+    /// shmsync's magic; one that does not (its creator died before writing its header)
+    /// may as well be another program's file that starts with zeros.
+    Stale { stale: Stale, marked: bool },
+}
+
+/// Which segments [`remove_if`] removes, once nobody is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removable {
+    /// Stale ones, as `create` replaces them.
+    Stale,
+    /// Stale ones that start with shmsync's magic: what a sweep of `/dev/shm` may
+    /// remove without touching other programs' files.
+    MarkedStale,
+    /// Marked ones that nobody is attached to, stale or kept on purpose.
+    Unused,
+}
+
+impl Removable {
+    fn admits(self, found: &Found) -> bool {
+        match found {
+            Found::Stale { marked, .. } => *marked || self == Removable::Stale,
+            Found::Persisted => self == Removable::Unused,
+            Found::Live | Found::Busy | Found::Vanished => false,
+        }
+    }
+}
+
+/// What [`remove_if`] did.
+pub(crate) enum Removal {
+    /// It removed the name, which held this.
+    Removed(Found),
+    /// It left the name, which holds this (or nothing: `Vanished`).
+    Left(Found),
 }
 
 /// Creates the named segment `name` for a `T`, reclaiming the name if a stale segment
@@ -174,11 +206,11 @@ pub(crate) fn create<T: ShmSafe>(name: &str, patient: bool) -> Result<Unfinished
             Err(ShmError::AlreadyExists { .. }) => {}
             Err(error) => return Err(error),
         }
-        match reclaim(name)? {
-            Found::Stale(stale) => reclaimed = Some(stale),
-            Found::Vanished => {}
-            Found::Busy if !expired::<Futex>(Some(patience)) => pause_briefly(began),
-            Found::Live | Found::Persisted | Found::Busy => {
+        match remove_if(name, Removable::Stale)? {
+            Removal::Removed(Found::Stale { stale, .. }) => reclaimed = Some(stale),
+            Removal::Left(Found::Vanished) => {}
+            Removal::Left(Found::Busy) if !expired::<Futex>(Some(patience)) => pause_briefly(began),
+            Removal::Removed(_) | Removal::Left(_) => {
                 return Err(ShmError::AlreadyExists {
                     name: name.to_owned(),
                 })
@@ -216,37 +248,41 @@ fn enter_new(file: SegmentFile) -> Result<Option<SegmentFile>, ShmError> {
     Ok(Some(file))
 }
 
-/// Looks at the segment named `name` and removes it if it is stale.
-fn reclaim(name: &str) -> Result<Found, ShmError> {
+/// Looks at the segment named `name` and removes it if nobody is attached and
+/// `removable` admits it. Only a process that holds the gate exclusively removes a
+/// name, after looking again: nobody can attach meanwhile, so a segment somebody is
+/// attached to is never removed.
+pub(crate) fn remove_if(name: &str, removable: Removable) -> Result<Removal, ShmError> {
     let file = match SegmentFile::open_named(name) {
         Ok(file) => file,
-        Err(ShmError::NotFound { .. }) => return Ok(Found::Vanished),
+        Err(ShmError::NotFound { .. }) => return Ok(Removal::Left(Found::Vanished)),
         Err(error) => return Err(error),
     };
-    match judge(&file)? {
-        Found::Stale(_) => {}
-        other => return Ok(other),
+    let found = judge(&file)?;
+    if !removable.admits(&found) {
+        return Ok(Removal::Left(found));
     }
     if !lease::seal_off(&file)? {
-        return Ok(Found::Busy);
+        return Ok(Removal::Left(Found::Busy));
     }
     // Nobody can attach while this file holds the gate: look again, for good.
     if !file.state()?.linked {
-        return Ok(Found::Vanished);
+        return Ok(Removal::Left(Found::Vanished));
     }
-    let stale = match judge(&file)? {
-        Found::Stale(stale) => stale,
-        other => return Ok(other),
-    };
+    let found = judge(&file)?;
+    if !removable.admits(&found) {
+        return Ok(Removal::Left(found));
+    }
     match unlink_name(name) {
-        Ok(()) => Ok(Found::Stale(stale)),
-        Err(ShmError::NotFound { .. }) => Ok(Found::Vanished),
+        Ok(()) => Ok(Removal::Removed(found)),
+        Err(ShmError::NotFound { .. }) => Ok(Removal::Left(Found::Vanished)),
         Err(error) => Err(error),
     }
 }
 
-/// Whether the segment in `file` is stale, by its leases and its header.
-fn judge(file: &SegmentFile) -> Result<Found, ShmError> {
+/// Whether the segment in `file` is stale, by its leases and its header; an error for
+/// a file that is not a segment of this format version, whose leases cannot be read.
+pub(crate) fn judge(file: &SegmentFile) -> Result<Found, ShmError> {
     match lease::gate_holders(file)? {
         Some(Lease::Shared) => return Ok(Found::Live),
         Some(Lease::Exclusive) => return Ok(Found::Busy),
@@ -260,7 +296,10 @@ fn judge(file: &SegmentFile) -> Result<Found, ShmError> {
     };
     Ok(match header::read(file)? {
         Probe::Unwritten if young(&state) => Found::Busy,
-        Probe::Unwritten => Found::Stale(unfinished),
+        Probe::Unwritten => Found::Stale {
+            stale: unfinished,
+            marked: false,
+        },
         Probe::Foreign => {
             return Err(ShmError::NotShmsync {
                 name: file.name().to_owned(),
@@ -273,15 +312,21 @@ fn judge(file: &SegmentFile) -> Result<Found, ShmError> {
                 found: format,
             })
         }
-        Probe::CutShort { .. } => Found::Stale(unfinished),
+        Probe::CutShort { .. } => Found::Stale {
+            stale: unfinished,
+            marked: true,
+        },
         Probe::Written(header) if header.state == READY && header.unlink == Unlink::Never => {
             Found::Persisted
         }
-        Probe::Written(header) => Found::Stale(Stale {
-            creator_pid: Some(header.creator_pid),
-            initialised: header.state == READY,
-            held: Some(header.type_record()),
-        }),
+        Probe::Written(header) => Found::Stale {
+            stale: Stale {
+                creator_pid: Some(header.creator_pid),
+                initialised: header.state == READY,
+                held: Some(header.type_record()),
+            },
+            marked: true,
+        },
     })
 }
 

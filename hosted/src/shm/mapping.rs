@@ -157,8 +157,19 @@ impl SegmentFile {
 
     /// Opens the existing file named `name`.
     pub(crate) fn open_named(name: &str) -> Result<SegmentFile, ShmError> {
+        Self::open_existing(name, OFlag::O_RDWR)
+    }
+
+    /// Opens the existing file named `name` for reading only: to look at it, never to
+    /// attach to it (asking who holds a lease needs no more, and taking one is never
+    /// tried).
+    pub(crate) fn open_named_read_only(name: &str) -> Result<SegmentFile, ShmError> {
+        Self::open_existing(name, OFlag::O_RDONLY)
+    }
+
+    fn open_existing(name: &str, access: OFlag) -> Result<SegmentFile, ShmError> {
         let path = shm_path(name)?;
-        let fd = shm_open(path.as_c_str(), OFlag::O_RDWR, Mode::empty())
+        let fd = shm_open(path.as_c_str(), access, Mode::empty())
             .map_err(|e| name_error("shm_open", name, e))?;
         Ok(SegmentFile {
             fd,
@@ -329,6 +340,28 @@ fn flock(byte: u64, lock_type: libc::c_short) -> libc::flock {
     request.l_start = byte as libc::off_t;
     request.l_len = 1;
     request
+}
+
+/// Where `shm_open` keeps named segments on Linux.
+pub(crate) const SHM_DIR: &str = "/dev/shm";
+
+/// The names of the files in [`SHM_DIR`] that can name a segment (see [`shm_path`]),
+/// sorted: shmsync's segments among them, and other programs' files.
+pub(crate) fn names() -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(SHM_DIR)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        if let Some(name) = entry.file_name().to_str() {
+            if shm_path(name).is_ok() {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// Removes the name `name`. Processes that have the file open or mapped keep it.

@@ -19,6 +19,7 @@ mod header;
 mod lease;
 mod lifecycle;
 mod mapping;
+mod survey;
 
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -30,10 +31,14 @@ use shmsync_core::ShmSafe;
 
 use header::{data_offset, segment_len, Header, MAGIC_BYTES};
 pub use header::{Unlink, FORMAT_VERSION};
-pub use lease::Participant;
+pub use lease::{Participant, ParticipantRecord};
 use lifecycle::{Attach, Attached};
 pub use lifecycle::{Origin, Stale};
 use mapping::{Kind, Mapping, SegmentFile};
+pub use survey::{
+    names, remove, Condition, Contents, RemoveIf, Removed, Segment, SegmentHeader, ValueError,
+    ValueReading,
+};
 
 use crate::error::ShmError;
 
@@ -615,6 +620,11 @@ impl<T: ShmSafe> Drop for Shared<T> {
         if let Some(file) = self.file.take() {
             let here = self.made_by == crate::robust::process_incarnation();
             let created_here = here && !matches!(self.origin, Origin::Opened);
+            // The process that took the slot says it left; a forked child that shares
+            // it says nothing, its parent may still be attached.
+            if let Some(slot) = self.slot.filter(|_| here) {
+                lease::clear_entry(&file, slot);
+            }
             lifecycle::leave(file, mapping, created_here);
         }
     }
