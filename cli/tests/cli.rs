@@ -46,7 +46,7 @@ fn sweeping() -> MutexGuard<'static, ()> {
 }
 
 shm_struct! {
-    struct Inner { flag: Value<bool>, pair: [u16; 2] }
+    struct Inner { flag: Value<bool>, pair: Value<u32> }
 }
 
 pod_struct! {
@@ -186,7 +186,7 @@ fn show_tells_who_holds_what() {
     let _nested = Shared::<Nested>::create_with(&nested_name, |nested| {
         nested.pairs[1].flag.set(true);
         nested.inner.flag.set(true);
-        nested.inner.pair = [3, 4];
+        nested.inner.pair.set(34);
     })
     .expect("created");
     board.start.set();
@@ -234,9 +234,9 @@ fn show_tells_who_holds_what() {
     assert!(!shown.contains("layout"), "the layout is checked: {shown}");
     let nested = stdout_of(shmsync().args(["show", &nested_name]));
     let tree = "\ncli::Nested\n  inner: cli::Inner\n    flag: Value<bool> = true\n    \
-                pair: [u16; 2] = [3, 4]\n  pairs: [cli::Inner; 2]\n    [0]: cli::Inner\n      \
-                flag: Value<bool> = false\n      pair: [u16; 2] = [0, 0]\n    [1]: cli::Inner\n      \
-                flag: Value<bool> = true\n      pair: [u16; 2] = [0, 0]\n";
+                pair: Value<u32> = 34\n  pairs: [cli::Inner; 2]\n    [0]: cli::Inner\n      \
+                flag: Value<bool> = false\n      pair: Value<u32> = 0\n    [1]: cli::Inner\n      \
+                flag: Value<bool> = true\n      pair: Value<u32> = 0\n";
     assert!(nested.ends_with(tree), "{nested}");
 
     let value = &as_json["value"];

@@ -908,8 +908,8 @@ mod tests {
             doubles: Array<f64, 2>,
             tiny: Value<i8>,
             flag: Value<bool>,
-            pair: [i32; 2],
-            many: [u8; 100],
+            pair: [Value<i32>; 2],
+            many: Array<u16, 100>,
             untracked: shmsync_core::Semaphore<crate::Futex>,
             bounded: BoundedSemaphore,
             spin: shmsync_core::Lock<Spin, Unowned>,
@@ -931,8 +931,9 @@ mod tests {
             w.doubles.write(0, &[0.5, -2.0]).unwrap();
             w.tiny.set(-5);
             w.flag.set(true);
-            w.pair = [-1, 7];
-            w.many = [9; 100];
+            w.pair[0].set(-1);
+            w.pair[1].set(7);
+            w.many.write(0, &[9; 100]).unwrap();
             w.untracked = shmsync_core::Semaphore::new(4);
             w.bounded = BoundedSemaphore::new(2);
             w.binary.write(0, &[1, 2, 0, 3]).unwrap();
@@ -952,8 +953,8 @@ mod tests {
                 "doubles: Array<f64, 2> = [0.5, -2.0]".into(),
                 "tiny: Value<i8> = -5".into(),
                 "flag: Value<bool> = true".into(),
-                "pair: [i32; 2] = [-1, 7]".into(),
-                "many: [u8; 100] = [9, 9, 9, 9, … 96 more]".into(),
+                "pair: [Value<i32>; 2]".into(),
+                "many: Array<u16, 100> = [9, 9, 9, 9, … 96 more]".into(),
                 "untracked: Semaphore<Futex>: 4 permits free".into(),
                 format!("bounded: BoundedSemaphore: 1 permit free of 2 (bound 2); held by thread {me} ×1"),
                 "spin: Lock<Spin, Unowned>: held by an owner-less holder".into(),
