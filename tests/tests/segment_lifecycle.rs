@@ -412,3 +412,37 @@ fn exactly_one_of_many_racing_processes_creates() {
         assert!(!name.exists(), "round {round}: its creator left the name");
     }
 }
+
+#[test]
+fn an_opener_racing_the_creator_waits_for_it_and_reports_nothing_false() {
+    // A creator sizes its file, writes the header, initialises the value, marks it
+    // ready and (here) leaves at once. An opener that looks in the middle of that must
+    // not take the new file's size for a cut-short segment, nor a creator that finished
+    // and left for one that died initialising.
+    const ROUNDS: u64 = 20_000;
+    let name = ShmName::new("racing-creator");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let opener = scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                match Shared::<Value<u64>>::open(&name, Duration::ZERO) {
+                    Ok(_)
+                    | Err(
+                        ShmError::NotFound { .. }
+                        | ShmError::NotReady { .. }
+                        | ShmError::Unavailable { .. },
+                    ) => {}
+                    Err(error) => panic!("an opener racing the creator was told: {error}"),
+                }
+            }
+        });
+        for round in 0..ROUNDS {
+            drop(Shared::create(&name, Value::new(round)).unwrap());
+            if opener.is_finished() {
+                break;
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        opener.join().unwrap();
+    });
+}

@@ -411,11 +411,15 @@ pub(crate) fn attach<T: ShmSafe>(
     };
     let mut header_page: Option<Mapping> = None;
     loop {
+        let probe = header::read(&file)?;
+        // The size is taken after the header: a creator sizes its file before it
+        // writes the header, so a size taken before a header seen written may be the
+        // new file's 0 bytes.
         let state = file.state()?;
         if named && !state.linked {
             return Ok(Attach::Gone);
         }
-        let header = match header::read(&file)? {
+        let header = match probe {
             Probe::Written(header) => header,
             Probe::Unwritten => {
                 if named && lease::gate_holders(&file)?.is_none() && !young(&state) {
@@ -470,7 +474,12 @@ pub(crate) fn attach<T: ShmSafe>(
             break;
         }
         if named && !lease::creator_attached(&file)? {
-            return Ok(Attach::Abandoned);
+            // The creator may have marked it ready and left since the header was read;
+            // once it is gone, nobody else marks it.
+            if still_initialising(&file)? {
+                return Ok(Attach::Abandoned);
+            }
+            continue;
         }
         if expired::<Futex>(Some(deadline)) {
             return Err(not_ready());
@@ -505,6 +514,11 @@ pub(crate) fn attach<T: ShmSafe>(
         mapping,
         slot,
     }))
+}
+
+/// Whether the segment in `file` is not (yet) marked ready, by its header now.
+fn still_initialising(file: &SegmentFile) -> Result<bool, ShmError> {
+    Ok(!matches!(header::read(file)?, Probe::Written(header) if header.state == READY))
 }
 
 /// Lets go of a segment: removes the name if the segment's rule says this process
