@@ -408,6 +408,26 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     #[inline]
     pub(crate) fn give_back(&self, hold: O::Hold) {
         let current = self.word.load(Ordering::Relaxed);
+        // Small enough that a guard's drop is inlined where it is dropped.
+        if current & (ID | OWNER_DIED) == O::id()
+            && O::still_holding(&self.word, &self.record, hold)
+        {
+            O::releasing(&self.word, hold);
+            let previous = self.word.swap(0, Ordering::Release);
+            O::released(hold);
+            if previous & WAITERS != 0 {
+                W::wake_one(&self.word);
+            }
+        } else {
+            self.give_back_unusual(hold);
+        }
+    }
+
+    /// [`give_back`](Self::give_back) of a lock taken from a dead owner, not held any
+    /// more, or moved while held.
+    #[cold]
+    fn give_back_unusual(&self, hold: O::Hold) {
+        let current = self.word.load(Ordering::Relaxed);
         if let Ok(mine) = self.my_hold(current) {
             if mine == hold {
                 self.release_hold(current, hold);

@@ -69,6 +69,15 @@ pub trait Owner {
     /// written): what a release checks, after the word names [`id`](Owner::id).
     fn holding(word: &AtomicU32, record: &Self::Record) -> Option<Self::Hold>;
 
+    /// Whether `hold` is still the calling thread's hold of the lock whose `record` this
+    /// is, by the backend's own account: what a guard's release checks, after the word
+    /// names [`id`](Owner::id). The same answer as comparing [`holding`](Owner::holding)
+    /// with `hold`; a backend may answer faster, knowing which hold to look at.
+    #[inline]
+    fn still_holding(word: &AtomicU32, record: &Self::Record, hold: Self::Hold) -> bool {
+        Self::holding(word, record) == Some(hold)
+    }
+
     /// The calling thread is about to release the lock (the word still names it). A
     /// death from here until [`released`](Owner::released) must still mark the word if
     /// the release has not happened yet, and should still wake a waiter if it has.

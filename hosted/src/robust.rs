@@ -803,6 +803,21 @@ impl Owner for Robust {
     }
 
     #[inline]
+    fn still_holding(
+        _: &shmsync_core::AtomicU32,
+        record: &RobustRecord,
+        (slot, number): (usize, u32),
+    ) -> bool {
+        // A lock is held in one slot at most, so this is `find`'s answer, without the
+        // search.
+        with_thread(|thread| {
+            thread.slots.get(slot).is_some_and(|held| {
+                held.held.get() == entry_of(record) && held.hold.get() == number
+            }) && slot < thread.depth.get()
+        })
+    }
+
+    #[inline]
     fn releasing(_: &shmsync_core::AtomicU32, (slot, _): (usize, u32)) {
         with_thread(|thread| {
             // Pending until the word is released: a death before then still marks it.
