@@ -173,6 +173,25 @@ impl<T: Scalar, const N: usize, W, O: Owner> Array<T, N, W, O> {
         core::array::from_fn(|i| T::from_bits(self.items[i].load(READ)))
     }
 
+    /// The items as a debug list, read one at a time as it is printed: a copy of a big
+    /// array would not fit on the stack.
+    fn items_list(&self) -> impl fmt::Debug + '_ {
+        struct Items<'a, T: Scalar, const N: usize, W, O: Owner>(&'a Array<T, N, W, O>);
+        impl<T: Scalar, const N: usize, W, O: Owner> fmt::Debug for Items<'_, T, N, W, O> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_list()
+                    .entries(
+                        self.0
+                            .items
+                            .iter()
+                            .map(|item| T::from_bits(item.load(READ))),
+                    )
+                    .finish()
+            }
+        }
+        Items(self)
+    }
+
     fn load_range(&self, start: usize, out: &mut [T]) -> Result<(), RangeError> {
         let range = Self::range(start, out.len())?;
         for (slot, item) in out.iter_mut().zip(&self.items[range]) {
@@ -233,7 +252,9 @@ impl<T: Scalar, const N: usize, W: Wait, O: Owner> Array<T, N, W, O> {
         Ok(())
     }
 
-    /// Every item, read under the lock: a state the array was really in.
+    /// Every item, read under the lock: a state the array was really in. The copy is
+    /// returned by value (on the stack): for an array of megabytes, [`read`](Self::read)
+    /// it in parts into a buffer instead.
     #[doc(alias = "raw")]
     pub fn snapshot(&self) -> Result<[T; N], DataError> {
         self.lock.run_locked(|| self.load_all())
@@ -333,7 +354,7 @@ impl<T: Scalar, const N: usize, W, O: Owner> fmt::Debug for Array<T, N, W, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Item by item, without the lock: a debug print must not block, and each item is
         // atomic on its own.
-        f.debug_tuple("Array").field(&self.load_all()).finish()
+        f.debug_tuple("Array").field(&self.items_list()).finish()
     }
 }
 
@@ -371,6 +392,8 @@ impl<T: Scalar, const N: usize, W: Wait, O: Owner> ArrayGuard<'_, T, N, W, O> {
 
 impl<T: Scalar, const N: usize, W: Wait, O: Owner> fmt::Debug for ArrayGuard<'_, T, N, W, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ArrayGuard").field(&self.snapshot()).finish()
+        f.debug_tuple("ArrayGuard")
+            .field(&self.array.items_list())
+            .finish()
     }
 }

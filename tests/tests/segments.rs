@@ -538,6 +538,16 @@ fn big_values_are_made_in_place_not_on_the_stack() {
                 Shared::<Big>::open_or_create(&name, SHORT, |_| panic!("it exists")).unwrap();
             assert_eq!(opened.get(BIG / 2), Ok(3));
             drop((opened, named));
+
+            // Printed item by item: a debug print copies nothing to the stack.
+            let small = Shared::<Array<u64, { 1 << 17 }>>::anonymous_with(|a| {
+                a.set(1, 7).unwrap();
+            })
+            .unwrap();
+            let printed = format!("{small:?}");
+            assert!(printed.contains("[0, 7, 0, "), "{}", &printed[..100]);
+            let guard = small.lock().unwrap();
+            assert!(format!("{guard:?}").starts_with("ArrayGuard([0, 7, 0, "));
         })
         .unwrap();
     worker.join().expect("the worker failed");
