@@ -120,9 +120,15 @@ impl ShmName {
     pub fn new(what: &str) -> ShmName {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
+        // The clock as well as the pid: process ids wrap (at 32768 by default), and a
+        // name left by an earlier run killed with the same pid must not be this one.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         ShmName(format!(
-            "shmsync-test-{what}-{}-{}",
+            "shmsync-test-{what}-{}-{:x}-{}",
             std::process::id(),
+            now.as_nanos() as u32,
             N.fetch_add(1, Ordering::Relaxed)
         ))
     }
@@ -138,12 +144,35 @@ impl ShmName {
 
     /// Whether the name leads to `segment` (and not to another segment made since).
     pub fn leads_to<T: shmsync::ShmSafe>(&self, segment: &shmsync::Shared<T>) -> bool {
+        self.leads_elsewhere(segment).is_none()
+    }
+
+    /// What the name leads to if not to `segment`: nothing, another file, or an error.
+    pub fn leads_elsewhere<T: shmsync::ShmSafe>(
+        &self,
+        segment: &shmsync::Shared<T>,
+    ) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
         let fd = segment.fd().expect("a named segment has a file");
         let mine = std::fs::File::from(fd.try_clone_to_owned().expect("dup"))
             .metadata()
             .expect("fstat");
-        std::fs::metadata(self.path()).is_ok_and(|named| named.ino() == mine.ino())
+        match std::fs::metadata(self.path()) {
+            Ok(named) if named.ino() == mine.ino() => None,
+            Ok(named) => Some(format!(
+                "{} leads to inode {}, not to this segment's {} ({} links)",
+                self.0,
+                named.ino(),
+                mine.ino(),
+                mine.nlink()
+            )),
+            Err(error) => Some(format!(
+                "{} does not lead to this segment's inode {} ({} links): {error}",
+                self.0,
+                mine.ino(),
+                mine.nlink()
+            )),
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 use shmsync::{shm_struct, Event, Origin, Process, Shared, ShmError, Unlink, Value};
 use shmsync_tests::{join, ShmName, XorShift, HANG};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 const TRIALS: u64 = 200;
@@ -62,6 +63,19 @@ impl Step {
     }
 }
 
+/// Writes `message` to standard error from a forked child, whose printing the test
+/// harness does not capture.
+fn say(message: &str) {
+    use std::io::Write;
+    let _ = std::fs::File::from(
+        std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .expect("dup stderr"),
+    )
+    .write_all(message.as_bytes());
+}
+
 fn die_at(step: Step, here: Step, report: &Report) {
     if step == here {
         report.self_kills.fetch_add(1);
@@ -109,7 +123,7 @@ fn visit(name: &ShmName, report: &Report, seed: u64) {
             | ShmError::AlreadyExists { .. },
         ) => return,
         Err(error) => {
-            eprintln!("unexpected: {error}");
+            say(&format!("unexpected: {error}\n"));
             report.unexpected.fetch_add(1);
             return;
         }
@@ -124,8 +138,13 @@ fn visit(name: &ShmName, report: &Report, seed: u64) {
     die_at(dies_at, Step::Opened, report);
     for _ in 0..1 + random.below(4) {
         segment.uses.fetch_add(1);
-        if !name.leads_to(&segment) {
+        if let Some(elsewhere) = name.leads_elsewhere(&segment) {
             report.removed_under_user.fetch_add(1);
+            say(&format!(
+                "removed under its user ({:?}, pid {}): {elsewhere}\n",
+                segment.origin(),
+                std::process::id()
+            ));
         }
         pause(&mut random, 1_000);
         die_at(dies_at, Step::Using, report);

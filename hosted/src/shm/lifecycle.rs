@@ -222,6 +222,9 @@ pub(crate) fn create<T: ShmSafe>(name: &str, patient: bool) -> Result<Unfinished
         reclaimed,
     };
     let file = segment.file();
+    // Only now, attached: should it fail, `segment` removes the name, which is surely
+    // still this file's.
+    file.restrict_to_owner()?;
     let len = segment_len::<T>();
     file.reserve(len)?;
     header::write(file, &Header::new::<T>(len))?;

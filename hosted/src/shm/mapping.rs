@@ -141,18 +141,16 @@ impl SegmentFile {
             owner_only(),
         )
         .map_err(|e| name_error("shm_open", name, e))?;
-        let file = SegmentFile {
+        Ok(SegmentFile {
             fd,
             name: name.to_owned(),
             kind: Kind::Named,
-        };
-        // Exactly 0600 whatever the umask.
-        if let Err(errno) = fchmod(&file.fd, owner_only()) {
-            // Nobody can have attached to it yet: the name is still this file's.
-            let _ = unlink_name(name);
-            return Err(file.error("fchmod", errno));
-        }
-        Ok(file)
+        })
+    }
+
+    /// Gives a new named file exactly the mode 0600, whatever the umask.
+    pub(crate) fn restrict_to_owner(&self) -> Result<(), ShmError> {
+        fchmod(&self.fd, owner_only()).map_err(|errno| self.error("fchmod", errno))
     }
 
     /// Opens the existing file named `name`.
