@@ -420,8 +420,9 @@ fn state_json(state: &PartState) -> Json {
     }
 }
 
-/// A lock as scripts see it: `state` is `free`, `held`, `owner-died`, `recovering` or
-/// `not-recoverable`; `holder_tid` is the holder's thread id in its own PID namespace.
+/// A lock as scripts see it: `state` is `free`, `held`, `owner-died`, `recovering`,
+/// `not-recoverable` or `handed-over` (free, kept for a locker that waited);
+/// `holder_tid` is the holder's thread id in its own PID namespace.
 fn lock_json(lock: &LockView) -> Json {
     let (state, holder) = match lock.state {
         LockState::Free => ("free", None),
@@ -429,6 +430,7 @@ fn lock_json(lock: &LockView) -> Json {
         LockState::OwnerDied => ("owner-died", None),
         LockState::Recovering { holder } => ("recovering", Some(holder)),
         LockState::NotRecoverable => ("not-recoverable", None),
+        LockState::HandedOver => ("handed-over", None),
     };
     let holder = holder.filter(|_| lock.ids == HolderIds::Threads);
     json!({"state": state, "holder_tid": holder, "waiters": lock.sleepers_announced})

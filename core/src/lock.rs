@@ -33,9 +33,12 @@ use crate::wait::{deadline_after, expired, next_look, spin_while, Timed, Wait, U
 // | `OWNER_DIED [\| WAITERS]`             | free; its holder died holding it: the next locker gets `OwnerDied` |
 // | `OWNER_DIED \| id [\| WAITERS]`       | held by `id`, who got `OwnerDied` and has not yet marked the data consistent |
 // | `OWNER_DIED \| UNUSABLE [\| WAITERS]` | not recoverable: never taken again            |
+// | `HANDED \| WAITERS`                   | free, handed to the lockers that have slept: others wait |
 //
 // Only a holder, the kernel (at the holder's death) and lockers setting WAITERS change a
-// held word; only lockers change a free one.
+// held word; only lockers change a free one. A handed word is taken by a locker that
+// has slept (the one its releaser woke, or another sleeper), or freed again by its
+// releaser if it woke nobody; the kernel never marks it, since it names no thread.
 
 /// Some locker sleeps (or is about to) in `Wait::wait` on the word: a release must wake
 /// one (`FUTEX_WAITERS`).
@@ -49,6 +52,10 @@ const ID: u32 = (1 << 30) - 1;
 /// below 2^22) and no backend hands it out.
 const UNUSABLE: u32 = ID;
 const NOT_RECOVERABLE: u32 = OWNER_DIED | UNUSABLE;
+/// The id of a lock its releaser handed to a sleeping locker (eventual fairness, see
+/// [`Wait::hand_off_due`]): free for a locker that has slept, held for the others. No
+/// thread has it, and no backend hands it out.
+const HANDED: u32 = ID - 2;
 
 /// A lock in the manner of Python's `threading.Lock` / `multiprocessing.Lock`, with
 /// Rust's RAII guards, that survives the death of its owner.
@@ -87,6 +94,19 @@ const NOT_RECOVERABLE: u32 = OWNER_DIED | UNUSABLE;
 ///   that nobody goes on with data that may be corrupt.
 ///
 /// Only the holder told `OwnerDied` can mark the data consistent.
+///
+/// # Fairness
+///
+/// A released lock goes to whoever takes it first, which is mostly the thread that just
+/// released it, back for more: that keeps a contended lock busy, but could keep a
+/// sleeping locker waiting for as long as another thread keeps taking it. So, where the
+/// backend keeps time for it ([`Wait::hand_off_due`]; the hosted futex does, about
+/// every half millisecond of a thread's contended releases), a release that leaves
+/// lockers asleep hands the lock to one of them instead: until a locker that has slept
+/// takes it, newcomers (the releaser included) wait. A hand-off that finds nobody
+/// asleep frees the lock at once. If the woken locker dies before it takes the lock,
+/// the others take it at their next look, as after any wake-up lost with a dying
+/// thread.
 ///
 /// # Example
 ///
@@ -170,7 +190,7 @@ impl<W, O: Owner> Lock<W, O> {
     /// diagnostics only: another namespace's id may name another thread here.
     pub fn holder(&self) -> Option<u32> {
         match self.word.load(Ordering::Relaxed) & ID {
-            0 | UNUSABLE => None,
+            0 | UNUSABLE | HANDED => None,
             id => Some(id),
         }
     }
@@ -231,13 +251,17 @@ pub enum LockState {
     /// A holder died, the next one released it without marking the data consistent:
     /// it is never taken again ([`LockError::NotRecoverable`]).
     NotRecoverable,
+    /// Nobody holds it: its last holder handed it to a locker that was waiting (a
+    /// fair turn), which is about to take it. Other lockers wait meanwhile.
+    HandedOver,
 }
 
 impl LockState {
-    /// The state a word holds, `WAITERS` aside.
-    fn of_word(word: u32) -> LockState {
+    /// The state a lock's word holds, `WAITERS` aside.
+    pub fn of_word(word: u32) -> LockState {
         match (word & OWNER_DIED != 0, word & ID) {
             (false, 0) => LockState::Free,
+            (false, HANDED) => LockState::HandedOver,
             (false, holder) => LockState::Held { holder },
             (true, 0) => LockState::OwnerDied,
             (true, UNUSABLE) => LockState::NotRecoverable,
@@ -308,6 +332,9 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         let (previous, wake_all) = if current & OWNER_DIED != 0 {
             // Never marked consistent: it stays held for ever, and every waiter is told.
             (self.word.swap(NOT_RECOVERABLE, Ordering::Release), true)
+        } else if current & WAITERS != 0 && W::hand_off_due() {
+            self.hand_off(hold);
+            return;
         } else {
             (self.word.swap(0, Ordering::Release), false)
         };
@@ -413,6 +440,10 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             && O::still_holding(&self.word, &self.record, hold)
         {
             O::releasing(&self.word, hold);
+            if current & WAITERS != 0 && W::hand_off_due() {
+                self.hand_off(hold);
+                return;
+            }
             let previous = self.word.swap(0, Ordering::Release);
             O::released(hold);
             if previous & WAITERS != 0 {
@@ -420,6 +451,30 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             }
         } else {
             self.give_back_unusual(hold);
+        }
+    }
+
+    /// Releases the lock, which the calling thread holds cleanly and others sleep
+    /// waiting for, into the hands of the lockers that have slept, and wakes one of
+    /// them: whoever takes it next has waited, not the releaser back for more.
+    /// Called between [`Owner::releasing`] and the release, as `release_hold` is.
+    #[cold]
+    fn hand_off(&self, hold: O::Hold) {
+        // WAITERS was set: only a release clears it.
+        self.word.swap(HANDED | WAITERS, Ordering::Release);
+        O::released(hold);
+        if W::wake_one_reporting(&self.word) {
+            return;
+        }
+        // Nobody slept after all (WAITERS outlived its sleepers): free it, and wake one
+        // that may have fallen asleep on the handed word meanwhile. Fails only if a
+        // locker that had slept took it.
+        if self
+            .word
+            .compare_exchange(HANDED | WAITERS, 0, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            W::wake_one(&self.word);
         }
     }
 
@@ -598,14 +653,15 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             if id == UNUSABLE {
                 return Step::NotRecoverable;
             }
-            let next = if id == 0 {
-                current | me | if keep_waiters { WAITERS } else { 0 }
+            // A handed lock goes to a locker that has slept: the others wait their turn.
+            let taking = id == 0 || id == HANDED && keep_waiters;
+            let next = if taking {
+                current & !ID | me | if keep_waiters { WAITERS } else { 0 }
             } else if current & WAITERS != 0 || !mark {
                 return Step::Wait(current);
             } else {
                 current | WAITERS
             };
-            let taking = id == 0;
             if taking {
                 O::attempt(&self.word, &self.record);
             }
@@ -697,7 +753,11 @@ impl<W, O: Owner> Default for Lock<W, O> {
 impl<W, O: Owner> Drop for Lock<W, O> {
     fn drop(&mut self) {
         let id = self.word.load(Ordering::Relaxed) & ID;
-        O::forget(&self.word, &self.record, id != 0 && id != UNUSABLE);
+        O::forget(
+            &self.word,
+            &self.record,
+            !matches!(id, 0 | UNUSABLE | HANDED),
+        );
     }
 }
 

@@ -49,7 +49,8 @@ pub trait Owner {
     const RECHECK_NS: Option<u64>;
 
     /// The id the calling thread writes into a lock it takes: from 1 to
-    /// `(1 << 30) - 3`. Owner-less backends return [`Unowned::ANONYMOUS`].
+    /// `(1 << 30) - 4` (the ids above are the lock's own marks). Owner-less backends
+    /// return [`Unowned::ANONYMOUS`].
     fn id() -> u32;
 
     /// The calling thread is about to try to take the lock whose word and record these

@@ -238,7 +238,7 @@ impl<W, O: Owner, const READERS: usize> RwLock<W, O, READERS> {
             match slot.state() {
                 LockState::Held { .. } | LockState::Recovering { .. } => reading += 1,
                 LockState::OwnerDied | LockState::NotRecoverable => died += 1,
-                LockState::Free => {}
+                LockState::Free | LockState::HandedOver => {}
             }
         }
         (reading, died)

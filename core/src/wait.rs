@@ -77,6 +77,23 @@ pub trait Wait {
     /// Wakes every thread blocked in [`wait`](Wait::wait) on `word`.
     fn wake_all(word: &AtomicU32);
 
+    /// Whether a [`Lock`](crate::Lock) released while others sleep waiting for it
+    /// should now be handed to one of them, instead of being freed for whoever comes
+    /// first (which is mostly the releaser itself, back for more): eventual fairness,
+    /// so that a thread that keeps taking a contended lock cannot starve the sleepers.
+    /// `false`, the default: never. A backend that says `true` must report its wakes
+    /// ([`wake_one_reporting`](Wait::wake_one_reporting)).
+    fn hand_off_due() -> bool {
+        false
+    }
+
+    /// [`wake_one`](Wait::wake_one), and whether it woke a thread. By default it
+    /// assumes it did.
+    fn wake_one_reporting(word: &AtomicU32) -> bool {
+        Self::wake_one(word);
+        true
+    }
+
     /// Offers the CPU to another runnable thread, if the platform has one waiting for
     /// it; returns at once if not. A spinning waiter calls it between looks (every
     /// `SPIN_NS / 16` or so), so that when there are more runnable threads than CPUs

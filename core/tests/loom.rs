@@ -32,6 +32,9 @@ struct Table {
 loom::lazy_static! {
     static ref TABLE: (Mutex<Table>, Condvar) = (Mutex::new(Table::default()), Condvar::new());
     static ref CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    /// Whether every release of a lock that others sleep on hands it over (see
+    /// `Wait::hand_off_due`), in this execution of a model.
+    static ref HAND_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 }
 
 loom::lazy_static! {
@@ -186,16 +189,26 @@ impl Wait for Futex {
     }
 
     fn wake_one(word: &AtomicU32) {
+        Self::wake_one_reporting(word);
+    }
+
+    fn wake_one_reporting(word: &AtomicU32) -> bool {
         let (mutex, condvar) = &*TABLE;
         let mut table = mutex.lock().unwrap();
-        if let Some(entry) = table
+        let entry = table
             .queued
             .iter_mut()
-            .find(|e| e.1 == address(word) && !e.2)
-        {
+            .find(|e| e.1 == address(word) && !e.2);
+        let woke = entry.is_some();
+        if let Some(entry) = entry {
             entry.2 = true;
         }
         condvar.notify_all();
+        woke
+    }
+
+    fn hand_off_due() -> bool {
+        HAND_OFF.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn wake_all(word: &AtomicU32) {
@@ -219,6 +232,15 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     builder.check(f);
 }
 
+/// A model in which every release of a lock that others sleep on hands it to one of
+/// them (eventual fairness), instead of freeing it.
+fn model_handing_over(f: impl Fn() + Sync + Send + 'static) {
+    model(move || {
+        HAND_OFF.store(true, std::sync::atomic::Ordering::SeqCst);
+        f()
+    });
+}
+
 /// For models where a waiter watches a live owner in timed slices: each slice is a
 /// few branches, so they need a larger branch budget and fewer preemptions.
 fn model_with_slices(f: impl Fn() + Sync + Send + 'static) {
@@ -232,50 +254,67 @@ const TINY: Duration = Duration::from_nanos(2);
 
 #[test]
 fn lock_excludes_and_loses_no_wakeup() {
-    model(|| {
-        let lock = Arc::new(Lock::new());
-        let data = Arc::new(UnsafeCell::new(0u32));
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let (lock, data) = (lock.clone(), data.clone());
-                thread::spawn(move || {
-                    let _guard = lock.lock().unwrap();
-                    // A plain read-modify-write: loom reports a race if two threads
-                    // are ever inside at once.
-                    data.with_mut(|p| unsafe { *p += 1 });
-                })
+    model(three_lockers);
+}
+
+#[test]
+fn lock_handed_over_excludes_and_loses_no_wakeup() {
+    model_handing_over(three_lockers);
+}
+
+/// Three threads take the lock once each and change the data under it.
+fn three_lockers() {
+    let lock = Arc::new(Lock::new());
+    let data = Arc::new(UnsafeCell::new(0u32));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (lock, data) = (lock.clone(), data.clone());
+            thread::spawn(move || {
+                let _guard = lock.lock().unwrap();
+                // A plain read-modify-write: loom reports a race if two threads
+                // are ever inside at once.
+                data.with_mut(|p| unsafe { *p += 1 });
             })
-            .collect();
-        {
-            let _guard = lock.lock().unwrap();
-            data.with_mut(|p| unsafe { *p += 1 });
-        }
-        for w in workers {
-            w.join().unwrap();
-        }
-        assert_eq!(data.with(|p| unsafe { *p }), 3);
-        assert!(!lock.is_locked());
-    });
+        })
+        .collect();
+    {
+        let _guard = lock.lock().unwrap();
+        data.with_mut(|p| unsafe { *p += 1 });
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(data.with(|p| unsafe { *p }), 3);
+    assert!(!lock.is_locked());
 }
 
 #[test]
 fn lock_timeout_leaves_no_waiter_stranded() {
-    model(|| {
-        let lock = Arc::new(Lock::new());
-        let guard = lock.lock().unwrap();
-        let timed = {
-            let lock = lock.clone();
-            thread::spawn(move || lock.lock_timeout(TINY).is_ok())
-        };
-        let blocking = {
-            let lock = lock.clone();
-            thread::spawn(move || drop(lock.lock().unwrap()))
-        };
-        drop(guard);
-        timed.join().unwrap();
-        blocking.join().unwrap(); // a lost wakeup would deadlock here
-        assert!(!lock.is_locked());
-    });
+    model(timed_and_blocking_lockers);
+}
+
+#[test]
+fn lock_handed_to_a_timed_locker_strands_nobody() {
+    model_handing_over(timed_and_blocking_lockers);
+}
+
+/// A locker that gives up after a moment and one that does not, while the lock is
+/// held and then released.
+fn timed_and_blocking_lockers() {
+    let lock = Arc::new(Lock::new());
+    let guard = lock.lock().unwrap();
+    let timed = {
+        let lock = lock.clone();
+        thread::spawn(move || lock.lock_timeout(TINY).is_ok())
+    };
+    let blocking = {
+        let lock = lock.clone();
+        thread::spawn(move || drop(lock.lock().unwrap()))
+    };
+    drop(guard);
+    timed.join().unwrap();
+    blocking.join().unwrap(); // a lost wakeup would deadlock here
+    assert!(!lock.is_locked());
 }
 
 #[test]

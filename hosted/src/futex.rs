@@ -2,6 +2,7 @@
 //! wake a waiter in another process that maps the same page.
 
 use shmsync_core::{AtomicU32, Timed, Wait};
+use std::cell::Cell;
 
 /// Blocks on the shared futex; a waiter spins briefly first (`SPIN_NS`), offering its
 /// CPU to other runnable threads as it spins.
@@ -47,6 +48,28 @@ impl Wait for Futex {
         wake(word, 1);
     }
 
+    fn wake_one_reporting(word: &AtomicU32) -> bool {
+        wake(word, 1) > 0
+    }
+
+    /// Every [`HAND_OFF_EVERY_NS`] or so of a thread's contended releases.
+    fn hand_off_due() -> bool {
+        FAIRNESS.with(|fairness| {
+            let (releases, due) = fairness.get();
+            if releases < RELEASES_PER_LOOK {
+                fairness.set((releases + 1, due));
+                return false;
+            }
+            let now = Self::now();
+            if now < due {
+                fairness.set((0, due));
+                return false;
+            }
+            fairness.set((0, now.saturating_add(HAND_OFF_EVERY_NS)));
+            true
+        })
+    }
+
     fn wake_all(word: &AtomicU32) {
         wake(word, i32::MAX);
     }
@@ -88,10 +111,27 @@ pub(crate) fn wait_at(address: *const u32, expected: u32, deadline: Option<u64>)
     }
 }
 
-pub(crate) fn wake(word: &AtomicU32, count: i32) {
+/// Wakes up to `count` waiters on `word`; how many it woke (0 on an error).
+pub(crate) fn wake(word: &AtomicU32, count: i32) -> usize {
     // SAFETY: FUTEX_WAKE only uses the address as a key; it does not access memory
     // beyond checking that the address is mapped, which `word` is.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count);
-    }
+    let woken = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
+    usize::try_from(woken).unwrap_or(0)
+}
+
+/// How often a thread that keeps releasing a lock others sleep on hands it to one of
+/// them: about every half millisecond, as parking_lot does. A hand-off costs the lock
+/// a sleeper's wake-up (tens of microseconds on a VM), paid a few times per
+/// millisecond of contention, and lets no sleeper wait behind a busy thread for long.
+const HAND_OFF_EVERY_NS: u64 = 500_000;
+
+/// How many contended releases pass between two looks at the clock, which costs as
+/// much as a release.
+const RELEASES_PER_LOOK: u32 = 16;
+
+thread_local! {
+    /// This thread's contended releases since it last looked at the clock, and when
+    /// its next hand-off is due. Constant-initialised and without a destructor: a
+    /// forked child's copy is as good as its parent's.
+    static FAIRNESS: Cell<(u32, u64)> = const { Cell::new((0, 0)) };
 }

@@ -862,7 +862,11 @@ fn wait_for_holder_to_leave(word: &shmsync_core::AtomicU32) {
     let began = std::time::Instant::now();
     while began.elapsed() < PATIENCE {
         let current = word.fetch_or(WAITERS, shmsync_core::Ordering::Acquire) | WAITERS;
-        if current & ID == 0 || current & ID == ID {
+        use shmsync_core::LockState;
+        if !matches!(
+            LockState::of_word(current),
+            LockState::Held { .. } | LockState::Recovering { .. }
+        ) {
             return;
         }
         let deadline = crate::Futex::now().saturating_add(10_000_000);

@@ -749,6 +749,9 @@ impl fmt::Display for LockView {
             LockState::NotRecoverable => f.write_str(
                 "not recoverable: a holder died and the data was never marked consistent",
             )?,
+            LockState::HandedOver => {
+                f.write_str("free, handed over to a locker that waited (a fair turn)")?
+            }
         }
         if self.sleepers_announced {
             f.write_str(", someone waits")?;
@@ -820,7 +823,7 @@ fn write_semaphore(
                 LockState::OwnerDied | LockState::NotRecoverable => {
                     "a holder that died (its permits come back at the next call)".into()
                 }
-                LockState::Free => "a holder".into(),
+                LockState::Free | LockState::HandedOver => "a holder".into(),
             };
             format!("{who} ×{permits}")
         })
