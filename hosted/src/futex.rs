@@ -52,7 +52,7 @@ impl Wait for Futex {
         wake(word, 1) > 0
     }
 
-    /// Every [`HAND_OFF_EVERY_NS`] or so of a thread's contended releases.
+    /// About every half millisecond of a thread's contended releases.
     fn hand_off_due() -> bool {
         FAIRNESS.with(|fairness| {
             let (releases, due) = fairness.get();
