@@ -76,9 +76,20 @@ pub fn seed(random: &mut XorShift) -> u64 {
 }
 
 /// Waits until the workers have made `rounds` rounds between them (counted in
-/// `made`), so that the kills come in the middle of the work, not before it.
+/// `made`), so that the kills come in the middle of the work, not before it. Panics if
+/// they make none for [`HANG`](crate::HANG): they hang.
 pub fn wait_for_rounds(made: &Value<u64>, rounds: u64) {
+    let mut last = (made.get(), std::time::Instant::now());
     while made.get() < rounds {
+        let now = made.get();
+        if now != last.0 {
+            last = (now, std::time::Instant::now());
+        }
+        assert!(
+            last.1.elapsed() < crate::HANG,
+            "the workers made no round for {:?}: they hang",
+            crate::HANG
+        );
         std::thread::sleep(Duration::from_micros(100));
     }
 }

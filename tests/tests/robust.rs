@@ -1,6 +1,7 @@
 //! A Lock whose owner dies: SIGKILLed processes and exited threads. The survivors never
 //! hang, are told exactly when the lock was held, and can repair the data.
 
+use shmsync::inspect::LockState;
 use shmsync::{
     shm_struct, ArrayError, DataError, Lock, LockError, Process, Shared, TryLockError, Value,
 };
@@ -232,4 +233,102 @@ fn a_sleeping_locker_learns_of_a_kill_at_once() {
         latencies[TRIALS * 9 / 10],
         latencies[TRIALS - 1]
     );
+}
+
+shm_struct! {
+    /// What contending processes share: the ledger, and what they report.
+    struct Contended {
+        ledger: Ledger,
+        /// Entries that found `a != b` though the lock said nobody had died in it.
+        torn: Value<u64>,
+        /// Repairs after an `OwnerDied`.
+        repairs: Value<u64>,
+    }
+}
+
+/// Takes the ledger's lock as a contending worker does: a death is repaired, a torn
+/// ledger under a clean lock is counted (two holders at once).
+fn contended_round(shared: &Contended, work: u32) {
+    let ledger = &shared.ledger;
+    let guard = match ledger.lock.lock() {
+        Ok(guard) => {
+            if ledger.a.get() != ledger.b.get() {
+                shared.torn.fetch_add(1);
+            }
+            guard
+        }
+        Err(LockError::OwnerDied(guard)) => {
+            ledger.b.set(ledger.a.get());
+            guard.mark_consistent();
+            shared.repairs.fetch_add(1);
+            guard
+        }
+        Err(LockError::NotRecoverable) => panic!("a repaired lock became not recoverable"),
+    };
+    ledger.a.fetch_add(1);
+    for _ in 0..work {
+        std::hint::spin_loop();
+    }
+    ledger.b.fetch_add(1);
+    drop(guard);
+    ledger.rounds.fetch_add(1);
+}
+
+#[test]
+fn contending_processes_killed_at_random_never_share_nor_strand_the_lock() {
+    // Four processes take the lock in turn, so that its releases hand it to sleeping
+    // lockers now and then; one of them is killed every few milliseconds (a holder, a
+    // locker just woken for a hand-off, a releaser between its release and its
+    // wake-up) and replaced. The others go on, one at a time.
+    const KILLS: u64 = 150;
+    const WORKERS: usize = 4;
+    // Zero is every part's plain value: a free lock, counts at 0.
+    let shared = Shared::<Contended>::anonymous_with(|_| {}).unwrap();
+    let mut random = XorShift(0x5eed_fa1e_0000_0001);
+    let spawn = |work: u32| {
+        let shared = &*shared;
+        let mut worker = Process::spawn(move || loop {
+            contended_round(shared, work);
+        })
+        .unwrap();
+        worker.set_daemon(true);
+        worker
+    };
+    let mut workers: Vec<Process> = (0..WORKERS as u32).map(|i| spawn(i * 300)).collect();
+    let mut handed_over_seen = 0;
+    for _ in 0..KILLS {
+        // Progress since the last kill: nobody is stranded.
+        let before = shared.ledger.rounds.get();
+        shmsync_tests::faults::wait_for_rounds(&shared.ledger.rounds, before + 20);
+        // A moment before the next kill, watching for hand-offs meanwhile.
+        let moment = Duration::from_micros(random.below(3_000));
+        let began = Instant::now();
+        while began.elapsed() < moment {
+            handed_over_seen += u32::from(shared.ledger.lock.state() == LockState::HandedOver);
+        }
+        let victim = random.below(WORKERS as u64) as usize;
+        let replacement = spawn(random.below(1_000) as u32);
+        let killed = std::mem::replace(&mut workers[victim], replacement);
+        killed.kill().unwrap();
+        assert!(join(killed).signal().is_some());
+    }
+    for worker in workers {
+        worker.kill().unwrap();
+        let _ = join(worker);
+    }
+    let ledger = &shared.ledger;
+    match ledger.lock.lock_timeout(Duration::from_secs(10)) {
+        Ok(_guard) => assert_eq!(ledger.a.get(), ledger.b.get()),
+        Err(TryLockError::OwnerDied(guard)) => guard.mark_consistent(),
+        Err(error) => panic!("the lock after every worker died: {error}"),
+    }
+    eprintln!(
+        "{KILLS} kills of contending processes: {} rounds, {} repairs, the lock seen \
+         handed over {handed_over_seen} times",
+        ledger.rounds.get(),
+        shared.repairs.get()
+    );
+    assert_eq!(shared.torn.get(), 0, "two processes held the lock at once");
+    assert!(shared.repairs.get() > 0, "no kill landed inside the lock");
+    assert!(handed_over_seen > 0, "no release handed the lock over");
 }
