@@ -229,7 +229,10 @@ fn sleepers() -> usize {
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);
-    builder.check(f);
+    builder.check(move || {
+        hand_off_everywhere_if_asked();
+        f()
+    });
 }
 
 /// A model in which every release of a lock that others sleep on hands it to one of
@@ -247,7 +250,19 @@ fn model_with_slices(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(2);
     builder.max_branches = 20_000;
-    builder.check(f);
+    builder.check(move || {
+        hand_off_everywhere_if_asked();
+        f()
+    });
+}
+
+/// With `SHMSYNC_LOOM_HAND_OFF=1` in the environment, every model runs as
+/// [`model_handing_over`] does: each primitive built on a lock (the condition's, the
+/// queue's, the reader-writer lock's slots) then meets handed-over locks at every turn.
+fn hand_off_everywhere_if_asked() {
+    if std::env::var_os("SHMSYNC_LOOM_HAND_OFF").is_some_and(|v| v == "1") {
+        HAND_OFF.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 const TINY: Duration = Duration::from_nanos(2);
