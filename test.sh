@@ -54,6 +54,9 @@ rm -rf "$install_root"
 
 step "loom models"
 hang_limit 1800 env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p shmsync-core --test loom --test loom_cores --release 2>&1 | tee -a "$results"
+# Again with every contended release of a lock handing it over (fairness), so that
+# every primitive built on a lock meets handed-over locks at every turn.
+hang_limit 1800 env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom SHMSYNC_LOOM_HAND_OFF=1 cargo test -p shmsync-core --test loom --release 2>&1 | tee -a "$results"
 
 step "cross builds of shmsync-core"
 for target in "${CROSS_TARGETS[@]}"; do

@@ -56,6 +56,9 @@ const NOT_RECOVERABLE: u32 = OWNER_DIED | UNUSABLE;
 /// [`Wait::hand_off_due`]): free for a locker that has slept, held for the others. No
 /// thread has it, and no backend hands it out.
 const HANDED: u32 = ID - 2;
+/// How long a locker sleeps on a lock handed over before it looks again, and may take
+/// it: a woken sleeper takes it within tens of microseconds, unless it died on its way.
+const HANDED_LOOK_NS: u64 = 1_000_000;
 
 /// A lock in the manner of Python's `threading.Lock` / `multiprocessing.Lock`, with
 /// Rust's RAII guards, that survives the death of its owner.
@@ -105,8 +108,8 @@ const HANDED: u32 = ID - 2;
 /// lockers asleep hands the lock to one of them instead: until a locker that has slept
 /// takes it, newcomers (the releaser included) wait. A hand-off that finds nobody
 /// asleep frees the lock at once. If the woken locker dies before it takes the lock,
-/// the others take it at their next look, as after any wake-up lost with a dying
-/// thread.
+/// the others take it within a millisecond: a locker that finds the lock handed over
+/// looks again that soon, and may then take it.
 ///
 /// # Example
 ///
@@ -172,7 +175,8 @@ impl<W, O: Owner> Lock<W, O> {
     }
 
     /// Whether some thread or process holds the lock right now (Python's `locked()`).
-    /// A lock that is [not recoverable](LockError::NotRecoverable) counts as held.
+    /// A lock that is [not recoverable](LockError::NotRecoverable) counts as held, and
+    /// so does one [handed over](LockState::HandedOver) to a locker about to take it.
     #[doc(alias = "locked")]
     pub fn is_locked(&self) -> bool {
         self.word.load(Ordering::Relaxed) & ID != 0
@@ -636,8 +640,15 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             if expired::<W>(deadline) {
                 return None;
             }
-            let slice = next_look::<W>(deadline, O::RECHECK_NS);
-            W::wait(&self.word, current, slice);
+            // A lock handed over waits for the sleeper woken to take it, which may have
+            // died on its way (or, with an owner backend that never looks again, be
+            // the only one that would): look again soon, as one that has slept.
+            let look_ns = if current & ID == HANDED {
+                Some(HANDED_LOOK_NS)
+            } else {
+                O::RECHECK_NS
+            };
+            W::wait(&self.word, current, next_look::<W>(deadline, look_ns));
             slept = true;
         }
     }

@@ -43,7 +43,9 @@
 //! - The format version goes up whenever a field moves or changes meaning, when the
 //!   layout of one of the library's types changes, when layouts are fingerprinted or
 //!   described another way, or when the way participants are recorded changes.
-//!   Versions 1 and 2 recorded no participants.
+//!   Versions 1 and 2 recorded no participants; version 3's locks were never handed
+//!   over (its builds would take a lock handed over by a version 4 build for one held
+//!   for ever).
 
 use std::sync::atomic::{fence, Ordering};
 
@@ -54,7 +56,7 @@ use crate::error::ShmError;
 use crate::identity::{description_bytes, printable, type_identity, TypeRecord, DESCRIPTION_LEN};
 
 /// The header's format; see the module's docs for the rules between versions.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Additions within [`FORMAT_VERSION`]: none yet.
 const FORMAT_MINOR: u32 = 0;
 
