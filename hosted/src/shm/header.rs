@@ -1,7 +1,7 @@
 //! The header at the start of every segment: what it holds, whether it is ready, who
 //! made it, and the table of processes attached to it.
 //!
-//! # Format (version 3)
+//! # Format (version 4)
 //!
 //! The header fills the first [`HEADER_LEN`] bytes (one page); the value follows at
 //! `data_offset` (the header's length rounded up to the value's alignment). Integers are
