@@ -30,6 +30,12 @@ impl Ledger {
             .lock
             .lock()
             .expect("only the child locks while it lives");
+        self.update(guard, work);
+    }
+
+    /// Moves `a` and `b` on together under `guard`, `work` spins apart, and counts the
+    /// round once the lock is released.
+    fn update(&self, guard: shmsync::LockGuard<'_>, work: u32) {
         self.a.fetch_add(1);
         for _ in 0..work {
             std::hint::spin_loop();
@@ -265,13 +271,7 @@ fn contended_round(shared: &Contended, work: u32) {
         }
         Err(LockError::NotRecoverable) => panic!("a repaired lock became not recoverable"),
     };
-    ledger.a.fetch_add(1);
-    for _ in 0..work {
-        std::hint::spin_loop();
-    }
-    ledger.b.fetch_add(1);
-    drop(guard);
-    ledger.rounds.fetch_add(1);
+    ledger.update(guard, work);
 }
 
 #[test]
