@@ -82,10 +82,16 @@ fn every_kind_of_locker_meets_handed_over_locks_and_nobody_is_stranded() {
     let children: Vec<Process> = (0..2u32)
         .map(|i| {
             let shared = &*shared;
-            let mut child = Process::spawn(move || loop {
-                let guard = shared.lock.lock().unwrap();
-                inside(shared, 100 + 200 * i);
-                drop(guard);
+            let mut child = Process::spawn(move || {
+                // Killed with the test's thread, should `watch` end the test's process.
+                // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a signal number for this
+                // process.
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+                loop {
+                    let guard = shared.lock.lock().unwrap();
+                    inside(shared, 100 + 200 * i);
+                    drop(guard);
+                }
             })
             .unwrap();
             child.set_daemon(true);
