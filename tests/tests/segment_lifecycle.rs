@@ -446,3 +446,46 @@ fn an_opener_racing_the_creator_waits_for_it_and_reports_nothing_false() {
         opener.join().unwrap();
     });
 }
+
+#[test]
+fn open_or_create_creates_a_name_removed_while_it_looked() {
+    // A segment is being removed: its gate is held exclusively (as a remover holds
+    // it), so `open_or_create` can neither reclaim it nor enter it; then its name goes,
+    // and nobody else will create it. The caller must create it, not wait for someone
+    // else to (which the last one out of a busy name can leave it doing).
+    use std::os::fd::AsRawFd;
+    let name = ShmName::new("removed-meanwhile");
+    let segment = Shared::create(&name, Value::<u64>::new(1)).unwrap();
+    segment.persist().unwrap();
+    drop(segment);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.path())
+        .unwrap();
+    // SAFETY: `flock` is plain integers; zero is valid and `l_pid` must be 0.
+    let mut gate: libc::flock = unsafe { std::mem::zeroed() };
+    gate.l_type = libc::F_WRLCK as libc::c_short;
+    gate.l_whence = libc::SEEK_SET as libc::c_short;
+    gate.l_len = 1;
+    // SAFETY: a valid descriptor and a valid `flock`.
+    assert_eq!(
+        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &gate) },
+        0
+    );
+    std::thread::scope(|s| {
+        let opener = s.spawn(|| {
+            let began = Instant::now();
+            let opened = Shared::<Value<u64>>::open_or_create(&name, PATIENCE, |v| v.set(2));
+            (
+                opened.map(|segment| (segment.origin().clone(), segment.get())),
+                began.elapsed(),
+            )
+        });
+        std::thread::sleep(SHORT);
+        Shared::<Value<u64>>::unlink(&name).unwrap();
+        drop(file);
+        let (opened, took) = opener.join().unwrap();
+        assert_eq!(opened.unwrap(), (Origin::Created, 2), "after {took:?}");
+    });
+}

@@ -352,14 +352,15 @@ pub(crate) enum Attach {
 }
 
 /// Opens the named segment `name`, waiting until `deadline` for the name to appear and
-/// for its creator to finish. With `report_abandoned`, a segment whose creator died
-/// initialising it is reported at once; otherwise `open` waits for someone to replace
-/// it.
+/// for its creator to finish. With `or_create` (the caller creates the segment itself
+/// when there is none to open), a missing name, a segment removed while we looked and
+/// one whose creator died initialising it are reported at once (`NotFound`,
+/// `Abandoned`); otherwise `open` waits for someone to create or replace it.
 pub(crate) fn open<T: ShmSafe>(
     name: &str,
     began: u64,
     deadline: u64,
-    report_abandoned: bool,
+    or_create: bool,
 ) -> Result<Attached, ShmError> {
     let mut pause = Backoff::new();
     loop {
@@ -376,7 +377,7 @@ pub(crate) fn open<T: ShmSafe>(
         };
         match outcome {
             Attach::Attached(attached) => return Ok(attached),
-            Attach::Abandoned if report_abandoned || expired::<Futex>(Some(deadline)) => {
+            Attach::Abandoned if or_create || expired::<Futex>(Some(deadline)) => {
                 return Err(ShmError::Abandoned {
                     name: name.to_owned(),
                 })
@@ -391,6 +392,16 @@ pub(crate) fn open<T: ShmSafe>(
                 return Err(ShmError::NotFound {
                     name: name.to_owned(),
                 })
+            }
+            Attach::Gone if or_create => {
+                // Nobody else may ever create it: the caller does. A segment being
+                // removed is gone in a moment.
+                if named {
+                    pause_briefly(began);
+                }
+                return Err(ShmError::NotFound {
+                    name: name.to_owned(),
+                });
             }
             Attach::Gone | Attach::Abandoned => pause.sleep(deadline),
         }

@@ -450,7 +450,8 @@ impl<T: ShmSafe> Shared<T> {
             }
             match lifecycle::open::<T>(name, began, deadline, true) {
                 Ok(attached) => return Ok(Self::attached(attached)),
-                // Removed, or left half-made by a creator that died: create it.
+                // Missing (the last user may have just removed it), removed while we
+                // looked, or left half-made by a creator that died: create it.
                 Err(ShmError::NotFound { .. } | ShmError::Abandoned { .. })
                     if !shmsync_core::expired::<crate::Futex>(Some(deadline)) => {}
                 Err(error) => return Err(error),
