@@ -176,6 +176,28 @@ impl ShmName {
     }
 }
 
+impl ShmName {
+    /// Holds the segment's gate (byte 0 of its file's lock space) exclusively, as a
+    /// process removing or reclaiming it does, until the returned file is dropped.
+    pub fn hold_gate(&self) -> std::fs::File {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.path())
+            .expect("open the segment's file");
+        // SAFETY: `flock` is plain integers; zero is valid and `l_pid` must be 0.
+        let mut gate: nix::libc::flock = unsafe { std::mem::zeroed() };
+        gate.l_type = nix::libc::F_WRLCK as nix::libc::c_short;
+        gate.l_whence = nix::libc::SEEK_SET as nix::libc::c_short;
+        gate.l_len = 1;
+        // SAFETY: a valid descriptor and a valid `flock`.
+        let held = unsafe { nix::libc::fcntl(file.as_raw_fd(), nix::libc::F_OFD_SETLK, &gate) };
+        assert_eq!(held, 0, "the gate is free");
+        file
+    }
+}
+
 impl std::ops::Deref for ShmName {
     type Target = str;
     fn deref(&self) -> &str {

@@ -453,26 +453,11 @@ fn open_or_create_creates_a_name_removed_while_it_looked() {
     // it), so `open_or_create` can neither reclaim it nor enter it; then its name goes,
     // and nobody else will create it. The caller must create it, not wait for someone
     // else to (which the last one out of a busy name can leave it doing).
-    use std::os::fd::AsRawFd;
     let name = ShmName::new("removed-meanwhile");
     let segment = Shared::create(&name, Value::<u64>::new(1)).unwrap();
     segment.persist().unwrap();
     drop(segment);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.path())
-        .unwrap();
-    // SAFETY: `flock` is plain integers; zero is valid and `l_pid` must be 0.
-    let mut gate: libc::flock = unsafe { std::mem::zeroed() };
-    gate.l_type = libc::F_WRLCK as libc::c_short;
-    gate.l_whence = libc::SEEK_SET as libc::c_short;
-    gate.l_len = 1;
-    // SAFETY: a valid descriptor and a valid `flock`.
-    assert_eq!(
-        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &gate) },
-        0
-    );
+    let gate = name.hold_gate();
     std::thread::scope(|s| {
         let opener = s.spawn(|| {
             let began = Instant::now();
@@ -484,7 +469,7 @@ fn open_or_create_creates_a_name_removed_while_it_looked() {
         });
         std::thread::sleep(SHORT);
         Shared::<Value<u64>>::unlink(&name).unwrap();
-        drop(file);
+        drop(gate);
         let (opened, took) = opener.join().unwrap();
         assert_eq!(opened.unwrap(), (Origin::Created, 2), "after {took:?}");
     });

@@ -407,26 +407,11 @@ fn a_damaged_header_field_is_named() {
 /// lock on its first byte, exclusively) is not reported as a missing name.
 #[test]
 fn a_segment_held_exclusively_is_unavailable_not_missing() {
-    use std::os::fd::AsRawFd;
     let name = ShmName::new("held-gate");
     let segment = Shared::create(&name.0, Value::<u32>::new(1)).unwrap();
     segment.persist().unwrap();
     drop(segment);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(name.path())
-        .unwrap();
-    // SAFETY: `flock` is plain integers; zero is valid and `l_pid` must be 0.
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = libc::F_WRLCK as libc::c_short;
-    lock.l_whence = libc::SEEK_SET as libc::c_short;
-    lock.l_len = 1;
-    // SAFETY: a valid descriptor and a valid `flock`.
-    assert_eq!(
-        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) },
-        0
-    );
+    let file = name.hold_gate();
     let err = Shared::<Value<u32>>::open(&name.0, SHORT).unwrap_err();
     assert!(matches!(err, ShmError::Unavailable { .. }), "{err}");
     assert!(err.to_string().contains("exists, but could not be entered"));
