@@ -330,24 +330,34 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// Releases the calling thread's `hold`, the word being `current`.
     #[inline]
     fn release_hold(&self, current: u32, hold: O::Hold) {
-        O::releasing(&self.word, hold);
         // Only the holder changes OWNER_DIED, so `current` still tells which release
-        // this is; WAITERS may have been set since, which the swap sees.
-        let (previous, wake_all) = if current & OWNER_DIED != 0 {
-            // Never marked consistent: it stays held for ever, and every waiter is told.
-            (self.word.swap(NOT_RECOVERABLE, Ordering::Release), true)
-        } else if current & WAITERS != 0 && W::hand_off_due() {
+        // this is.
+        if current & OWNER_DIED == 0 {
+            self.release_clean(current, hold);
+            return;
+        }
+        // Never marked consistent: it stays held for ever, and every waiter is told.
+        O::releasing(&self.word, hold);
+        self.word.swap(NOT_RECOVERABLE, Ordering::Release);
+        O::released(hold);
+        W::wake_all(&self.word);
+    }
+
+    /// Releases the calling thread's clean `hold` (its word `current`, WAITERS aside):
+    /// hands the lock to a sleeper when a hand-off is due, frees it otherwise.
+    #[inline]
+    fn release_clean(&self, current: u32, hold: O::Hold) {
+        O::releasing(&self.word, hold);
+        if current & WAITERS != 0 && W::hand_off_due() {
             self.hand_off(hold);
             return;
-        } else {
-            (self.word.swap(0, Ordering::Release), false)
-        };
+        }
+        // WAITERS may have been set since `current`, which the swap sees.
+        let previous = self.word.swap(0, Ordering::Release);
         // Done before the wake-up: the release is complete, and a death during the
         // wake-up call must not leave it pending (see the owner backend).
         O::released(hold);
-        if wake_all {
-            W::wake_all(&self.word);
-        } else if previous & WAITERS != 0 {
+        if previous & WAITERS != 0 {
             W::wake_one(&self.word);
         }
     }
@@ -443,16 +453,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         if current & (ID | OWNER_DIED) == O::id()
             && O::still_holding(&self.word, &self.record, hold)
         {
-            O::releasing(&self.word, hold);
-            if current & WAITERS != 0 && W::hand_off_due() {
-                self.hand_off(hold);
-                return;
-            }
-            let previous = self.word.swap(0, Ordering::Release);
-            O::released(hold);
-            if previous & WAITERS != 0 {
-                W::wake_one(&self.word);
-            }
+            self.release_clean(current, hold);
         } else {
             self.give_back_unusual(hold);
         }
@@ -461,7 +462,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// Releases the lock, which the calling thread holds cleanly and others sleep
     /// waiting for, into the hands of the lockers that have slept, and wakes one of
     /// them: whoever takes it next has waited, not the releaser back for more.
-    /// Called between [`Owner::releasing`] and the release, as `release_hold` is.
+    /// Called between [`Owner::releasing`] and the release, as `release_clean` is.
     #[cold]
     fn hand_off(&self, hold: O::Hold) {
         // WAITERS was set: only a release clears it.
