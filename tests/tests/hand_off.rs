@@ -23,7 +23,6 @@ shm_struct! {
         /// Entries that found `a != b`: two holders at once.
         torn: Value<u64>,
         rounds: Value<u64>,
-        stop: Value<u32>,
     }
 }
 
