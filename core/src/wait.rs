@@ -97,9 +97,23 @@ pub trait Wait {
     /// Offers the CPU to another runnable thread, if the platform has one waiting for
     /// it; returns at once if not. A spinning waiter calls it between looks (every
     /// `SPIN_NS / 16` or so), so that when there are more runnable threads than CPUs
-    /// the partner it waits for gets to run instead of waiting behind the spin. Does
-    /// nothing by default.
-    fn yield_now() {}
+    /// the partner it waits for gets to run instead of waiting behind the spin.
+    ///
+    /// Returns whether another thread did run meanwhile: the CPUs are crowded, so the
+    /// spin stops there (the waiter sleeps), and the backend should say
+    /// [`crowded`](Wait::crowded) for a while. Does nothing, and returns `false`, by
+    /// default.
+    fn yield_now() -> bool {
+        false
+    }
+
+    /// Whether this thread lately found more runnable threads than CPUs (a
+    /// [`yield_now`](Wait::yield_now) that gave its CPU away). A waiter then does not
+    /// spin at all: a spin can only end when the partner it waits for runs, and with
+    /// the CPUs crowded the spin takes the time that partner needs. `false` by default.
+    fn crowded() -> bool {
+        false
+    }
 }
 
 /// A [`Wait`] backend whose [`now`](Wait::now) reads a real monotonic clock. Only such a
@@ -178,9 +192,17 @@ pub fn deadline_after<W: Timed>(timeout: Duration) -> u64 {
 
 /// Spins while `busy()` holds, for at most `W::SPIN_NS`, offering the CPU to others
 /// ([`Wait::yield_now`]) every sixteenth of it. Returns whether it still holds.
+///
+/// The spin adapts to a crowded machine: it does not start while the backend says
+/// [`Wait::crowded`], and it stops at the first yield that gave the CPU to another
+/// thread. Either way the caller sleeps, and leaves the CPUs to the threads that can
+/// make progress, its partner among them.
 pub(crate) fn spin_while<W: Wait>(mut busy: impl FnMut() -> bool) -> bool {
-    if W::SPIN_NS == 0 {
-        return busy();
+    if !busy() {
+        return false;
+    }
+    if W::SPIN_NS == 0 || W::crowded() {
+        return true;
     }
     let began = W::now();
     let until = began.saturating_add(W::SPIN_NS);
@@ -195,7 +217,9 @@ pub(crate) fn spin_while<W: Wait>(mut busy: impl FnMut() -> bool) -> bool {
                 return true;
             }
             if now >= next_yield {
-                W::yield_now();
+                if W::yield_now() {
+                    return busy();
+                }
                 next_yield = W::now().saturating_add(W::SPIN_NS / 16);
             }
         }

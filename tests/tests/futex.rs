@@ -272,3 +272,65 @@ fn timeouts_hold_across_processes() {
     assert!(pair.lock.lock_timeout(Duration::from_secs(30)).is_ok());
     assert!(join(holder).success());
 }
+
+/// Pins the calling thread to `cpu`.
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes a bit inside it (cpu is
+    // below CPU_SETSIZE, from the kernel's own mask); sched_setaffinity only reads it.
+    let pinned = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(pinned, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// The first CPU the calling thread may run on.
+fn first_allowed_cpu() -> usize {
+    // SAFETY: sched_getaffinity fills the zeroed set, which CPU_ISSET then reads.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(
+            libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set),
+            0
+        );
+        (0..libc::CPU_SETSIZE as usize)
+            .find(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .expect("some CPU is allowed")
+    }
+}
+
+#[test]
+fn a_waiter_whose_cpu_another_thread_wants_stops_spinning() {
+    /// Stops the competitor however the test ends, so that the scope can end.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let cpu = first_allowed_cpu();
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        let _stop = Stop(&stop);
+        s.spawn(|| {
+            pin_to(cpu);
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        pin_to(cpu);
+        // The scheduler does not give the CPU away at every yield; within a few it does.
+        let began = Instant::now();
+        while !Futex::yield_now() {
+            assert!(
+                began.elapsed() < shmsync_tests::HANG,
+                "no yield ever gave the CPU to the competitor"
+            );
+        }
+        assert!(
+            Futex::crowded(),
+            "a thread that gave its CPU away must not spin next time"
+        );
+    });
+}

@@ -1,0 +1,118 @@
+//! How a waiter spins before it sleeps, and how the spin gives way on a crowded machine:
+//! with more runnable threads than CPUs, a spin can only take the time its partner
+//! needs, so a waiter then sleeps at once.
+//!
+//! The backend here keeps a clock that moves 100 ns at each look, counts what the
+//! waiter does, and stands in for the partner: its `wait` releases the permit the
+//! waiter sleeps for.
+#![cfg(not(loom))]
+
+use shmsync_core::{AtomicU32, Ordering, Semaphore, Wait};
+use std::cell::Cell;
+
+#[derive(Default, Clone, Copy, Debug, PartialEq)]
+struct Seen {
+    yields: u32,
+    sleeps: u32,
+    clock_looks: u32,
+}
+
+thread_local! {
+    static SEEN: Cell<Seen> = Cell::new(Seen::default());
+    static CLOCK: Cell<u64> = const { Cell::new(0) };
+    /// What the backend answers to `crowded()`.
+    static CROWDED: Cell<bool> = const { Cell::new(false) };
+    /// What the backend's `yield_now` answers: whether the CPU went to another thread.
+    static YIELD_GIVES_CPU_AWAY: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count(what: impl FnOnce(&mut Seen)) {
+    SEEN.with(|seen| {
+        let mut now = seen.get();
+        what(&mut now);
+        seen.set(now);
+    });
+}
+
+struct Scripted;
+
+impl Wait for Scripted {
+    const NAME: &'static str = "Scripted";
+    const SPIN_NS: u64 = 10_000;
+
+    fn now() -> u64 {
+        count(|seen| seen.clock_looks += 1);
+        CLOCK.with(|clock| {
+            clock.set(clock.get() + 100);
+            clock.get()
+        })
+    }
+
+    /// The partner answers while the waiter sleeps: one permit.
+    fn wait(word: &AtomicU32, expected: u32, _: Option<u64>) {
+        count(|seen| seen.sleeps += 1);
+        let _ = word.compare_exchange(expected, expected + 1, Ordering::Release, Ordering::Relaxed);
+    }
+
+    fn wake_one(_: &AtomicU32) {}
+    fn wake_all(_: &AtomicU32) {}
+
+    fn yield_now() -> bool {
+        count(|seen| seen.yields += 1);
+        YIELD_GIVES_CPU_AWAY.with(Cell::get)
+    }
+
+    fn crowded() -> bool {
+        CROWDED.with(Cell::get)
+    }
+}
+
+/// Acquires a semaphore that has no permit, on a machine that is `crowded` and where a
+/// yield `gives_cpu_away`; returns what the waiter did.
+fn acquire_empty(crowded: bool, gives_cpu_away: bool) -> Seen {
+    CROWDED.with(|c| c.set(crowded));
+    YIELD_GIVES_CPU_AWAY.with(|y| y.set(gives_cpu_away));
+    SEEN.with(|seen| seen.set(Seen::default()));
+    let semaphore: Semaphore<Scripted> = Semaphore::new(0);
+    semaphore.acquire();
+    SEEN.with(Cell::get)
+}
+
+#[test]
+fn with_cpus_to_spare_a_waiter_spins_its_whole_budget_offering_the_cpu_as_it_goes() {
+    let seen = acquire_empty(false, false);
+    // The clock passed the 10 µs budget (100 ns a look), with a yield every sixteenth
+    // of it or so, then the sleep.
+    assert!(seen.clock_looks >= 100, "{seen:?}");
+    assert!(seen.yields >= 8, "{seen:?}");
+    assert_eq!(seen.sleeps, 1, "{seen:?}");
+}
+
+#[test]
+fn a_yield_that_gave_the_cpu_away_ends_the_spin() {
+    let seen = acquire_empty(false, true);
+    assert_eq!(seen.yields, 1, "{seen:?}");
+    assert_eq!(seen.sleeps, 1, "{seen:?}");
+}
+
+#[test]
+fn on_a_crowded_machine_a_waiter_sleeps_without_spinning() {
+    let seen = acquire_empty(true, true);
+    assert_eq!(
+        seen,
+        Seen {
+            yields: 0,
+            sleeps: 1,
+            clock_looks: 0
+        }
+    );
+}
+
+#[test]
+fn a_waiter_that_need_not_wait_neither_spins_nor_reads_the_clock() {
+    CROWDED.with(|c| c.set(false));
+    SEEN.with(|seen| seen.set(Seen::default()));
+    let semaphore: Semaphore<Scripted> = Semaphore::new(1);
+    semaphore.acquire();
+    assert_eq!(SEEN.with(Cell::get), Seen::default());
+}
