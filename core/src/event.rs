@@ -14,7 +14,7 @@ use core::marker::PhantomData;
 use core::time::Duration;
 
 use crate::sync::{const_fn, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, spin_while, Timed, Wait};
+use crate::wait::{deadline_after, expired, spin_while, Awaiting, Timed, Wait};
 
 /// The flag.
 const SET: u32 = 1;
@@ -107,7 +107,7 @@ impl<W: Wait> Event<W> {
     fn wait_until(&self, deadline: Option<u64>) -> bool {
         let generation = self.word.load(Ordering::Acquire) & !(SET | WAITERS);
         // Until we mark WAITERS, `set` costs the setter no system call.
-        spin_while::<W>(|| {
+        spin_while::<W>(Awaiting::Answer, || {
             let current = self.word.load(Ordering::Acquire);
             current & SET == 0 && current & !(SET | WAITERS) == generation
         });

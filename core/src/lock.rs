@@ -20,7 +20,9 @@ use core::time::Duration;
 use crate::error::{DataError, LockError, NotHeld, TryLockError};
 use crate::owner::Owner;
 use crate::sync::{const_fn, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, next_look, spin_while, Timed, Wait, UNUSABLE_LOOK_NS};
+use crate::wait::{
+    deadline_after, expired, next_look, spin_while, Awaiting, Timed, Wait, UNUSABLE_LOOK_NS,
+};
 
 // The word has the layout of a Linux robust futex, so that the kernel itself can mark
 // it when a holder dies (see `Owner`):
@@ -626,7 +628,9 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         // per hand-off, and a contended counter at a third of its speed. The spin takes
         // a lock freed meanwhile with no call at all. (It costs the holder a cache line
         // at each look, which is why it is bounded.)
-        spin_while::<W>(|| self.word.load(Ordering::Relaxed) & ID != 0);
+        spin_while::<W>(Awaiting::Release, || {
+            self.word.load(Ordering::Relaxed) & ID != 0
+        });
         // Once this thread has slept, others may be asleep too, unseen: it must take the
         // lock with WAITERS set so that its own release wakes the next one.
         let mut slept = false;

@@ -32,7 +32,9 @@ use crate::lock::{Lock, LockGuard};
 use crate::owner::Owner;
 use crate::pod::Pod;
 use crate::sync::{const_fn, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, next_look, spin_while, Timed, Wait, MOMENT_NS};
+use crate::wait::{
+    deadline_after, expired, next_look, spin_while, Awaiting, Timed, Wait, MOMENT_NS,
+};
 use crate::{Field, Layout, ShmSafe};
 use core::mem::offset_of;
 
@@ -523,7 +525,9 @@ impl<T: Pod, const N: usize, W: Wait, O: Owner> Queue<T, N, W, O> {
                 // A partner that answers within the spin saves both sides a system
                 // call; only then does the next attempt announce us.
                 spun = true;
-                spin_while::<W>(|| word.load(Ordering::Acquire) == observed);
+                spin_while::<W>(Awaiting::Answer, || {
+                    word.load(Ordering::Acquire) == observed
+                });
                 continue;
             }
             W::wait(word, observed, next_look::<W>(deadline, O::RECHECK_NS));

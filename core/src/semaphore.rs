@@ -16,7 +16,7 @@ use core::time::Duration;
 
 use crate::error::OverRelease;
 use crate::sync::{const_fn, fence, AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, spin_while, Timed, Wait};
+use crate::wait::{deadline_after, expired, spin_while, Awaiting, Timed, Wait};
 
 /// A counting semaphore, as Python's `multiprocessing.Semaphore`.
 ///
@@ -163,7 +163,7 @@ impl<W: Wait> Semaphore<W> {
 
     #[cold]
     fn acquire_slow(&self, deadline: Option<u64>) -> bool {
-        if !spin_while::<W>(|| !self.try_acquire()) {
+        if !spin_while::<W>(Awaiting::Answer, || !self.try_acquire()) {
             return true;
         }
         let _waiting = self.waiting();

@@ -41,7 +41,9 @@ use crate::error::{NotHeld, OverRelease, TryLockError};
 use crate::lock::{Lock, LockState};
 use crate::owner::Owner;
 use crate::sync::{AtomicU32, Ordering};
-use crate::wait::{deadline_after, expired, next_look, spin_while, Timed, Wait, MOMENT_NS};
+use crate::wait::{
+    deadline_after, expired, next_look, spin_while, Awaiting, Timed, Wait, MOMENT_NS,
+};
 
 /// Threads that can hold permits of one semaphore at once with their deaths tracked;
 /// further holders at the same moment hold untracked permits.
@@ -491,7 +493,7 @@ impl<W: Wait, O: Owner> Permits<W, O> {
                 return false;
             }
             // A partner that releases within the spin saves both a system call.
-            if !spin_while::<W>(|| self.free_count() == 0) {
+            if !spin_while::<W>(Awaiting::Answer, || self.free_count() == 0) {
                 continue;
             }
             let observed = self.free.load(Ordering::Acquire);

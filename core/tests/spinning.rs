@@ -3,11 +3,11 @@
 //! needs, so a waiter then sleeps at once.
 //!
 //! The backend here keeps a clock that moves 100 ns at each look, counts what the
-//! waiter does, and stands in for the partner: its `wait` releases the permit the
-//! waiter sleeps for.
+//! waiter does, and stands in for the partner: its `wait` gives the waiter what it
+//! sleeps for.
 #![cfg(not(loom))]
 
-use shmsync_core::{AtomicU32, Ordering, Semaphore, Wait};
+use shmsync_core::{AtomicU32, Lock, Ordering, Semaphore, Unowned, Wait};
 use std::cell::Cell;
 
 #[derive(Default, Clone, Copy, Debug, PartialEq)]
@@ -24,6 +24,16 @@ thread_local! {
     static CROWDED: Cell<bool> = const { Cell::new(false) };
     /// What the backend's `yield_now` answers: whether the CPU went to another thread.
     static YIELD_GIVES_CPU_AWAY: Cell<bool> = const { Cell::new(false) };
+    /// What the partner does to the word while the waiter sleeps.
+    static ANSWER: Cell<fn(&AtomicU32)> = const { Cell::new(release_a_permit) };
+}
+
+fn release_a_permit(permits: &AtomicU32) {
+    permits.fetch_add(1, Ordering::Release);
+}
+
+fn release_the_lock(word: &AtomicU32) {
+    word.store(0, Ordering::Release);
 }
 
 fn count(what: impl FnOnce(&mut Seen)) {
@@ -48,10 +58,12 @@ impl Wait for Scripted {
         })
     }
 
-    /// The partner answers while the waiter sleeps: one permit.
+    /// The partner answers while the waiter sleeps.
     fn wait(word: &AtomicU32, expected: u32, _: Option<u64>) {
         count(|seen| seen.sleeps += 1);
-        let _ = word.compare_exchange(expected, expected + 1, Ordering::Release, Ordering::Relaxed);
+        if word.load(Ordering::Relaxed) == expected {
+            ANSWER.with(Cell::get)(word);
+        }
     }
 
     fn wake_one(_: &AtomicU32) {}
@@ -70,12 +82,17 @@ impl Wait for Scripted {
 /// Acquires a semaphore that has no permit, on a machine that is `crowded` and where a
 /// yield `gives_cpu_away`; returns what the waiter did.
 fn acquire_empty(crowded: bool, gives_cpu_away: bool) -> Seen {
-    CROWDED.with(|c| c.set(crowded));
-    YIELD_GIVES_CPU_AWAY.with(|y| y.set(gives_cpu_away));
-    SEEN.with(|seen| seen.set(Seen::default()));
+    script(crowded, gives_cpu_away, release_a_permit);
     let semaphore: Semaphore<Scripted> = Semaphore::new(0);
     semaphore.acquire();
     SEEN.with(Cell::get)
+}
+
+fn script(crowded: bool, gives_cpu_away: bool, answer: fn(&AtomicU32)) {
+    CROWDED.with(|c| c.set(crowded));
+    YIELD_GIVES_CPU_AWAY.with(|y| y.set(gives_cpu_away));
+    ANSWER.with(|a| a.set(answer));
+    SEEN.with(|seen| seen.set(Seen::default()));
 }
 
 #[test]
@@ -96,12 +113,12 @@ fn a_yield_that_gave_the_cpu_away_ends_the_spin() {
 }
 
 #[test]
-fn on_a_crowded_machine_a_waiter_sleeps_without_spinning() {
+fn on_a_crowded_machine_a_waiter_offers_its_cpu_once_then_sleeps() {
     let seen = acquire_empty(true, true);
     assert_eq!(
         seen,
         Seen {
-            yields: 0,
+            yields: 1,
             sleeps: 1,
             clock_looks: 0
         }
@@ -109,9 +126,23 @@ fn on_a_crowded_machine_a_waiter_sleeps_without_spinning() {
 }
 
 #[test]
+fn on_a_crowded_machine_a_locker_still_spins_for_the_release() {
+    script(true, true, release_the_lock);
+    let lock: Lock<Scripted, Unowned> = Lock::new();
+    lock.acquire().unwrap(); // held by "another thread": any thread may release it
+    let guard = lock.lock().unwrap();
+    let seen = SEEN.with(Cell::get);
+    // The whole budget, offering the CPU every sixteenth of it, before the sleep in
+    // which the holder lets go.
+    assert!(seen.clock_looks >= 100, "{seen:?}");
+    assert!(seen.yields >= 8, "{seen:?}");
+    assert_eq!(seen.sleeps, 1, "{seen:?}");
+    drop(guard);
+}
+
+#[test]
 fn a_waiter_that_need_not_wait_neither_spins_nor_reads_the_clock() {
-    CROWDED.with(|c| c.set(false));
-    SEEN.with(|seen| seen.set(Seen::default()));
+    script(false, false, release_a_permit);
     let semaphore: Semaphore<Scripted> = Semaphore::new(1);
     semaphore.acquire();
     assert_eq!(SEEN.with(Cell::get), Seen::default());

@@ -5,8 +5,9 @@ use shmsync_core::{AtomicU32, Timed, Wait};
 use std::cell::Cell;
 
 /// Blocks on the shared futex; a waiter spins briefly first (`SPIN_NS`), offering its
-/// CPU to other runnable threads as it spins. A thread whose offer was taken (the CPUs
-/// are crowded) sleeps at once, without a spin, for the next 10 ms of its waits.
+/// CPU to other runnable threads as it spins. Once an offer was taken (the CPUs are
+/// crowded), the thread's waits for an answer (`Event`, `Semaphore`, `Queue`) offer
+/// the CPU once and sleep, without a spin, for the next 10 ms; its lockers still spin.
 ///
 /// Deadlines are absolute `CLOCK_MONOTONIC` times (`FUTEX_WAIT_BITSET`), so a wait
 /// interrupted by a signal (`EINTR`) or woken spuriously resumes toward the same
@@ -160,7 +161,7 @@ thread_local! {
 /// microseconds and more.
 const GAVE_CPU_AWAY_NS: u64 = 5_000;
 
-/// How long a thread that found the CPUs crowded sleeps at once instead of spinning,
+/// How long a thread that found the CPUs crowded waits for answers without spinning,
 /// before it tries a spin again: a few hundred waits of a crowded ping-pong, so the
 /// look costs little, and soon enough to spin again once the crowd has gone.
 const CROWDED_FOR_NS: u64 = 10_000_000;
