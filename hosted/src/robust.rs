@@ -841,7 +841,8 @@ impl Owner for Robust {
         _unused: [const { AtomicU32::new(0) }; 6],
         next: AtomicUsize::new(0),
     };
-    /// The slot, and which of the slot's holds it is (see [`Slot`]).
+    /// The slot (the low 5 bits) and which of the slot's holds it is (the bits above):
+    /// no two holds of a slot in a thread's life are equal.
     type Hold = u64;
     type GuardMarker = *const ();
     /// A woken locker killed before it takes the lock, or a holder killed between its
