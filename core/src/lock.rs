@@ -354,7 +354,14 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             self.hand_off(hold);
             return;
         }
-        // WAITERS may have been set since `current`, which the swap sees.
+        self.free(hold);
+    }
+
+    /// Frees the lock, which the calling thread holds cleanly and is releasing
+    /// ([`Owner::releasing`]), and wakes a sleeper if there is one.
+    #[inline]
+    fn free(&self, hold: O::Hold) {
+        // WAITERS may have been set since the caller looked, which the swap sees.
         let previous = self.word.swap(0, Ordering::Release);
         // Done before the wake-up: the release is complete, and a death during the
         // wake-up call must not leave it pending (see the owner backend).
@@ -451,11 +458,14 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     #[inline]
     pub(crate) fn give_back(&self, hold: O::Hold) {
         let current = self.word.load(Ordering::Relaxed);
-        // Small enough that a guard's drop is inlined where it is dropped.
-        if current & (ID | OWNER_DIED) == O::id()
-            && O::still_holding(&self.word, &self.record, hold)
+        // The common case, small enough that a guard's drop is inlined where it is
+        // dropped: held cleanly by this thread, nobody asleep. The rest (sleepers, a
+        // hand-off, a dead owner, a hold released behind the guard's back) goes the
+        // long way.
+        if current & (WAITERS | OWNER_DIED) == 0
+            && O::releasing_held(&self.word, &self.record, current, hold)
         {
-            self.release_clean(current, hold);
+            self.free(hold);
         } else {
             self.give_back_unusual(hold);
         }
@@ -485,8 +495,9 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         }
     }
 
-    /// [`give_back`](Self::give_back) of a lock taken from a dead owner, not held any
-    /// more, or moved while held.
+    /// [`give_back`](Self::give_back) of a lock that others sleep waiting for, taken
+    /// from a dead owner, not held any more, or moved while held (or whose backend
+    /// could not tell quickly).
     #[cold]
     fn give_back_unusual(&self, hold: O::Hold) {
         let current = self.word.load(Ordering::Relaxed);
@@ -591,12 +602,9 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// Takes the lock, however long that takes.
     #[inline]
     pub(crate) fn take_blocking(&self) -> Taken<O> {
-        // Without a deadline `take` only returns with an outcome; the loop says so
-        // without a panic path.
-        loop {
-            if let Some(taken) = self.take(None) {
-                return taken;
-            }
+        match self.take_free() {
+            Ok(hold) => Ok(hold),
+            Err(me) => self.take_slow_blocking(me),
         }
     }
 
@@ -604,18 +612,38 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// deadline passed first.
     #[inline]
     pub(crate) fn take(&self, deadline: Option<u64>) -> Option<Taken<O>> {
+        match self.take_free() {
+            Ok(hold) => Some(Ok(hold)),
+            Err(me) => self.take_slow(me, deadline),
+        }
+    }
+
+    /// The uncontended path: one compare-and-swap from free to held by the calling
+    /// thread. Its hold, or else the calling thread's id.
+    #[inline(always)]
+    fn take_free(&self) -> Result<O::Hold, u32> {
         let me = O::id();
-        // The uncontended path: one compare-and-swap from free to held by `me`.
         O::attempt(&self.word, &self.record);
         if self
             .word
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            return Some(Ok(O::taken(&self.word, &self.record)));
+            return Ok(O::taken(&self.word, &self.record));
         }
         O::missed(&self.word, &self.record);
-        self.take_slow(me, deadline)
+        Err(me)
+    }
+
+    /// [`take_slow`](Self::take_slow) without a deadline, which only returns with an
+    /// outcome (the loop says so without a panic path).
+    #[cold]
+    fn take_slow_blocking(&self, me: u32) -> Taken<O> {
+        loop {
+            if let Some(taken) = self.take_slow(me, None) {
+                return taken;
+            }
+        }
     }
 
     #[cold]

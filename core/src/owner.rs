@@ -70,19 +70,32 @@ pub trait Owner {
     /// written): what a release checks, after the word names [`id`](Owner::id).
     fn holding(word: &AtomicU32, record: &Self::Record) -> Option<Self::Hold>;
 
-    /// Whether `hold` is still the calling thread's hold of the lock whose `record` this
-    /// is, by the backend's own account: what a guard's release checks, after the word
-    /// names [`id`](Owner::id). The same answer as comparing [`holding`](Owner::holding)
-    /// with `hold`; a backend may answer faster, knowing which hold to look at.
-    #[inline]
-    fn still_holding(word: &AtomicU32, record: &Self::Record, hold: Self::Hold) -> bool {
-        Self::holding(word, record) == Some(hold)
-    }
-
     /// The calling thread is about to release the lock (the word still names it). A
     /// death from here until [`released`](Owner::released) must still mark the word if
     /// the release has not happened yet, and should still wake a waiter if it has.
     fn releasing(word: &AtomicU32, hold: Self::Hold);
+
+    /// A guard's release in its common case, in one step: if the lock's word, which
+    /// reads `holder`, names the calling thread ([`id`](Owner::id)) and `hold` is still
+    /// its hold of the lock by the backend's own account, does what
+    /// [`releasing`](Owner::releasing) does and returns true; else returns false and
+    /// changes nothing. A backend may also return false where telling takes more work
+    /// than a few comparisons: the lock then asks [`id`](Owner::id) and
+    /// [`holding`](Owner::holding), and releases the usual way. This keeps what a guard's
+    /// drop inlines small.
+    #[inline]
+    fn releasing_held(
+        word: &AtomicU32,
+        record: &Self::Record,
+        holder: u32,
+        hold: Self::Hold,
+    ) -> bool {
+        let held = holder == Self::id() && Self::holding(word, record) == Some(hold);
+        if held {
+            Self::releasing(word, hold);
+        }
+        held
+    }
 
     /// The word is released (the wake-up of a waiter follows): the lock is no longer
     /// this thread's.

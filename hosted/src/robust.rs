@@ -144,20 +144,23 @@ const SLOTS: usize = 32;
 /// the forking thread's copy; see [`Thread::ready`].
 ///
 /// What a lock and an unlock touch sits in few cache lines: the first line holds
-/// `open`, `depth`, `pending`, `tid` and `empty`, and each slot has a line of its own
+/// `open`, `shape`, `pending` and `tid`, and each slot has a line of its own
 /// (every store before the lock's compare-and-swap or swap must drain first, and a
 /// store to a line already written is the cheapest kind).
 #[repr(C, align(64))]
 struct Thread {
     open: Node,
-    /// One past the highest filled slot.
-    depth: Cell<usize>,
+    /// Which slots are filled, in one word so that the common cases take one
+    /// comparison: the low 32 bits are the depth (one past the highest filled slot),
+    /// the high 32 the empty slots below it (one bit each). So it is below [`SLOTS`]
+    /// exactly when the next lock goes on top of a stack without holes, [`SLOTS`]
+    /// exactly when the table is full, and `slot + 1` exactly when `slot` is the top of
+    /// a stack without holes.
+    shape: Cell<u64>,
     /// The `list_op_pending` slot of the registered head, or `no_list` where deaths
     /// are not detected.
     pending: Cell<*const AtomicUsize>,
     tid: Cell<u32>,
-    /// Empty slots below `depth`, one bit each.
-    empty: Cell<u32>,
     /// The process this state was set up in (see [`process_generation`]).
     generation: Cell<u64>,
     /// Where the process's generation is kept: [`NEVER`] until set up.
@@ -171,25 +174,50 @@ struct Thread {
 }
 
 /// A place for one held lock: the node that follows it on the list, the lock's entry
-/// (0: empty) and which of the slot's holds it is, in one cache line.
+/// (0: empty) and its hold, in one cache line.
+///
+/// A hold is the slot's number in its low 5 bits (`hold % SLOTS`) and, above them, a
+/// count of the slot's holds: each new hold adds [`SLOTS`], so that a guard finds its
+/// slot without a bounds check and no two holds of a slot in a thread's life are equal
+/// (2^59 of them would be needed to wrap).
 #[repr(C, align(64))]
 struct Slot {
     follower: Node,
     held: Cell<usize>,
-    hold: Cell<u32>,
+    hold: Cell<u64>,
 }
 
 impl Slot {
-    const fn new() -> Slot {
+    /// A hold of this slot that differs from every earlier one (see [`Slot`]).
+    #[inline]
+    fn new_hold(&self) -> u64 {
+        let hold = self.hold.get().wrapping_add(SLOTS as u64);
+        self.hold.set(hold);
+        hold
+    }
+
+    /// The slot numbered `index`, with no hold yet.
+    const fn new(index: usize) -> Slot {
         Slot {
             follower: Node::new(),
             held: Cell::new(0),
-            hold: Cell::new(0),
+            hold: Cell::new(index as u64),
         }
+    }
+
+    /// The slots of a fresh thread.
+    const fn table() -> [Slot; SLOTS] {
+        let mut slots = [const { Slot::new(0) }; SLOTS];
+        let mut index = 1;
+        while index < SLOTS {
+            slots[index] = Slot::new(index);
+            index += 1;
+        }
+        slots
     }
 }
 
-const _: () = assert!(std::mem::offset_of!(Thread, empty) + 4 <= 64);
+const _: () = assert!(std::mem::offset_of!(Thread, tid) + 4 <= 64);
 const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 thread_local! {
@@ -228,10 +256,9 @@ impl Thread {
     const fn new() -> Thread {
         Thread {
             open: Node::new(),
-            depth: Cell::new(0),
+            shape: Cell::new(0),
             pending: Cell::new(std::ptr::null()),
             tid: Cell::new(0),
-            empty: Cell::new(0),
             generation: Cell::new(1),
             process: Cell::new(&NEVER),
             no_list: AtomicUsize::new(0),
@@ -241,7 +268,7 @@ impl Thread {
                 futex_offset: AtomicIsize::new(0),
                 pending: AtomicUsize::new(0),
             },
-            slots: [const { Slot::new() }; SLOTS],
+            slots: Slot::table(),
         }
     }
 
@@ -255,13 +282,19 @@ impl Thread {
     /// the kernel zeroes in every child, tells the copy apart from the real thing.
     #[inline]
     fn ready(&self) -> &Thread {
-        // A thread's generation is never 0, and a fresh child's page (or `NEVER`) is.
-        // SAFETY: `process` is `NEVER` or the generation page, mapped for good.
-        let process = unsafe { &*self.process.get() };
-        if self.generation.get() != process.load(Ordering::Relaxed) {
+        if !self.set_up_here() {
             self.set_up();
         }
         self
+    }
+
+    /// Whether this state was set up in this process (see [`ready`](Self::ready)).
+    #[inline]
+    fn set_up_here(&self) -> bool {
+        // A thread's generation is never 0, and a fresh child's page (or `NEVER`) is.
+        // SAFETY: `process` is `NEVER` or the generation page, mapped for good.
+        let process = unsafe { &*self.process.get() };
+        self.generation.get() == process.load(Ordering::Relaxed)
     }
 
     #[cold]
@@ -269,8 +302,7 @@ impl Thread {
         let generation = process_generation();
         process_incarnation();
         self.tid.set(nix::unistd::gettid().as_raw() as u32);
-        self.depth.set(0);
-        self.empty.set(0);
+        self.shape.set(0);
         let pending = self.join_robust_list();
         self.pending.set(if pending.is_null() {
             &self.no_list
@@ -353,12 +385,26 @@ impl Thread {
         compiler_fence(Ordering::SeqCst);
     }
 
+    /// One past the highest filled slot.
+    fn depth(&self) -> usize {
+        self.shape.get() as u32 as usize
+    }
+
+    /// The empty slots below the depth, one bit each.
+    fn empty(&self) -> u32 {
+        (self.shape.get() >> 32) as u32
+    }
+
+    fn set_shape(&self, depth: usize, empty: u32) {
+        self.shape.set(depth as u64 | u64::from(empty) << 32);
+    }
+
     /// Before the compare-and-swap that may take a lock: there must be a slot for it
     /// (checked now, so that a full table refuses before anything is taken), and its
     /// entry is pending.
     #[inline]
     fn attempt(&self, record: &RobustRecord) {
-        if self.depth.get() == SLOTS && self.empty.get() == 0 {
+        if self.shape.get() == SLOTS as u64 {
             too_many_held();
         }
         self.set_pending(entry_of(record));
@@ -366,35 +412,33 @@ impl Thread {
 
     /// Puts a lock this thread just took on the list; returns its hold.
     #[inline]
-    fn link(&self, record: &RobustRecord) -> (usize, u32) {
+    fn link(&self, record: &RobustRecord) -> u64 {
+        let shape = self.shape.get();
+        if shape >= SLOTS as u64 {
+            return self.link_into_empty(record);
+        }
+        // On top of a stack without holes.
         let entry = entry_of(record);
-        let slot = if self.empty.get() == 0 {
-            let depth = self.depth.get();
-            let node = &self.slots[depth].follower;
-            // Build the link fully, then publish it with one store: the kernel may walk
-            // the list at any instruction (a SIGKILL).
-            record.next.store(node.entry(), Ordering::Relaxed);
-            node.next
-                .store(self.open.next.load(Ordering::Relaxed), Ordering::Relaxed);
-            self.slots[depth].held.set(entry);
-            self.depth.set(depth + 1);
-            compiler_fence(Ordering::SeqCst);
-            self.open.next.store(entry, Ordering::Relaxed);
-            depth
-        } else {
-            self.link_into_empty(record)
-        };
-        // A later hold in the same slot differs from this one.
-        let number = self.slots[slot].hold.get().wrapping_add(1);
-        self.slots[slot].hold.set(number);
-        (slot, number)
+        let slot = &self.slots[shape as usize];
+        // Build the link fully, then publish it with one store: the kernel may walk
+        // the list at any instruction (a SIGKILL).
+        record.next.store(slot.follower.entry(), Ordering::Relaxed);
+        slot.follower
+            .next
+            .store(self.open.next.load(Ordering::Relaxed), Ordering::Relaxed);
+        slot.held.set(entry);
+        let hold = slot.new_hold();
+        self.shape.set(shape + 1);
+        compiler_fence(Ordering::SeqCst);
+        self.open.next.store(entry, Ordering::Relaxed);
+        hold
     }
 
     /// Puts a lock in the lowest empty slot, in its place in the list: after the
     /// nearest held lock above it.
     #[cold]
-    fn link_into_empty(&self, record: &RobustRecord) -> usize {
-        let empty = self.empty.get();
+    fn link_into_empty(&self, record: &RobustRecord) -> u64 {
+        let empty = self.empty();
         let slot = empty.trailing_zeros() as usize;
         let above = self.above(slot).expect("the top slot is never empty");
         let node = &self.slots[slot].follower;
@@ -404,39 +448,71 @@ impl Thread {
             Ordering::Relaxed,
         );
         self.slots[slot].held.set(entry_of(record));
-        self.empty.set(empty & !(1 << slot));
+        let hold = self.slots[slot].new_hold();
+        self.set_shape(self.depth(), empty & !(1 << slot));
         compiler_fence(Ordering::SeqCst);
         self.slots[above]
             .follower
             .next
             .store(entry_of(record), Ordering::Relaxed);
-        slot
+        hold
     }
 
     /// The nearest held slot above `slot`.
     fn above(&self, slot: usize) -> Option<usize> {
-        (slot + 1..self.depth.get()).find(|&i| self.slots[i].held.get() != 0)
+        (slot + 1..self.depth()).find(|&i| self.slots[i].held.get() != 0)
     }
 
     /// This thread's hold of a lock at this address, if it has one.
     #[inline]
-    fn find(&self, record: &RobustRecord) -> Option<(usize, u32)> {
+    fn find(&self, record: &RobustRecord) -> Option<u64> {
         let entry = entry_of(record);
-        let slot = match self.depth.get().checked_sub(1) {
+        let slot = match self.depth().checked_sub(1) {
             // Locks are mostly released in the order opposite to taking them.
             Some(top) if self.slots[top].held.get() == entry => top,
             _ => self.find_below_top(entry)?,
         };
-        Some((slot, self.slots[slot].hold.get()))
+        Some(self.slots[slot].hold.get())
     }
 
     /// The slot holding `entry`, searched from the top down (out of line: the top is
     /// the common case, and a small release path is one the compiler inlines).
     #[cold]
     fn find_below_top(&self, entry: usize) -> Option<usize> {
-        (0..self.depth.get())
+        (0..self.depth())
             .rev()
             .find(|&i| self.slots[i].held.get() == entry)
+    }
+
+    /// [`Owner::releasing_held`] where it is quick: this thread is set up for this
+    /// process, the word names it, and `hold` is the top of a stack without holes (the
+    /// common case: locks released in the order opposite to taking them). False
+    /// otherwise, and nothing changed.
+    #[inline]
+    fn releasing_top(&self, record: &RobustRecord, holder: u32, hold: u64) -> bool {
+        let slot = slot_of(hold);
+        let held = &self.slots[slot];
+        let entry = entry_of(record);
+        // The top of a stack without holes is filled: its entry and hold are current.
+        if !(self.set_up_here()
+            && holder == self.tid.get()
+            && self.shape.get() == slot as u64 + 1
+            && held.held.get() == entry
+            && held.hold.get() == hold)
+        {
+            return false;
+        }
+        // Pending until the word is released: a death before then still marks it.
+        self.set_pending(entry);
+        // One store takes it off the list (slots at and above the depth are never
+        // read: no need to clear this one).
+        self.open.next.store(
+            held.follower.next.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        compiler_fence(Ordering::SeqCst);
+        self.shape.set(slot as u64);
+        true
     }
 
     /// The hold of a lock whose word names this thread but whose record is not at the
@@ -446,10 +522,10 @@ impl Thread {
         &self,
         word: &shmsync_core::AtomicU32,
         record: &RobustRecord,
-    ) -> Option<(usize, u32)> {
+    ) -> Option<u64> {
         let names_me = word.load(shmsync_core::Ordering::Relaxed) & ID == self.tid.get();
         let slot = names_me.then(|| self.find_moved(record)).flatten()?;
-        Some((slot, self.slots[slot].hold.get()))
+        Some(self.slots[slot].hold.get())
     }
 
     /// A held lock whose value was moved (possible after `acquire` or a forgotten
@@ -459,7 +535,7 @@ impl Thread {
     #[cold]
     fn find_moved(&self, record: &RobustRecord) -> Option<usize> {
         let points_at = record.next.load(Ordering::Relaxed);
-        let slot = (0..self.depth.get()).find(|&i| {
+        let slot = (0..self.depth()).find(|&i| {
             self.slots[i].held.get() != 0 && self.slots[i].follower.entry() == points_at
         })?;
         let entry = entry_of(record);
@@ -472,22 +548,22 @@ impl Thread {
         Some(slot)
     }
 
-    /// Takes the lock at `slot` off the list.
+    /// Takes the lock at `slot` off the list; `shape` is the thread's
+    /// [`shape`](Self::shape).
     #[inline]
-    fn unlink(&self, slot: usize) {
-        let top = slot + 1 == self.depth.get();
-        if top && self.empty.get() == 0 {
-            // The top, with held locks (or nothing) below: one store takes it off.
-            self.open.next.store(
-                self.slots[slot].follower.next.load(Ordering::Relaxed),
-                Ordering::Relaxed,
-            );
-            compiler_fence(Ordering::SeqCst);
-            // Slots at and above `depth` are never read: no need to clear this one.
-            self.depth.set(slot);
+    fn unlink(&self, slot: usize, shape: u64) {
+        if shape != slot as u64 + 1 {
+            self.unlink_within(slot);
             return;
         }
-        self.unlink_within(slot);
+        // The top, with held locks (or nothing) below: one store takes it off.
+        self.open.next.store(
+            self.slots[slot].follower.next.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        compiler_fence(Ordering::SeqCst);
+        // Slots at and above the depth are never read: no need to clear this one.
+        self.shape.set(slot as u64);
     }
 
     #[cold]
@@ -502,7 +578,7 @@ impl Thread {
         compiler_fence(Ordering::SeqCst);
         self.slots[slot].held.set(0);
         if above.is_some() {
-            self.empty.set(self.empty.get() | 1 << slot);
+            self.set_shape(self.depth(), self.empty() | 1 << slot);
             return;
         }
         // It was the top: the stack shrinks to the next held lock.
@@ -510,14 +586,13 @@ impl Thread {
         while depth > 0 && self.slots[depth - 1].held.get() == 0 {
             depth -= 1;
         }
-        self.depth.set(depth);
-        self.empty
-            .set(self.empty.get() & (1u32.checked_shl(depth as u32).unwrap_or(0)).wrapping_sub(1));
+        let below_depth = (1u32.checked_shl(depth as u32).unwrap_or(0)).wrapping_sub(1);
+        self.set_shape(depth, self.empty() & below_depth);
     }
 
     /// Every held lock's slot and entry.
     fn held(&self) -> Vec<(usize, usize)> {
-        (0..self.depth.get())
+        (0..self.depth())
             .filter_map(|slot| match self.slots[slot].held.get() {
                 0 => None,
                 entry => Some((slot, entry)),
@@ -541,7 +616,7 @@ impl Thread {
                 word & ID == tid && points_at == self.slots[slot].follower.entry()
             });
             if !intact {
-                self.unlink(slot);
+                self.unlink(slot, self.shape.get());
             }
         }
     }
@@ -583,6 +658,11 @@ fn read_lock(entry: usize) -> Option<(u32, usize)> {
 #[inline(never)]
 fn too_many_held() -> ! {
     panic!("a thread may hold at most {SLOTS} shmsync locks at once; release one first")
+}
+
+/// The slot of a hold (see [`Slot`]).
+fn slot_of(hold: u64) -> usize {
+    (hold % SLOTS as u64) as usize
 }
 
 fn entry_of(record: &RobustRecord) -> usize {
@@ -727,7 +807,7 @@ impl Robust {
     pub(crate) fn abandon_range(start: usize, len: usize) {
         with_thread(|thread| {
             let thread = thread.ready();
-            for slot in (0..thread.depth.get()).rev() {
+            for slot in (0..thread.depth()).rev() {
                 let entry = thread.slots[slot].held.get();
                 if entry == 0 || !(start..start.saturating_add(len)).contains(&entry) {
                     continue;
@@ -737,7 +817,7 @@ impl Robust {
                 let word =
                     unsafe { &*((entry - ENTRY_AFTER_WORD) as *const shmsync_core::AtomicU32) };
                 thread.set_pending(entry);
-                thread.unlink(slot);
+                thread.unlink(slot, thread.shape.get());
                 let mine = thread.tid.get();
                 let marked = word.fetch_update(
                     shmsync_core::Ordering::Release,
@@ -761,8 +841,9 @@ impl Owner for Robust {
         _unused: [const { AtomicU32::new(0) }; 6],
         next: AtomicUsize::new(0),
     };
-    /// The slot, and which of this thread's holds it is.
-    type Hold = (usize, u32);
+    /// The slot (the low 5 bits) and which of the slot's holds it is (the bits above):
+    /// no two holds of a slot in a thread's life are equal.
+    type Hold = u64;
     type GuardMarker = *const ();
     /// A woken locker killed before it takes the lock, or a holder killed between its
     /// release and its wake-up, leaves sleepers unwoken: this bounds how long.
@@ -779,7 +860,7 @@ impl Owner for Robust {
     }
 
     #[inline]
-    fn taken(_: &shmsync_core::AtomicU32, record: &RobustRecord) -> (usize, u32) {
+    fn taken(_: &shmsync_core::AtomicU32, record: &RobustRecord) -> u64 {
         with_thread(|thread| {
             let hold = thread.link(record);
             thread.set_pending(0);
@@ -793,7 +874,7 @@ impl Owner for Robust {
     }
 
     #[inline]
-    fn holding(word: &shmsync_core::AtomicU32, record: &RobustRecord) -> Option<(usize, u32)> {
+    fn holding(word: &shmsync_core::AtomicU32, record: &RobustRecord) -> Option<u64> {
         // The lock asked for `id()` first, which set this thread up for this process.
         with_thread(|thread| {
             thread
@@ -803,31 +884,30 @@ impl Owner for Robust {
     }
 
     #[inline]
-    fn still_holding(
-        _: &shmsync_core::AtomicU32,
-        record: &RobustRecord,
-        (slot, number): (usize, u32),
-    ) -> bool {
-        // A lock is held in one slot at most, so this is `find`'s answer, without the
-        // search.
+    fn releasing(_: &shmsync_core::AtomicU32, hold: u64) {
         with_thread(|thread| {
-            thread.slots.get(slot).is_some_and(|held| {
-                held.held.get() == entry_of(record) && held.hold.get() == number
-            }) && slot < thread.depth.get()
-        })
-    }
-
-    #[inline]
-    fn releasing(_: &shmsync_core::AtomicU32, (slot, _): (usize, u32)) {
-        with_thread(|thread| {
+            let slot = slot_of(hold);
+            // Read before the fences, which make the compiler read it again: only this
+            // thread changes it (and the guard's check has just read it).
+            let shape = thread.shape.get();
             // Pending until the word is released: a death before then still marks it.
             thread.set_pending(thread.slots[slot].held.get());
-            thread.unlink(slot);
+            thread.unlink(slot, shape);
         });
     }
 
     #[inline]
-    fn released(_: (usize, u32)) {
+    fn releasing_held(
+        _: &shmsync_core::AtomicU32,
+        record: &RobustRecord,
+        holder: u32,
+        hold: u64,
+    ) -> bool {
+        with_thread(|thread| thread.releasing_top(record, holder, hold))
+    }
+
+    #[inline]
+    fn released(_: u64) {
         // Not pending during the wake-up call that follows: a thread of another PID
         // namespace with the same id may take the lock meanwhile, and a death then must
         // not mark its hold. (A waiter left unwoken looks again within RECHECK_NS.)
@@ -837,8 +917,8 @@ impl Owner for Robust {
     fn forget(word: &shmsync_core::AtomicU32, record: &RobustRecord, held_by_someone: bool) {
         with_thread(|thread| {
             let thread = thread.ready();
-            if let Some((slot, _)) = thread.find(record) {
-                thread.unlink(slot);
+            if let Some(hold) = thread.find(record) {
+                thread.unlink(slot_of(hold), thread.shape.get());
             } else if held_by_someone && !std::ptr::eq(thread.pending.get(), &thread.no_list) {
                 wait_for_holder_to_leave(word);
             }
