@@ -133,11 +133,29 @@ impl Arena {
     }
 }
 
-/// Stops `child` (SIGSTOP) and waits until it is stopped.
-fn stop(child: &Process) {
-    let pid = nix::unistd::Pid::from_raw(child.pid() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WSTOPPED)).unwrap();
+/// Stops `child` (SIGSTOP) and waits until it is stopped: true. False if it ended
+/// first (a producer that put all its items): it is left unreaped, for its `join`.
+fn stop(child: &Process) -> bool {
+    let pid = child.pid() as libc::pid_t;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    // SAFETY: a zeroed siginfo_t is valid for waitid to fill; WNOWAIT leaves an ended
+    // child to be reaped by its `Process`.
+    let info = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let waited = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WSTOPPED | libc::WEXITED | libc::WNOWAIT,
+        );
+        assert_eq!(waited, 0, "{}", std::io::Error::last_os_error());
+        info
+    };
+    info.si_code == libc::CLD_STOPPED
 }
 
 /// Lets a stopped `child` go on (SIGCONT).
@@ -163,6 +181,28 @@ struct Summary {
     hangs: u32,
 }
 
+/// If a trial fails, lets every child end (resumed, producers told to stop, the queue
+/// closed), so that dropping their `Process`es, which waits for them, ends too: the
+/// failure is reported instead of hanging. Dropped before the `Process`es.
+struct EndChildrenOnFailure<'a> {
+    arena: &'a Arena,
+    pids: Vec<u32>,
+}
+
+impl Drop for EndChildrenOnFailure<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for &pid in &self.pids {
+            let pid = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+        }
+        self.arena.stop.set();
+        self.arena.queue.close();
+    }
+}
+
 fn trial(trial: u32, random: &mut XorShift, summary: &mut Summary) {
     let arena = Shared::anonymous(Arena::new()).unwrap();
     let mut producers: Vec<Option<Process>> = (0..PRODUCERS)
@@ -171,6 +211,15 @@ fn trial(trial: u32, random: &mut XorShift, summary: &mut Summary) {
     let mut consumers: Vec<Option<Process>> = (0..CONSUMERS)
         .map(|_| Some(Process::spawn(|| arena.consume()).unwrap()))
         .collect();
+    let _unwedge = EndChildrenOnFailure {
+        arena: &arena,
+        pids: producers
+            .iter()
+            .chain(&consumers)
+            .flatten()
+            .map(Process::pid)
+            .collect(),
+    };
     // Once items flow, one or two kills at random moments, of producers and consumers
     // alike: most land inside a put or a get, which is all they do.
     let began = Instant::now();
@@ -189,24 +238,44 @@ fn trial(trial: u32, random: &mut XorShift, summary: &mut Summary) {
     for _ in 0..1 + random.below(2) {
         std::thread::sleep(Duration::from_micros(random.below(2_000)));
         let victim = random.below((PRODUCERS + CONSUMERS) as u64) as usize;
-        let (child, consumer) = if victim < PRODUCERS {
-            (producers[victim].take(), false)
+        let (consumer, index) = if victim < PRODUCERS {
+            (false, victim)
         } else {
-            (consumers[victim - PRODUCERS].take(), true)
+            (true, victim - PRODUCERS)
         };
+        let kind = if consumer {
+            &mut consumers
+        } else {
+            &mut producers
+        };
+        let child = kind[index].take();
         if let Some(child) = child {
             // Stopped first, to see whether it dies holding the queue's lock (its word
             // then names the child's only thread). Half the kills aim there: stopped
             // and resumed until caught inside, at whatever instruction that is.
             let aim = random.below(2) == 0;
+            let mut ended = false;
             for _ in 0..if aim { 500 } else { 1 } {
-                stop(&child);
+                if !stop(&child) {
+                    ended = true;
+                    break;
+                }
                 if lock_holder(&arena.queue) == child.pid() {
                     summary.holding_the_lock += 1;
                     break;
                 }
                 resume(&child);
                 std::thread::sleep(Duration::from_micros(random.below(50)));
+            }
+            if ended {
+                // It finished before the kill: a survivor, joined with the others.
+                let kind = if consumer {
+                    &mut consumers
+                } else {
+                    &mut producers
+                };
+                kind[index] = Some(child);
+                continue;
             }
             child.kill().unwrap();
             assert!(join(child).signal().is_some());
@@ -369,4 +438,23 @@ fn a_woken_consumer_killed_before_taking_strands_nobody() {
         // The victim may have taken item 0 before it died, and nothing else.
         assert!(delivered >= 9, "round {round}: {delivered} of 10 delivered");
     }
+}
+
+#[test]
+fn a_victim_that_ended_before_its_stop_is_left_to_its_join() {
+    let child = Process::spawn(|| {}).unwrap();
+    // SAFETY: a zeroed siginfo_t is valid for waitid to fill; WNOWAIT leaves the
+    // ended child unreaped.
+    let waited = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_PID,
+            child.pid() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    assert_eq!(waited, 0);
+    assert!(!stop(&child), "an ended child cannot be stopped");
+    assert!(join(child).success());
 }
