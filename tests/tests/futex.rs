@@ -301,7 +301,7 @@ fn first_allowed_cpu() -> usize {
 }
 
 #[test]
-fn a_waiter_whose_cpu_another_thread_wants_stops_spinning() {
+fn a_yield_that_gave_the_cpu_to_another_thread_marks_the_thread_crowded() {
     /// Stops the competitor however the test ends, so that the scope can end.
     struct Stop<'a>(&'a AtomicBool);
     impl Drop for Stop<'_> {

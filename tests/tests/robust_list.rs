@@ -401,11 +401,27 @@ fn at_every_instruction_of_a_lock_or_release_a_death_would_be_seen() {
         unsafe { libc::_exit(i32::from(traced.is_err())) };
     }
     let tracee = Tracee(child);
+    // Every stop comes within microseconds; a child that hangs instead (a panic in it
+    // that waits on a lock some other thread held at the fork) fails the test.
     let wait = || {
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
-        status
+        let began = std::time::Instant::now();
+        loop {
+            let mut status = 0;
+            // SAFETY: looks at our own child, without blocking.
+            match unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) } {
+                0 => {
+                    assert!(
+                        began.elapsed() < shmsync_tests::HANG,
+                        "the traced child neither stopped nor ended"
+                    );
+                    std::thread::yield_now();
+                }
+                reaped => {
+                    assert_eq!(reaped, child);
+                    return status;
+                }
+            }
+        }
     };
     let status = wait();
     if !libc::WIFSTOPPED(status) {
