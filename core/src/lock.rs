@@ -655,7 +655,8 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         // with WAITERS set, so its release makes a wake call too: about 1.5 futex calls
         // per hand-off, and a contended counter at a third of its speed. The spin takes
         // a lock freed meanwhile with no call at all. (It costs the holder a cache line
-        // at each look, which is why it is bounded.)
+        // at each look, which is why it is bounded.) Unlike theirs, it goes on when the
+        // CPUs are crowded: see `Awaiting::Release`.
         spin_while::<W>(Awaiting::Release, || {
             self.word.load(Ordering::Relaxed) & ID != 0
         });
