@@ -204,7 +204,7 @@ pub(crate) enum Awaiting {
     /// a spinning locker takes it the moment one lets go, with no system call on
     /// either side: a locker spins (offering its CPU as it goes) even on crowded CPUs.
     /// Sleeping instead cost every contended release a wake-up call, and 4 to 16
-    /// processes on 2 vCPUs a third to a half of their increments.
+    /// processes on 2 vCPUs a third to two thirds of their increments.
     Release,
 }
 

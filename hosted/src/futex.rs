@@ -167,8 +167,8 @@ const GAVE_CPU_AWAY_NS: u64 = 5_000;
 const CROWDED_FOR_NS: u64 = 10_000_000;
 
 thread_local! {
-    /// Until when this thread sleeps without spinning ([`Wait::crowded`]); 0 if it never
-    /// found the CPUs crowded. Constant-initialised and without a destructor, like
+    /// Until when this thread waits for answers without spinning ([`Wait::crowded`]); 0
+    /// if it never found the CPUs crowded. Constant-initialised and without a destructor, like
     /// `FAIRNESS`.
     static CROWDED_UNTIL: Cell<u64> = const { Cell::new(0) };
 }
