@@ -504,14 +504,7 @@ impl Thread {
         }
         // Pending until the word is released: a death before then still marks it.
         self.set_pending(entry);
-        // One store takes it off the list (slots at and above the depth are never
-        // read: no need to clear this one).
-        self.open.next.store(
-            held.follower.next.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
-        compiler_fence(Ordering::SeqCst);
-        self.shape.set(slot as u64);
+        self.unlink(slot, slot as u64 + 1);
         true
     }
 
