@@ -37,8 +37,36 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc -p shmsync-core --all-features --no-deps --quiet
 
 # The last line of defence against a hang: every test waits with a timeout of its own,
-# and a test binary still running after this long is killed and fails the run.
-hang_limit() { timeout --kill-after=30 "$1" "${@:2}"; }
+# and a test binary still running after this long is killed and fails the run. So is
+# whatever a command leaves running when it ends: the forked children of a test binary
+# that crashed would otherwise run on, holding the output pipe (and so this script)
+# open for ever. `timeout` leads a process group of its own, which they stay in.
+hang_limit() {
+  local status=0 group left
+  timeout --kill-after=30 "$1" "${@:2}" &
+  group=$!
+  wait "$group" || status=$?
+  left=$(running_in_group "$group")
+  if [ -n "$left" ]; then
+    printf 'left running by %s, now killed:\n%s\n' "${*:2}" "$left" >&2
+    kill -KILL -- "-$group" 2>/dev/null || true
+    [ "$status" != 0 ] || status=1
+  fi
+  return "$status"
+}
+
+# The processes of process group $1 that have not ended, one "pid command" a line.
+running_in_group() {
+  local stat fields pid state pgid
+  for stat in /proc/[0-9]*/stat; do
+    { fields=$(<"$stat"); } 2>/dev/null || continue
+    pid=${fields%% *}
+    # After the command's name (which may hold spaces): state, parent, group.
+    read -r state _ pgid _ <<<"${fields##*) }"
+    [ "$pgid" = "$1" ] && [ "$state" != Z ] && echo "$pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+  done
+  return 0
+}
 
 step "host tests and doc tests"
 hang_limit 1800 cargo test --workspace 2>&1 | tee -a "$results"
