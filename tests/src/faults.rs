@@ -19,10 +19,16 @@ pub struct Crew {
 }
 
 impl Crew {
-    /// Forks `count` workers, worker `w` running `work(w)`.
+    /// Forks `count` workers, worker `w` running `work(w)`. They are daemons: a trial
+    /// that fails kills them as it drops the crew, instead of waiting for workers that
+    /// may never finish.
     pub fn spawn(count: usize, work: impl Fn(usize)) -> Crew {
         let workers = (0..count)
-            .map(|w| Some(Process::spawn(|| work(w)).expect("fork a worker")))
+            .map(|w| {
+                let mut worker = Process::spawn(|| work(w)).expect("fork a worker");
+                worker.set_daemon(true);
+                Some(worker)
+            })
             .collect();
         Crew { workers, kills: 0 }
     }

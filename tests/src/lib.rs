@@ -21,6 +21,31 @@ use std::time::{Duration, Instant};
 /// the run.
 pub const HANG: Duration = Duration::from_secs(180);
 
+/// Waits until `done()` holds, failing the test if it does not within [`HANG`]:
+/// `what` says what never happened.
+#[track_caller]
+pub fn until(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + HANG;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {HANG:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// Joins `thread`, failing the test if it runs longer than [`HANG`]. A hung thread
+/// cannot be ended: it is left behind, detached, so that the test fails instead of
+/// hanging (the data it uses must outlive the test, hence `'static`).
+#[track_caller]
+pub fn join_thread<T>(thread: std::thread::JoinHandle<T>) -> T {
+    until(|| thread.is_finished(), "a thread to finish");
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// A small deterministic generator: the kill points of a fault suite vary, and a run
 /// repeats.
 pub struct XorShift(pub u64);
@@ -587,9 +612,10 @@ impl Scenario {
             hand_out_items(arena);
         }
         if self == Scenario::StartGun {
-            while arena.ready.get() < workers {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            until(
+                || arena.ready.get() >= workers,
+                "every worker at the start gun",
+            );
             assert_eq!(
                 arena.started.get(),
                 0,
