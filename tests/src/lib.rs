@@ -35,6 +35,14 @@ pub fn until(mut done: impl FnMut() -> bool, what: &str) {
     }
 }
 
+/// Marks `child` a daemon: dropped, it is killed instead of waited for, so that a test
+/// that fails before it joins a child that may never end (one that loops, or waits
+/// for what the failure left undone) fails instead of hanging.
+pub fn daemon(mut child: Process) -> Process {
+    child.set_daemon(true);
+    child
+}
+
 /// Joins `thread`, failing the test if it runs longer than [`HANG`]. A hung thread
 /// cannot be ended: it is left behind, detached, so that the test fails instead of
 /// hanging (the data it uses must outlive the test, hence `'static`).

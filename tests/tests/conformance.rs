@@ -4,7 +4,7 @@
 //! memfd segment, or a named one.
 
 use shmsync::{run_if_spawned, Entry, Process, Shared, Spawned};
-use shmsync_tests::{join_all_reaped, respawn, wait, Arena, Scenario};
+use shmsync_tests::{daemon, join_all_reaped, join_thread, respawn, wait, Arena, Scenario};
 use std::error::Error;
 use std::path::Path;
 use std::process::Command;
@@ -37,21 +37,23 @@ fn segment_name(scenario: Scenario) -> String {
 }
 
 fn in_threads(scenario: Scenario) {
-    let arena = Arena::new();
-    std::thread::scope(|s| {
-        for id in 0..WORKERS {
-            let arena = &arena;
-            s.spawn(move || scenario.work(arena, id));
-        }
-        scenario.coordinate(&arena, WORKERS);
-    });
-    scenario.check(&arena, WORKERS);
+    // Leaked, not scoped: a worker that hangs is left behind, and the test fails.
+    let arena: &'static Arena = Box::leak(Box::default());
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|id| std::thread::spawn(move || scenario.work(arena, id)))
+        .collect();
+    scenario.coordinate(arena, WORKERS);
+    for worker in workers {
+        join_thread(worker);
+    }
+    scenario.check(arena, WORKERS);
 }
 
 fn in_forked_processes(scenario: Scenario) {
     let arena = Shared::anonymous(Arena::new()).unwrap();
+    // Daemons: once one has failed, the others may wait for it for ever.
     let children: Vec<Process> = (0..WORKERS)
-        .map(|id| Process::spawn(|| scenario.work(&arena, id)).unwrap())
+        .map(|id| daemon(Process::spawn(|| scenario.work(&arena, id)).unwrap()))
         .collect();
     scenario.coordinate(&arena, WORKERS);
     join_all_reaped(children);
@@ -100,11 +102,13 @@ fn in_spawned_processes(scenario: Scenario, test: &str, handed: Handed) {
         .unwrap();
         let children: Vec<Process> = (0..WORKERS)
             .map(|id| {
-                respawn(test, "worker")
-                    .args([scenario.name().to_owned(), id.to_string()])
-                    .segment(&arena)
-                    .start()
-                    .unwrap()
+                daemon(
+                    respawn(test, "worker")
+                        .args([scenario.name().to_owned(), id.to_string()])
+                        .segment(&arena)
+                        .start()
+                        .unwrap(),
+                )
             })
             .collect();
         scenario.coordinate(&arena, WORKERS);
