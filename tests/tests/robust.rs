@@ -5,7 +5,7 @@ use shmsync::inspect::LockState;
 use shmsync::{
     shm_struct, ArrayError, DataError, Lock, LockError, Process, Shared, TryLockError, Value,
 };
-use shmsync_tests::{join, XorShift};
+use shmsync_tests::{join, until, XorShift};
 use std::time::{Duration, Instant};
 
 shm_struct! {
@@ -55,13 +55,13 @@ fn sigkill_fault_suite() {
     for trial in 0..TRIALS {
         let ledger = Shared::anonymous(Ledger::new()).unwrap();
         let work = random.below(2_000) as u32;
-        let child = Process::spawn(|| loop {
+        let mut child = Process::spawn(|| loop {
             ledger.round(work);
         })
         .unwrap();
-        while ledger.rounds.get() == 0 {
-            std::thread::sleep(Duration::from_micros(50));
-        }
+        // It loops for ever: killed, not waited for, if the test fails first.
+        child.set_daemon(true);
+        until(|| ledger.rounds.get() > 0, "the child's first round");
         std::thread::sleep(Duration::from_micros(random.below(500)));
         child.kill().unwrap();
         assert!(join(child).signal().is_some());
@@ -122,6 +122,7 @@ fn unrepaired_data_is_refused_to_every_later_locker() {
     let ledger = Shared::anonymous(Ledger::new()).unwrap();
     let dying = Process::spawn(|| std::mem::forget(ledger.lock.lock().unwrap())).unwrap();
     assert!(join(dying).success());
+    assert!(!ledger.lock.is_locked(), "held by the dead"); // so the lock cannot block
     match ledger.lock.lock() {
         Err(LockError::OwnerDied(guard)) => drop(guard), // no repair
         other => panic!("{other:?}"),
@@ -145,6 +146,7 @@ fn python_style_acquire_reports_owner_death_too() {
     let lock = Shared::anonymous(Lock::new()).unwrap();
     let dying = Process::spawn(|| lock.acquire().unwrap()).unwrap();
     assert!(join(dying).success()); // exited without release
+    assert!(!lock.is_locked(), "held by the dead"); // so the acquire cannot block
     assert_eq!(lock.acquire(), Err(LockError::OwnerDied(())));
     lock.mark_consistent().unwrap();
     lock.release().unwrap();
@@ -204,15 +206,14 @@ fn a_sleeping_locker_learns_of_a_kill_at_once() {
     let mut latencies = Vec::with_capacity(TRIALS);
     for trial in 0..TRIALS {
         let ledger = Shared::anonymous(Ledger::new()).unwrap();
-        let child = Process::spawn(|| {
+        let mut child = Process::spawn(|| {
             let _held = ledger.lock.lock().unwrap();
             ledger.rounds.set(1);
             std::thread::sleep(Duration::from_secs(60));
         })
         .unwrap();
-        while ledger.rounds.get() == 0 {
-            std::thread::sleep(Duration::from_micros(100));
-        }
+        child.set_daemon(true);
+        until(|| ledger.rounds.get() > 0, "the child to take the lock");
         std::thread::scope(|s| {
             let waiter = s.spawn(|| {
                 let outcome = ledger.lock.lock_timeout(Duration::from_secs(30));

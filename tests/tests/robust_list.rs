@@ -214,7 +214,7 @@ fn a_process_killed_anywhere_in_its_releases_strands_no_lock() {
     let mut died_holding = 0;
     for trial in 0..TRIALS {
         let pair = shmsync::Shared::<Pair>::anonymous_with(|_| {}).unwrap();
-        let child = shmsync::Process::spawn(|| {
+        let mut child = shmsync::Process::spawn(|| {
             let mut round = 0u64;
             loop {
                 let first = pair.first.lock().unwrap();
@@ -233,9 +233,9 @@ fn a_process_killed_anywhere_in_its_releases_strands_no_lock() {
             }
         })
         .unwrap();
-        while pair.rounds.get() == 0 {
-            std::thread::sleep(std::time::Duration::from_micros(50));
-        }
+        // It loops for ever: killed, not waited for, if the test fails first.
+        child.set_daemon(true);
+        shmsync_tests::until(|| pair.rounds.get() > 0, "the child's first rounds");
         std::thread::sleep(std::time::Duration::from_micros(random.below(300)));
         child.kill().unwrap();
         assert!(shmsync_tests::join(child).signal().is_some());
