@@ -178,17 +178,18 @@ fn a_waiter_killed_as_a_notify_chooses_it_passes_the_wake_up_on() {
         // chooses.
         let waiters: Vec<_> = (0..3)
             .map(|n| {
-                let waiter = shmsync::Process::spawn(|| {
-                    let held = gate.lock.lock().unwrap();
-                    gate.waiting.fetch_add(1);
-                    let held = gate.condition.wait(held).unwrap();
-                    gate.woken.fetch_add(1);
-                    drop(held);
-                })
-                .unwrap();
-                while gate.waiting.get() < n + 1 {
-                    std::thread::sleep(Duration::from_micros(50));
-                }
+                // A daemon: a lost wake-up leaves it asleep, to be killed, not waited for.
+                let waiter = shmsync_tests::daemon(
+                    shmsync::Process::spawn(|| {
+                        let held = gate.lock.lock().unwrap();
+                        gate.waiting.fetch_add(1);
+                        let held = gate.condition.wait(held).unwrap();
+                        gate.woken.fetch_add(1);
+                        drop(held);
+                    })
+                    .unwrap(),
+                );
+                shmsync_tests::until(|| gate.waiting.get() > n, "the waiter to wait");
                 waiter
             })
             .collect();

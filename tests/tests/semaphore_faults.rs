@@ -6,7 +6,9 @@ use shmsync::{
     shm_struct, BoundedSemaphore, Event, Field, Layout, Lock, Process, Semaphore, Shared, ShmSafe,
     Value,
 };
-use shmsync_tests::{join, returns_within, timed_calls_end_while_a_peer_is_stopped, XorShift};
+use shmsync_tests::{
+    daemon, join, returns_within, timed_calls_end_while_a_peer_is_stopped, until, XorShift,
+};
 use std::mem::offset_of;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
@@ -154,7 +156,7 @@ fn fault_suite<S: Permits>(kind: &str, seed: u64) {
         let arena = Shared::anonymous(Arena::<S>::new()).unwrap();
         let spin = random.below(3_000) as u32;
         let mut workers: Vec<Option<Process>> = (0..WORKERS)
-            .map(|w| Some(Process::spawn(|| arena.work(w, spin)).unwrap()))
+            .map(|w| Some(daemon(Process::spawn(|| arena.work(w, spin)).unwrap())))
             .collect();
         let began = Instant::now();
         while arena.rounds.get() < 20 && began.elapsed() < Duration::from_secs(10) {
@@ -240,11 +242,13 @@ fn a_woken_waiter_killed_before_taking_strands_nobody() {
         .unwrap();
         let mut waiters: Vec<Process> = (0..3)
             .map(|_| {
-                Process::spawn(|| {
-                    gate.sem.acquire();
-                    gate.got.fetch_add(1);
-                })
-                .unwrap()
+                daemon(
+                    Process::spawn(|| {
+                        gate.sem.acquire();
+                        gate.got.fetch_add(1);
+                    })
+                    .unwrap(),
+                )
             })
             .collect();
         std::thread::sleep(Duration::from_millis(5)); // all asleep
@@ -279,9 +283,8 @@ fn a_declared_hand_off_between_processes_never_counts_twice() {
         std::thread::sleep(Duration::from_secs(60));
     })
     .unwrap();
-    while sem.value() != 0 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let consumer = daemon(consumer);
+    until(|| sem.value() == 0, "the consumer to take both permits");
     let producer = Process::spawn(|| sem.release().unwrap()).unwrap();
     assert!(join(producer).success());
     assert_eq!(sem.value(), 1);
@@ -301,10 +304,9 @@ fn a_release_by_a_non_holder_adds_a_permit() {
         std::thread::sleep(Duration::from_secs(60));
     })
     .unwrap();
+    let consumer = daemon(consumer);
     sem.release(); // the consumer takes this one
-    while sem.value() != 0 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    until(|| sem.value() == 0, "the consumer to take the permit");
     sem.release(); // and this one is new
     assert_eq!(sem.value(), 1);
     consumer.kill().unwrap();
