@@ -63,6 +63,16 @@ fn pester(thread: libc::pthread_t, stop: &AtomicBool) -> usize {
     sent
 }
 
+/// Sets its flag however the test ends, so that a scope whose threads loop until it is
+/// set can end.
+struct Stop<'a>(&'a AtomicBool);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn signals_do_not_end_a_blocking_wait() {
     interruptible();
@@ -74,6 +84,8 @@ fn signals_do_not_end_a_blocking_wait() {
     let held = lock.lock().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     thread::scope(|s| {
+        // A waiter that fails must not leave the pest signalling for ever.
+        let _stop = Stop(&stop);
         let waiter = s.spawn(|| {
             tx.send(this_thread()).unwrap();
             let _lock = lock.lock().unwrap();
@@ -167,14 +179,27 @@ fn spurious_wakeups_are_absorbed() {
 
 #[test]
 fn sleeping_waiters_wake_through_set_then_clear() {
+    /// Sets the event if the test fails, so that waiters it left asleep end and the
+    /// failure is reported instead of hanging.
+    struct Unwedge<'a>(&'a Event);
+    impl Drop for Unwedge<'_> {
+        fn drop(&mut self) {
+            if thread::panicking() {
+                self.0.set();
+            }
+        }
+    }
     let event = Event::new();
     let tids: [Value<i32>; 3] = [Value::new(0), Value::new(0), Value::new(0)];
+    let woken = Value::new(0u32);
     thread::scope(|s| {
+        let _unwedge = Unwedge(&event);
         for tid in &tids {
-            let event = &event;
+            let (event, woken) = (&event, &woken);
             s.spawn(move || {
                 tid.set(gettid());
                 event.wait();
+                woken.fetch_add(1);
             });
         }
         // Once every waiter is asleep in the kernel, set and clear at once.
@@ -185,6 +210,10 @@ fn sleeping_waiters_wake_through_set_then_clear() {
         });
         event.set();
         event.clear();
+        shmsync_tests::until(
+            || woken.get() == 3,
+            "every waiter to wake through set-then-clear",
+        );
     });
     assert!(!event.is_set());
 }
@@ -192,8 +221,9 @@ fn sleeping_waiters_wake_through_set_then_clear() {
 #[test]
 fn sleeping_processes_wake_through_set_then_clear() {
     let event = Shared::anonymous(Event::new()).unwrap();
+    // Daemons: a lost wake-up leaves them asleep, to be killed, not waited for.
     let children: Vec<Process> = (0..3)
-        .map(|_| Process::spawn(|| event.wait()).unwrap())
+        .map(|_| shmsync_tests::daemon(Process::spawn(|| event.wait()).unwrap()))
         .collect();
     until_asleep(|| {
         children
@@ -254,13 +284,19 @@ fn timeouts_hold_across_processes() {
         holding: Event::new(),
     })
     .unwrap();
-    let holder = Process::spawn(|| {
-        let _held = pair.lock.lock().unwrap();
-        pair.holding.set();
-        pair.release.wait();
-    })
-    .unwrap();
-    pair.holding.wait();
+    // A daemon: if the test fails before it releases the holder, the holder is killed.
+    let holder = shmsync_tests::daemon(
+        Process::spawn(|| {
+            let _held = pair.lock.lock().unwrap();
+            pair.holding.set();
+            pair.release.wait();
+        })
+        .unwrap(),
+    );
+    assert!(
+        pair.holding.wait_timeout(shmsync_tests::HANG),
+        "the holder never took the lock"
+    );
     let timeout = Duration::from_millis(50);
     let began = Instant::now();
     assert_eq!(
@@ -302,13 +338,6 @@ fn first_allowed_cpu() -> usize {
 
 #[test]
 fn a_yield_that_gave_the_cpu_to_another_thread_marks_the_thread_crowded() {
-    /// Stops the competitor however the test ends, so that the scope can end.
-    struct Stop<'a>(&'a AtomicBool);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
     let cpu = first_allowed_cpu();
     let stop = AtomicBool::new(false);
     thread::scope(|s| {

@@ -4,7 +4,7 @@
 //! opens), and `open_or_create` lets exactly one of many racing processes initialise.
 
 use shmsync::{shm_struct, Event, Origin, Process, Shared, ShmError, ShmSafe, Unlink, Value};
-use shmsync_tests::{in_child, join, join_all_reaped, ShmName};
+use shmsync_tests::{in_child, join, join_all_reaped, until, ShmName};
 use std::time::{Duration, Instant};
 
 const SHORT: Duration = Duration::from_millis(50);
@@ -234,9 +234,7 @@ fn a_child_forked_from_a_participant_keeps_it_attached() {
     ));
     let opened = Shared::<Value<u64>>::open(&name, SHORT).unwrap();
     signals.release.set();
-    while opened.get() != 2 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    until(|| opened.get() == 2, "the creator's child to add its 1");
     drop(opened);
     assert!(matches!(
         create_once_free(&name, 3).origin(),
@@ -275,9 +273,10 @@ fn participants_are_recorded_until_they_leave() {
             })
         })
         .collect();
-    while signals.value.get() < 2 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    until(
+        || signals.value.get() >= 2,
+        "both openers to open the segment",
+    );
     let mut pids: Vec<u32> = segment
         .participants()
         .unwrap()
@@ -421,8 +420,16 @@ fn an_opener_racing_the_creator_waits_for_it_and_reports_nothing_false() {
     // and left for one that died initialising.
     const ROUNDS: u64 = 20_000;
     let name = ShmName::new("racing-creator");
+    /// Stops the opener however the test ends, so that the scope can end.
+    struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
+        let _done = Done(&done);
         let opener = scope.spawn(|| {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 match Shared::<Value<u64>>::open(&name, Duration::ZERO) {
