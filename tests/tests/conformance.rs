@@ -60,20 +60,37 @@ fn in_forked_processes(scenario: Scenario) {
     scenario.check(&arena, WORKERS);
 }
 
+/// Exec'd helpers, killed and reaped if the test fails before waiting for them all:
+/// once one has failed, the others may wait for it for ever.
+struct Helpers(Vec<std::process::Child>);
+
+impl Drop for Helpers {
+    fn drop(&mut self) {
+        for helper in &mut self.0 {
+            if let Ok(None) = helper.try_wait() {
+                let _ = helper.kill();
+                let _ = helper.wait();
+            }
+        }
+    }
+}
+
 fn in_unrelated_processes(scenario: Scenario) {
     let name = segment_name(scenario);
     {
         let arena = Shared::create(&name, Arena::new()).unwrap();
-        let mut helpers: Vec<_> = (0..WORKERS)
-            .map(|id| {
-                Command::new(env!("CARGO_BIN_EXE_shmsync-helper"))
-                    .args([scenario.name(), &name, &id.to_string()])
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+        let mut helpers = Helpers(
+            (0..WORKERS)
+                .map(|id| {
+                    Command::new(env!("CARGO_BIN_EXE_shmsync-helper"))
+                        .args([scenario.name(), &name, &id.to_string()])
+                        .spawn()
+                        .unwrap()
+                })
+                .collect(),
+        );
         scenario.coordinate(&arena, WORKERS);
-        for helper in &mut helpers {
+        for helper in &mut helpers.0 {
             assert!(wait(helper).success());
         }
         scenario.check(&arena, WORKERS);

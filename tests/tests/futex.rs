@@ -179,42 +179,30 @@ fn spurious_wakeups_are_absorbed() {
 
 #[test]
 fn sleeping_waiters_wake_through_set_then_clear() {
-    /// Sets the event if the test fails, so that waiters it left asleep end and the
-    /// failure is reported instead of hanging.
-    struct Unwedge<'a>(&'a Event);
-    impl Drop for Unwedge<'_> {
-        fn drop(&mut self) {
-            if thread::panicking() {
-                self.0.set();
-            }
-        }
-    }
-    let event = Event::new();
-    let tids: [Value<i32>; 3] = [Value::new(0), Value::new(0), Value::new(0)];
-    let woken = Value::new(0u32);
-    thread::scope(|s| {
-        let _unwedge = Unwedge(&event);
-        for tid in &tids {
-            let (event, woken) = (&event, &woken);
-            s.spawn(move || {
+    // Leaked, not scoped: waiters that never wake are left behind, and the test fails.
+    let event: &'static Event = Box::leak(Box::new(Event::new()));
+    let tids: &'static [Value<i32>; 3] =
+        Box::leak(Box::new([Value::new(0), Value::new(0), Value::new(0)]));
+    let waiters: Vec<_> = tids
+        .iter()
+        .map(|tid| {
+            thread::spawn(move || {
                 tid.set(gettid());
                 event.wait();
-                woken.fetch_add(1);
-            });
-        }
-        // Once every waiter is asleep in the kernel, set and clear at once.
-        until_asleep(|| {
-            tids.iter()
-                .map(|t| format!("/proc/self/task/{}/stat", t.get()))
-                .collect()
-        });
-        event.set();
-        event.clear();
-        shmsync_tests::until(
-            || woken.get() == 3,
-            "every waiter to wake through set-then-clear",
-        );
+            })
+        })
+        .collect();
+    // Once every waiter is asleep in the kernel, set and clear at once.
+    until_asleep(|| {
+        tids.iter()
+            .map(|t| format!("/proc/self/task/{}/stat", t.get()))
+            .collect()
     });
+    event.set();
+    event.clear();
+    for waiter in waiters {
+        shmsync_tests::join_thread(waiter);
+    }
     assert!(!event.is_set());
 }
 
