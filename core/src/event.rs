@@ -30,6 +30,10 @@ const GENERATION: u32 = 1 << 2;
 /// follows at once, before it gets to run. (The count wraps after 2^30 sets; a waiter
 /// would have to sleep through exactly that many set/clear pairs to miss one.)
 ///
+/// `set` and `clear` take no lock: atomic instructions and, for `set`, a wake-up call
+/// (on Linux a futex call). A signal handler may call them, as may an interrupt
+/// handler on a microcontroller.
+///
 /// # Example
 ///
 /// ```

@@ -113,6 +113,17 @@ const HANDED_LOOK_NS: u64 = 1_000_000;
 /// the others take it within a millisecond: a locker that finds the lock handed over
 /// looks again that soon, and may then take it.
 ///
+/// # In a signal handler
+///
+/// Not async-signal-safe, like `std::sync::Mutex` and glibc's mutexes: a handler must
+/// not take a lock (nor use a primitive built on one: `RLock`, `Condition`, `RwLock`,
+/// the hosted `Semaphore` and `Queue`, `Value::update`) on the thread it interrupted.
+/// With an owner-tracking backend that thread may be in the middle of taking or
+/// releasing a lock, and the handler's take would overwrite its record of what it is
+/// doing: a lock could be left where the kernel would not find it at the thread's
+/// death. A handler may set an [`Event`](crate::Event), which takes no lock, and
+/// another thread may take the lock.
+///
 /// # Example
 ///
 /// ```
