@@ -68,17 +68,29 @@ impl XorShift {
     }
 }
 
+/// Sets its flag when dropped, however the test ends: threads of a scope that loop
+/// until the flag is set then end, and a test that fails inside the scope fails
+/// instead of waiting for them for ever.
+pub struct Stop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Starts, on `scope`, the parent threads that used to hang a forked child: two that
 /// hold stdout's lock (as a logger does) and allocate while they hold it, and one that
 /// keeps starting threads that take their very first lock (the library's per-thread
 /// set-up) on `lock`, count themselves in `born`, then die. They run until `stop` is
-/// set.
+/// set, which the returned guard does when dropped.
+#[must_use = "the threads run until the guard is dropped"]
 pub fn busy_parent_threads<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     stop: &'scope std::sync::atomic::AtomicBool,
     lock: &'scope Lock,
     born: &'scope Value<u64>,
-) {
+) -> Stop<'scope> {
     use std::io::Write;
     use std::sync::atomic::Ordering;
     for _ in 0..2 {
@@ -103,6 +115,7 @@ pub fn busy_parent_threads<'scope>(
             });
         }
     });
+    Stop(stop)
 }
 
 /// Runs `f` on a thread and says whether it returned within `limit`: a hang check

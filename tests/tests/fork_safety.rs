@@ -6,7 +6,7 @@
 use shmsync::{Lock, Process, Shared, Value};
 use shmsync_tests::{busy_parent_threads, join};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 const FORKS: u32 = 300;
@@ -43,7 +43,8 @@ fn children_never_wait_for_what_parent_threads_held_at_the_fork() {
     let mut hung = Vec::new();
     let mut forked = 0;
     std::thread::scope(|s| {
-        busy_parent_threads(s, &stop, &shared, &total);
+        // Stopped however the loop ends: a fork that fails must not leave them running.
+        let _busy = busy_parent_threads(s, &stop, &shared, &total);
         for fork in 0..FORKS {
             forked += 1;
             let mut child = Process::spawn(|| {
@@ -67,7 +68,6 @@ fn children_never_wait_for_what_parent_threads_held_at_the_fork() {
                 break;
             }
         }
-        stop.store(true, Ordering::Relaxed);
     });
     println!("forks: {forked}, hung children: {}", hung.len());
     assert!(hung.is_empty(), "children hung (fork, pid): {hung:?}");
@@ -92,6 +92,13 @@ fn text_printed_before_a_fork_is_written_once() {
         .env("SHMSYNC_PRINT_THEN_FORK", "1")
         .output()
         .unwrap();
+    // A child that hung, killed by the copy's `join`, fails the copy, not the count.
+    assert!(
+        output.status.success(),
+        "the copy that forked failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         stdout.matches("written once").count(),

@@ -10,7 +10,7 @@ use shmsync::{
     run_if_spawned, Entry, ExitStatus, Lock, Shared, ShmError, SpawnError, Spawned, Value,
     ENTRY_FAILED_EXIT_CODE, PANIC_EXIT_CODE, UNKNOWN_ENTRY_EXIT_CODE,
 };
-use shmsync_tests::{busy_parent_threads, join, respawn, wait};
+use shmsync_tests::{busy_parent_threads, daemon, join, respawn, wait};
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::io::Read;
@@ -186,7 +186,8 @@ fn terminate_kill_and_timed_join() {
             .start()
             .unwrap()
     };
-    let mut child = sleeper();
+    // A daemon: if a check fails before it is ended, it is killed, not waited for.
+    let mut child = daemon(sleeper());
     assert_eq!(child.name(), "sleeper");
     assert!(child.is_alive().unwrap());
     assert_eq!(child.join_timeout(Duration::ZERO).unwrap(), None);
@@ -329,7 +330,8 @@ fn a_busy_threaded_parent_spawns_50_children() {
     let stop = AtomicBool::new(false);
     let mut took = Vec::new();
     std::thread::scope(|s| {
-        busy_parent_threads(s, &stop, &lock, &born);
+        // Stopped however the loop ends: a child that fails must not leave them running.
+        let _busy = busy_parent_threads(s, &stop, &lock, &born);
         for _ in 0..CHILDREN {
             let began = Instant::now();
             let child = respawn("a_busy_threaded_parent_spawns_50_children", "increments")
@@ -340,7 +342,6 @@ fn a_busy_threaded_parent_spawns_50_children() {
             assert!(join(child).success());
             took.push(began.elapsed());
         }
-        stop.store(true, Ordering::Relaxed);
     });
     assert_eq!(counter.get(), CHILDREN as u64);
     took.sort();
