@@ -4,7 +4,7 @@
 
 use shmsync::{Event, Futex, Lock, Process, Semaphore, Shared, TryLockError, Value};
 use shmsync_core::{AtomicU32, Wait};
-use shmsync_tests::join;
+use shmsync_tests::{join, Stop};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -63,38 +63,29 @@ fn pester(thread: libc::pthread_t, stop: &AtomicBool) -> usize {
     sent
 }
 
-/// Sets its flag however the test ends, so that a scope whose threads loop until it is
-/// set can end.
-struct Stop<'a>(&'a AtomicBool);
-
-impl Drop for Stop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn signals_do_not_end_a_blocking_wait() {
     interruptible();
-    let lock = Lock::new();
-    let sem = Semaphore::new(0);
-    let event = Event::new();
-    let released = AtomicBool::new(false);
+    // Leaked, not scoped: a waiter that never wakes is left behind, and the test fails.
+    let lock: &'static Lock = Box::leak(Box::new(Lock::new()));
+    let sem: &'static Semaphore = Box::leak(Box::new(Semaphore::new(0)));
+    let event: &'static Event = Box::leak(Box::new(Event::new()));
+    let released: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
     let stop = AtomicBool::new(false);
     let held = lock.lock().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = thread::spawn(move || {
+        tx.send(this_thread()).unwrap();
+        let _lock = lock.lock().unwrap();
+        assert!(released.load(Ordering::SeqCst), "lock taken while held");
+        sem.acquire();
+        event.wait();
+        assert!(event.is_set());
+    });
+    let id = rx.recv().unwrap();
     thread::scope(|s| {
-        // A waiter that fails must not leave the pest signalling for ever.
+        // A waiter that fails or hangs must not leave the pest signalling for ever.
         let _stop = Stop(&stop);
-        let waiter = s.spawn(|| {
-            tx.send(this_thread()).unwrap();
-            let _lock = lock.lock().unwrap();
-            assert!(released.load(Ordering::SeqCst), "lock taken while held");
-            sem.acquire();
-            event.wait();
-            assert!(event.is_set());
-        });
-        let id = rx.recv().unwrap();
         let stop = &stop;
         let pest = s.spawn(move || pester(id, stop));
         thread::sleep(Duration::from_millis(30));
@@ -104,13 +95,19 @@ fn signals_do_not_end_a_blocking_wait() {
         sem.release();
         thread::sleep(Duration::from_millis(30));
         event.set();
-        waiter.join().unwrap();
+        // Pestered until it is through its waits, and joined only once the pest
+        // stopped: the pest's signals need the thread not yet joined.
+        shmsync_tests::until(
+            || waiter.is_finished(),
+            "the waiter to get through its waits",
+        );
         stop.store(true, Ordering::SeqCst);
         assert!(
             pest.join().unwrap() > 10,
             "too few signals to mean anything"
         );
     });
+    shmsync_tests::join_thread(waiter);
 }
 
 #[test]
@@ -148,21 +145,22 @@ fn signals_do_not_restart_a_timeout() {
 
 #[test]
 fn spurious_wakeups_are_absorbed() {
-    let lock = Lock::new();
+    // Leaked, not scoped: a locker that never wakes is left behind, and the test fails.
+    let lock: &'static Lock = Box::leak(Box::new(Lock::new()));
     let held = lock.lock().unwrap();
-    let released = AtomicBool::new(false);
+    let released: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
     let stop = AtomicBool::new(false);
     // The lock word is the first (and only) field of the #[repr(C)] Lock.
     // SAFETY: Lock is a #[repr(C)] wrapper of one AtomicU32, as its docs state.
-    let word = unsafe { &*(&lock as *const Lock).cast::<AtomicU32>() };
+    let word = unsafe { &*(lock as *const Lock).cast::<AtomicU32>() };
+    let locker = thread::spawn(move || {
+        let _lock = lock.lock().unwrap();
+        assert!(
+            released.load(Ordering::SeqCst),
+            "woken spuriously and took a held lock"
+        );
+    });
     thread::scope(|s| {
-        s.spawn(|| {
-            let _lock = lock.lock().unwrap();
-            assert!(
-                released.load(Ordering::SeqCst),
-                "woken spuriously and took a held lock"
-            );
-        });
         s.spawn(|| {
             while !stop.load(Ordering::SeqCst) {
                 Futex::wake_all(word);
@@ -175,6 +173,7 @@ fn spurious_wakeups_are_absorbed() {
         thread::sleep(Duration::from_millis(10));
         stop.store(true, Ordering::SeqCst);
     });
+    shmsync_tests::join_thread(locker);
 }
 
 #[test]
@@ -228,8 +227,8 @@ fn sleeping_processes_wake_through_set_then_clear() {
 
 #[test]
 fn zero_and_huge_timeouts() {
-    let lock = Lock::new();
-    let sem = Semaphore::new(0);
+    let lock: &'static Lock = Box::leak(Box::new(Lock::new()));
+    let sem: &'static Semaphore = Box::leak(Box::new(Semaphore::new(0)));
     let held = lock.lock().unwrap();
     assert_eq!(
         lock.lock_timeout(Duration::ZERO).err(),
@@ -241,24 +240,32 @@ fn zero_and_huge_timeouts() {
         Duration::from_secs(u64::MAX / 2),
         Duration::new(u64::MAX, 999_999_999),
     ];
-    thread::scope(|s| {
-        s.spawn(|| {
+    // Not scoped: a waiter whose huge timeout never ends is left behind, and the test
+    // fails.
+    let waiters = [
+        thread::spawn(move || {
             for timeout in huge {
                 assert!(lock.lock_timeout(timeout).is_ok());
             }
-        });
-        s.spawn(|| {
+        }),
+        thread::spawn(move || {
             for timeout in huge {
                 assert!(sem.acquire_timeout(timeout));
             }
-        });
-        thread::sleep(Duration::from_millis(20));
-        drop(held);
-        sem.release_n(3);
-    });
+        }),
+    ];
+    thread::sleep(Duration::from_millis(20));
+    drop(held);
+    sem.release_n(3);
+    for waiter in waiters {
+        shmsync_tests::join_thread(waiter);
+    }
     // A deadline already past on the futex's clock returns at once, without error.
-    let word = AtomicU32::new(0);
-    Futex::wait(&word, 0, Some(0));
+    let past_returns = shmsync_tests::returns_within(shmsync_tests::HANG, || {
+        let word = AtomicU32::new(0);
+        Futex::wait(&word, 0, Some(0));
+    });
+    assert!(past_returns, "a wait for a deadline already past slept on");
 }
 
 #[test]
