@@ -7,7 +7,7 @@
 
 use shmsync::{shm_struct, Futex, Process, Shared, Value};
 use shmsync_core::{LockState, TryLockError, Unowned};
-use shmsync_tests::{join, XorShift};
+use shmsync_tests::{daemon, join, XorShift};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -45,12 +45,12 @@ const RUN: Duration = Duration::from_secs(4);
 /// again by itself).
 const STUCK: Duration = Duration::from_secs(20);
 
-/// Waits while the lockers run. If they stop making rounds, the test fails by ending
-/// its process: a panic here would wait for ever for the stranded lockers' threads.
-fn watch(shared: &Bare, run: Duration) {
-    let began = Instant::now();
+/// Waits while the lockers run, until `done()` holds. If they stop making rounds, the
+/// test fails by ending its process: a panic here would wait for ever for the stranded
+/// lockers' threads.
+fn watch(shared: &Bare, mut done: impl FnMut() -> bool) {
     let mut last = (shared.rounds.get(), Instant::now());
-    while began.elapsed() < run {
+    while !done() {
         std::thread::sleep(Duration::from_millis(5));
         let rounds = shared.rounds.get();
         if rounds != last.0 {
@@ -100,10 +100,11 @@ fn every_kind_of_locker_meets_handed_over_locks_and_nobody_is_stranded() {
     std::thread::scope(|s| {
         let shared = &*shared;
         let (stop, condition) = (&stop, &condition);
+        let mut lockers = Vec::new();
         // Blocking lockers, which say how long their longest wait was.
         let slowest = &slowest;
         for work in [0, 500] {
-            s.spawn(move || {
+            lockers.push(s.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let began = Instant::now();
                     let guard = shared.lock.lock().unwrap();
@@ -112,11 +113,11 @@ fn every_kind_of_locker_meets_handed_over_locks_and_nobody_is_stranded() {
                     inside(shared, work);
                     drop(guard);
                 }
-            });
+            }));
         }
         // A timed locker with timeouts from nothing to a few hundred microseconds.
         let timed_taken = &timed_taken;
-        s.spawn(move || {
+        lockers.push(s.spawn(move || {
             let mut random = XorShift(0x7173_0000_0000_0001);
             while !stop.load(Ordering::Relaxed) {
                 let timeout = Duration::from_nanos(random.below(300_000));
@@ -130,10 +131,10 @@ fn every_kind_of_locker_meets_handed_over_locks_and_nobody_is_stranded() {
                     Err(error) => panic!("{error}"),
                 }
             }
-        });
+        }));
         // A try_lock spinner, with Python's names.
         let tried_taken = &tried_taken;
-        s.spawn(move || {
+        lockers.push(s.spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 if shared.lock.try_acquire().is_ok() {
                     inside(shared, 10);
@@ -142,11 +143,11 @@ fn every_kind_of_locker_meets_handed_over_locks_and_nobody_is_stranded() {
                 }
                 std::hint::spin_loop();
             }
-        });
+        }));
         // A condition waiter that re-takes the lock after each (timed) wait, and a
         // notifier.
         let waits = &waits;
-        s.spawn(move || {
+        lockers.push(s.spawn(move || {
             let mut guard = shared.lock.lock().unwrap();
             while !stop.load(Ordering::Relaxed) {
                 inside(shared, 20);
@@ -156,15 +157,15 @@ fn every_kind_of_locker_meets_handed_over_locks_and_nobody_is_stranded() {
                 guard = back;
                 waits.fetch_add(1, Ordering::Relaxed);
             }
-        });
-        s.spawn(move || {
+        }));
+        lockers.push(s.spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let guard = shared.lock.lock().unwrap();
                 inside(shared, 20);
                 condition.notify_all();
                 drop(guard);
             }
-        });
+        }));
         let handed_seen = &handed_seen;
         s.spawn(move || {
             while !stop.load(Ordering::Relaxed) {
@@ -174,14 +175,27 @@ fn every_kind_of_locker_meets_handed_over_locks_and_nobody_is_stranded() {
                 std::thread::yield_now();
             }
         });
-        watch(shared, RUN);
+        let began = Instant::now();
+        watch(shared, || began.elapsed() >= RUN);
         // A watcher kept off the CPUs (by a loaded machine) can miss every short window
         // in which the lock is handed over: the lockers go on until it sees one.
         let began = Instant::now();
-        while handed_seen.load(Ordering::Relaxed) == 0 && began.elapsed() < shmsync_tests::HANG {
-            watch(shared, Duration::from_millis(100));
-        }
+        watch(shared, || {
+            handed_seen.load(Ordering::Relaxed) > 0 || began.elapsed() >= shmsync_tests::HANG
+        });
         stop.store(true, Ordering::Relaxed);
+        // A lock stranded now, or shortly before, keeps a locker from ever seeing the
+        // stop, and the scope from ending: watched until they are through their last
+        // calls (the children go on making rounds meanwhile).
+        let began = Instant::now();
+        watch(shared, || {
+            if began.elapsed() >= shmsync_tests::HANG {
+                let hang = shmsync_tests::HANG;
+                eprintln!("the lockers still run {hang:?} after the stop");
+                std::process::exit(101);
+            }
+            lockers.iter().all(|locker| locker.is_finished())
+        });
     });
     for child in children {
         child.kill().unwrap();
@@ -227,7 +241,8 @@ fn make_hand_off_due() {
     // it: the lock is its word.
     let word = unsafe { &*(&own as *const BareLock).cast::<shmsync_core::AtomicU32>() };
     for _ in 0..16 {
-        own.acquire().unwrap();
+        // Timed: a release below may hand the lock over to a waiter that is not there.
+        own.acquire_timeout(shmsync_tests::HANG).unwrap();
         word.fetch_or(WAITERS, shmsync_core::Ordering::Relaxed);
         own.release().unwrap();
     }
@@ -257,15 +272,19 @@ fn a_woken_locker_killed_before_it_takes_a_handed_over_lock_does_not_strand_it()
         let shared = Shared::<Bare>::anonymous_with(|_| {}).unwrap();
         shared.lock.acquire().unwrap();
         let lock = &shared.lock;
-        let child = Process::spawn(move || {
-            // SAFETY: nice(2) has no memory-safety preconditions.
-            unsafe { libc::nice(19) };
-            std::mem::forget(lock.lock());
-            loop {
-                std::thread::park();
-            }
-        })
-        .unwrap();
+        // A daemon: it parks for ever, to be killed, not waited for, if the test fails
+        // before it kills it.
+        let child = daemon(
+            Process::spawn(move || {
+                // SAFETY: nice(2) has no memory-safety preconditions.
+                unsafe { libc::nice(19) };
+                std::mem::forget(lock.lock());
+                loop {
+                    std::thread::park();
+                }
+            })
+            .unwrap(),
+        );
         until_asleep(child.pid());
         make_hand_off_due();
         shared.lock.release().unwrap();
