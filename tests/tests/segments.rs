@@ -10,7 +10,7 @@ use nix::sys::stat::{fstat, Mode};
 use nix::sys::uio::{pread, pwrite};
 use nix::unistd::ftruncate;
 use shmsync::{Array, Difference, Event, Process, Shared, ShmError, Value, FORMAT_VERSION};
-use shmsync_tests::{join, wait, ShmName, XorShift};
+use shmsync_tests::{daemon, join, join_thread, wait, ShmName, XorShift};
 use std::ffi::CString;
 use std::io::Read;
 use std::num::NonZeroUsize;
@@ -504,6 +504,8 @@ type Big = Array<u8, BIG>;
 #[test]
 fn big_values_are_made_in_place_not_on_the_stack() {
     let name = ShmName::new("big");
+    // Its name only: the test, not a worker it may leave hung, removes the segment.
+    let named_at = name.0.clone();
     // A stack far smaller than the value: building it there, or copying it through
     // there, overflows the stack, which aborts the test binary.
     let worker = std::thread::Builder::new()
@@ -518,9 +520,10 @@ fn big_values_are_made_in_place_not_on_the_stack() {
             let fd = memfd.fd().unwrap().try_clone_to_owned().unwrap();
             assert_eq!(Shared::<Big>::from_fd(fd, SHORT).unwrap().get(0), Ok(2));
 
-            let named = Shared::<Big>::create_with(&name, |a| a.set(BIG / 2, 3).unwrap()).unwrap();
+            let named =
+                Shared::<Big>::create_with(&named_at, |a| a.set(BIG / 2, 3).unwrap()).unwrap();
             let opened =
-                Shared::<Big>::open_or_create(&name, SHORT, |_| panic!("it exists")).unwrap();
+                Shared::<Big>::open_or_create(&named_at, SHORT, |_| panic!("it exists")).unwrap();
             assert_eq!(opened.get(BIG / 2), Ok(3));
             drop((opened, named));
 
@@ -535,7 +538,7 @@ fn big_values_are_made_in_place_not_on_the_stack() {
             assert!(format!("{guard:?}").starts_with("ArrayGuard([0, 7, 0, "));
         })
         .unwrap();
-    worker.join().expect("the worker failed");
+    join_thread(worker);
 }
 
 /// `from_fd` maps only a file whose size is sealed: the same bytes as a good segment's
@@ -591,26 +594,32 @@ fn users_of_a_memfd_segment_survive_a_peer_that_truncates_it() {
     let segment = Shared::memfd("shmsync-test-truncated-memfd", Data::zeroed()).unwrap();
     let stop = Shared::anonymous(Event::new()).unwrap();
     let fd = segment.fd().unwrap();
-    let truncator = Process::spawn(|| {
-        while !stop.is_set() {
-            for to in [0, 8, 4096] {
-                assert_eq!(ftruncate(fd, to), Err(Errno::EPERM));
+    // Daemons: if the test fails first, the truncator (which runs until told to stop)
+    // and the users still running are killed, not waited for.
+    let truncator = daemon(
+        Process::spawn(|| {
+            while !stop.is_set() {
+                for to in [0, 8, 4096] {
+                    assert_eq!(ftruncate(fd, to), Err(Errno::EPERM));
+                }
             }
-        }
-    })
-    .unwrap();
+        })
+        .unwrap(),
+    );
     let users: Vec<Process> = (0..3u64)
         .map(|user| {
             let segment = &segment;
-            Process::spawn(move || {
-                for round in 0..300 {
-                    let fd = segment.fd().unwrap().try_clone_to_owned().unwrap();
-                    let mine = Shared::<Data>::from_fd(fd, SHORT).unwrap();
-                    mine.set(user as usize, round).unwrap();
-                    assert_eq!(mine.get(user as usize), Ok(round));
-                }
-            })
-            .unwrap()
+            daemon(
+                Process::spawn(move || {
+                    for round in 0..300 {
+                        let fd = segment.fd().unwrap().try_clone_to_owned().unwrap();
+                        let mine = Shared::<Data>::from_fd(fd, SHORT).unwrap();
+                        mine.set(user as usize, round).unwrap();
+                        assert_eq!(mine.get(user as usize), Ok(round));
+                    }
+                })
+                .unwrap(),
+            )
         })
         .collect();
     for user in users {
@@ -649,30 +658,36 @@ fn open_never_crashes_on_a_segment_a_peer_truncates() {
 
     // A peer truncates it again and again (and puts it back) while others open it.
     let stop = Shared::anonymous(Event::new()).unwrap();
-    let truncator = Process::spawn(|| {
-        let mut random = XorShift(0x7256_0001);
-        while !stop.is_set() {
-            let to = [0, 8, 100, 4096, len - 8][random.below(5) as usize];
-            ftruncate(fd, to).unwrap();
-            std::thread::sleep(Duration::from_micros(random.below(200)));
-            restore();
-        }
-    })
-    .unwrap();
+    // Daemons: if the test fails first, the truncator (which runs until told to stop)
+    // and the openers still running are killed, not waited for.
+    let truncator = daemon(
+        Process::spawn(|| {
+            let mut random = XorShift(0x7256_0001);
+            while !stop.is_set() {
+                let to = [0, 8, 100, 4096, len - 8][random.below(5) as usize];
+                ftruncate(fd, to).unwrap();
+                std::thread::sleep(Duration::from_micros(random.below(200)));
+                restore();
+            }
+        })
+        .unwrap(),
+    );
     let openers: Vec<Process> = (0..3)
         .map(|_| {
-            Process::spawn(|| {
-                for _ in 0..300 {
-                    // Opened or refused, never killed; what was opened is not touched,
-                    // since the peer may cut it at any moment.
-                    match Shared::<Data>::open(&name, Duration::from_millis(2)) {
-                        Ok(opened) => drop(opened),
-                        Err(ShmError::Os { .. }) => panic!("a system call failed"),
-                        Err(_) => {}
+            daemon(
+                Process::spawn(|| {
+                    for _ in 0..300 {
+                        // Opened or refused, never killed; what was opened is not
+                        // touched, since the peer may cut it at any moment.
+                        match Shared::<Data>::open(&name, Duration::from_millis(2)) {
+                            Ok(opened) => drop(opened),
+                            Err(ShmError::Os { .. }) => panic!("a system call failed"),
+                            Err(_) => {}
+                        }
                     }
-                }
-            })
-            .unwrap()
+                })
+                .unwrap(),
+            )
         })
         .collect();
     for opener in openers {
