@@ -887,7 +887,8 @@ fn a_stale_guard_never_releases_its_own_threads_later_hold() {
     let lock = Lock::new();
     let stale = lock.lock().unwrap();
     lock.release().unwrap();
-    let held = lock.lock().unwrap();
+    // Timed: a release that left it held would leave this thread waiting for itself.
+    let held = lock.lock_timeout(WAIT).unwrap();
     drop(stale);
     assert!(lock.is_locked());
     std::thread::scope(|s| {

@@ -2,7 +2,7 @@
 //! survivors always finish, never two hold it at once, the holder after a death is told
 //! (and repairs what the dead one half-did), and the depth is always the caller's.
 
-use shmsync::{shm_struct, Event, LockError, RLock, RLockGuard, Shared, Value};
+use shmsync::{shm_struct, Event, LockError, RLock, RLockGuard, Shared, TryLockError, Value};
 use shmsync_tests::faults::{self, Crew};
 use shmsync_tests::XorShift;
 
@@ -112,10 +112,11 @@ fn rlock_survives_holders_killed_at_any_depth() {
         kills += crew.kills;
         arena.stop.set();
         hangs += crew.join_survivors();
-        // Whoever takes it now finds the pair whole, or is told it may not be.
-        match arena.lock.lock() {
+        // Whoever takes it now (a dead holder keeps nobody out) finds the pair whole, or
+        // is told it may not be.
+        match arena.lock.lock_timeout(faults::FINISH_WITHIN) {
             Ok(_) => {}
-            Err(LockError::OwnerDied(guard)) => {
+            Err(TryLockError::OwnerDied(guard)) => {
                 arena.high.set(arena.low.get());
                 arena.repairs.fetch_add(1);
                 guard.mark_consistent();
