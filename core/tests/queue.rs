@@ -4,7 +4,7 @@
 #[allow(dead_code)] // the other primitives' aliases
 mod common;
 
-use common::Yield;
+use common::{within_hang, Yield};
 use shmsync_core::{pod_struct, Closed, GetError, NoTaskPending, PutError, Unowned};
 use std::collections::HashSet;
 use std::thread;
@@ -70,77 +70,81 @@ fn items_of_any_plain_shape_round_trip_byte_for_byte() {
 
 #[test]
 fn two_producers_two_consumers_deliver_each_item_once_in_each_producers_order() {
-    const EACH: u64 = 200_000;
-    let q: Queue<u64, 16> = Queue::new();
-    let taken: Vec<Vec<u64>> = thread::scope(|s| {
-        for producer in 0..2 {
-            let q = &q;
-            s.spawn(move || {
-                for n in 0..EACH {
-                    q.put(item(producer, n)).unwrap();
-                }
-            });
-        }
-        let consumers: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut taken = Vec::new();
-                    while let Ok(item) = q.get() {
-                        taken.push(item);
+    within_hang(|| {
+        const EACH: u64 = 200_000;
+        let q: Queue<u64, 16> = Queue::new();
+        let taken: Vec<Vec<u64>> = thread::scope(|s| {
+            for producer in 0..2 {
+                let q = &q;
+                s.spawn(move || {
+                    for n in 0..EACH {
+                        q.put(item(producer, n)).unwrap();
                     }
-                    taken
+                });
+            }
+            let consumers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut taken = Vec::new();
+                        while let Ok(item) = q.get() {
+                            taken.push(item);
+                        }
+                        taken
+                    })
                 })
-            })
-            .collect();
-        while q.unfinished_tasks() < 2 * EACH as usize {
-            thread::yield_now();
+                .collect();
+            while q.unfinished_tasks() < 2 * EACH as usize {
+                thread::yield_now();
+            }
+            q.close();
+            consumers.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        let mut seen = HashSet::new();
+        for consumer in &taken {
+            // What one consumer took, it took in each producer's order.
+            let mut last = [None::<u64>; 2];
+            for &item in consumer {
+                let (producer, n) = ((item >> 32) as usize, item & 0xffff_ffff);
+                assert!(last[producer].is_none_or(|l| l < n), "out of order");
+                last[producer] = Some(n);
+                assert!(seen.insert(item), "{item:#x} delivered twice");
+            }
         }
-        q.close();
-        consumers.into_iter().map(|c| c.join().unwrap()).collect()
+        assert_eq!(seen.len() as u64, 2 * EACH, "items lost");
     });
-    let mut seen = HashSet::new();
-    for consumer in &taken {
-        // What one consumer took, it took in each producer's order.
-        let mut last = [None::<u64>; 2];
-        for &item in consumer {
-            let (producer, n) = ((item >> 32) as usize, item & 0xffff_ffff);
-            assert!(last[producer].is_none_or(|l| l < n), "out of order");
-            last[producer] = Some(n);
-            assert!(seen.insert(item), "{item:#x} delivered twice");
-        }
-    }
-    assert_eq!(seen.len() as u64, 2 * EACH, "items lost");
 }
 
 #[test]
 fn close_wakes_every_waiter_and_lets_the_items_left_drain() {
-    let empty: Queue<u32, 2> = Queue::new();
-    let full: Queue<u32, 1> = Queue::new();
-    full.put(1).unwrap();
-    thread::scope(|s| {
-        let getters: Vec<_> = (0..2).map(|_| s.spawn(|| empty.get())).collect();
-        let full = &full;
-        let putters: Vec<_> = (0..2).map(|k| s.spawn(move || full.put(10 + k))).collect();
-        thread::sleep(Duration::from_millis(20)); // all asleep
-        empty.close();
-        full.close();
-        for getter in getters {
-            assert_eq!(getter.join().unwrap(), Err(Closed(())));
-        }
-        let mut back: Vec<u32> = putters
-            .into_iter()
-            .map(|p| p.join().unwrap().unwrap_err().into_inner())
-            .collect();
-        back.sort();
-        assert_eq!(back, [10, 11], "a put that failed gives its item back");
+    within_hang(|| {
+        let empty: Queue<u32, 2> = Queue::new();
+        let full: Queue<u32, 1> = Queue::new();
+        full.put(1).unwrap();
+        thread::scope(|s| {
+            let getters: Vec<_> = (0..2).map(|_| s.spawn(|| empty.get())).collect();
+            let full = &full;
+            let putters: Vec<_> = (0..2).map(|k| s.spawn(move || full.put(10 + k))).collect();
+            thread::sleep(Duration::from_millis(20)); // all asleep
+            empty.close();
+            full.close();
+            for getter in getters {
+                assert_eq!(getter.join().unwrap(), Err(Closed(())));
+            }
+            let mut back: Vec<u32> = putters
+                .into_iter()
+                .map(|p| p.join().unwrap().unwrap_err().into_inner())
+                .collect();
+            back.sort();
+            assert_eq!(back, [10, 11], "a put that failed gives its item back");
+        });
+        // Closed: no more puts; the item already in comes out, then Closed.
+        assert!(full.is_closed());
+        assert_eq!(full.try_put(3), Err(PutError::Closed(3)));
+        assert_eq!(full.get(), Ok(1));
+        assert_eq!(full.try_get(), Err(GetError::Closed));
+        full.close(); // again: nothing changes
+        assert_eq!(full.get(), Err(Closed(())));
     });
-    // Closed: no more puts; the item already in comes out, then Closed.
-    assert!(full.is_closed());
-    assert_eq!(full.try_put(3), Err(PutError::Closed(3)));
-    assert_eq!(full.get(), Ok(1));
-    assert_eq!(full.try_get(), Err(GetError::Closed));
-    full.close(); // again: nothing changes
-    assert_eq!(full.get(), Err(Closed(())));
 }
 
 #[test]
@@ -167,26 +171,28 @@ fn timed_calls_wait_their_time_then_give_up() {
 
 #[test]
 fn join_waits_for_one_task_done_per_item() {
-    let q: Queue<u32, 4> = Queue::new();
-    assert_eq!(q.task_done(), Err(NoTaskPending));
-    for n in 0..3 {
-        q.put(n).unwrap();
-    }
-    assert_eq!(q.unfinished_tasks(), 3);
-    assert!(!q.join_timeout(Duration::from_millis(5)));
-    thread::scope(|s| {
-        s.spawn(|| {
-            for _ in 0..3 {
-                q.get().unwrap();
-                thread::sleep(Duration::from_millis(2));
-                q.task_done().unwrap();
-            }
+    within_hang(|| {
+        let q: Queue<u32, 4> = Queue::new();
+        assert_eq!(q.task_done(), Err(NoTaskPending));
+        for n in 0..3 {
+            q.put(n).unwrap();
+        }
+        assert_eq!(q.unfinished_tasks(), 3);
+        assert!(!q.join_timeout(Duration::from_millis(5)));
+        thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..3 {
+                    q.get().unwrap();
+                    thread::sleep(Duration::from_millis(2));
+                    q.task_done().unwrap();
+                }
+            });
+            q.join();
+            assert_eq!(q.unfinished_tasks(), 0);
         });
-        q.join();
-        assert_eq!(q.unfinished_tasks(), 0);
+        assert_eq!(q.task_done(), Err(NoTaskPending), "more calls than items");
+        assert!(q.join_timeout(Duration::ZERO));
     });
-    assert_eq!(q.task_done(), Err(NoTaskPending), "more calls than items");
-    assert!(q.join_timeout(Duration::ZERO));
 }
 
 #[test]

@@ -7,6 +7,10 @@
 //! sleeps for.
 #![cfg(not(loom))]
 
+#[allow(dead_code)] // the yielding backend, which these tests do not use
+mod common;
+
+use common::within_hang;
 use shmsync_core::{AtomicU32, Lock, Ordering, Semaphore, Unowned, Wait};
 use std::cell::Cell;
 
@@ -97,47 +101,55 @@ fn script(crowded: bool, gives_cpu_away: bool, answer: fn(&AtomicU32)) {
 
 #[test]
 fn with_cpus_to_spare_a_waiter_spins_its_whole_budget_offering_the_cpu_as_it_goes() {
-    let seen = acquire_empty(false, false);
-    // The clock passed the 10 µs budget (100 ns a look), with a yield every sixteenth
-    // of it or so, then the sleep.
-    assert!(seen.clock_looks >= 100, "{seen:?}");
-    assert!(seen.yields >= 8, "{seen:?}");
-    assert_eq!(seen.sleeps, 1, "{seen:?}");
+    within_hang(|| {
+        let seen = acquire_empty(false, false);
+        // The clock passed the 10 µs budget (100 ns a look), with a yield every sixteenth
+        // of it or so, then the sleep.
+        assert!(seen.clock_looks >= 100, "{seen:?}");
+        assert!(seen.yields >= 8, "{seen:?}");
+        assert_eq!(seen.sleeps, 1, "{seen:?}");
+    });
 }
 
 #[test]
 fn a_yield_that_gave_the_cpu_away_ends_the_spin() {
-    let seen = acquire_empty(false, true);
-    assert_eq!(seen.yields, 1, "{seen:?}");
-    assert_eq!(seen.sleeps, 1, "{seen:?}");
+    within_hang(|| {
+        let seen = acquire_empty(false, true);
+        assert_eq!(seen.yields, 1, "{seen:?}");
+        assert_eq!(seen.sleeps, 1, "{seen:?}");
+    });
 }
 
 #[test]
 fn on_a_crowded_machine_a_waiter_offers_its_cpu_once_then_sleeps() {
-    let seen = acquire_empty(true, true);
-    assert_eq!(
-        seen,
-        Seen {
-            yields: 1,
-            sleeps: 1,
-            clock_looks: 0
-        }
-    );
+    within_hang(|| {
+        let seen = acquire_empty(true, true);
+        assert_eq!(
+            seen,
+            Seen {
+                yields: 1,
+                sleeps: 1,
+                clock_looks: 0
+            }
+        );
+    });
 }
 
 #[test]
 fn on_a_crowded_machine_a_locker_still_spins_for_the_release() {
-    script(true, true, release_the_lock);
-    let lock: Lock<Scripted, Unowned> = Lock::new();
-    lock.acquire().unwrap(); // held by "another thread": any thread may release it
-    let guard = lock.lock().unwrap();
-    let seen = SEEN.with(Cell::get);
-    // The whole budget, offering the CPU every sixteenth of it, before the sleep in
-    // which the holder lets go.
-    assert!(seen.clock_looks >= 100, "{seen:?}");
-    assert!(seen.yields >= 8, "{seen:?}");
-    assert_eq!(seen.sleeps, 1, "{seen:?}");
-    drop(guard);
+    within_hang(|| {
+        script(true, true, release_the_lock);
+        let lock: Lock<Scripted, Unowned> = Lock::new();
+        lock.acquire().unwrap(); // held by "another thread": any thread may release it
+        let guard = lock.lock().unwrap();
+        let seen = SEEN.with(Cell::get);
+        // The whole budget, offering the CPU every sixteenth of it, before the sleep in
+        // which the holder lets go.
+        assert!(seen.clock_looks >= 100, "{seen:?}");
+        assert!(seen.yields >= 8, "{seen:?}");
+        assert_eq!(seen.sleeps, 1, "{seen:?}");
+        drop(guard);
+    });
 }
 
 #[test]

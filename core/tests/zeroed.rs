@@ -7,7 +7,7 @@ mod common;
 use common::yielding::{
     Array, Barrier, BoundedSemaphore, Condition, Event, Lock, RwLock, Semaphore, Value,
 };
-use common::Yield;
+use common::{within_hang, Yield};
 use core::mem::MaybeUninit;
 use shmsync_core::{
     shm_struct, BarrierError, Queue, ShmSafe, TrackedBoundedSemaphore, TrackedSemaphore, Unowned,
@@ -55,30 +55,34 @@ fn zeroed_types_are_their_plain_values() {
 
 #[test]
 fn zeroed_conditions_and_readers_writer_locks_are_new() {
-    let lock = zeroed::<Lock>();
-    let condition = zeroed::<Condition>();
-    assert_eq!(condition.notify_all(), 0, "a zeroed condition has waiters");
-    let held = condition.wait_for(lock.lock().unwrap(), || true).unwrap();
-    drop(held);
+    within_hang(|| {
+        let lock = zeroed::<Lock>();
+        let condition = zeroed::<Condition>();
+        assert_eq!(condition.notify_all(), 0, "a zeroed condition has waiters");
+        let held = condition.wait_for(lock.lock().unwrap(), || true).unwrap();
+        drop(held);
 
-    let rwlock = zeroed::<RwLock>();
-    assert!(!rwlock.is_locked());
-    let (first, second) = (rwlock.read().unwrap(), rwlock.read().unwrap());
-    assert!(rwlock.try_write().is_err());
-    drop((first, second));
-    drop(rwlock.write().unwrap());
+        let rwlock = zeroed::<RwLock>();
+        assert!(!rwlock.is_locked());
+        let (first, second) = (rwlock.read().unwrap(), rwlock.read().unwrap());
+        assert!(rwlock.try_write().is_err());
+        drop((first, second));
+        drop(rwlock.write().unwrap());
+    });
 }
 
 #[test]
 fn a_zeroed_barrier_has_no_parties_until_given_them() {
-    // No number of parties is a sensible default: zero bytes are a barrier of none,
-    // broken for every wait (never one that lets everyone through), until the value
-    // built in place is given its parties.
-    let mut barrier = zeroed::<Barrier>();
-    assert_eq!(barrier.parties(), 0);
-    assert_eq!(barrier.wait(), Err(BarrierError::Broken));
-    barrier = Barrier::new(1);
-    assert!(barrier.wait().unwrap().is_leader());
+    within_hang(|| {
+        // No number of parties is a sensible default: zero bytes are a barrier of none,
+        // broken for every wait (never one that lets everyone through), until the value
+        // built in place is given its parties.
+        let mut barrier = zeroed::<Barrier>();
+        assert_eq!(barrier.parties(), 0);
+        assert_eq!(barrier.wait(), Err(BarrierError::Broken));
+        barrier = Barrier::new(1);
+        assert!(barrier.wait().unwrap().is_leader());
+    });
 }
 
 #[test]

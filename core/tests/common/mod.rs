@@ -3,7 +3,32 @@
 
 use shmsync_core::{AtomicU32, Ordering, Timed, Wait};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a test may run before it is called hung: far longer than any test takes,
+/// so that only a hang reaches it, and a hang fails the test instead of stalling the
+/// run.
+pub const HANG: Duration = Duration::from_secs(180);
+
+/// Runs `test` on a thread of its own and returns what it returned, failing the test
+/// if it has not ended within [`HANG`]. Threads that hang (on a lost wake-up, a lock
+/// never released) cannot be ended: they are left behind, and the test fails instead
+/// of hanging. A panic in `test` fails the test as it would have.
+#[allow(dead_code)] // only the test binaries whose tests may block use it
+#[track_caller]
+pub fn within_hang<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'static) -> T {
+    let test = std::thread::spawn(test);
+    let deadline = Instant::now() + HANG;
+    while !test.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {HANG:?}: the test hangs"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    test.join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
 
 pub struct Yield;
 
