@@ -4,7 +4,7 @@
 //! its `get` had taken off the queue when it died).
 
 use shmsync::{pod_struct, shm_struct, Event, Layout, Process, Queue, Shared, ShmSafe};
-use shmsync_tests::{join, timed_calls_end_while_a_peer_is_stopped, XorShift};
+use shmsync_tests::{daemon, join, timed_calls_end_while_a_peer_is_stopped, XorShift};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -181,45 +181,28 @@ struct Summary {
     hangs: u32,
 }
 
-/// If a trial fails, lets every child end (resumed, producers told to stop, the queue
-/// closed), so that dropping their `Process`es, which waits for them, ends too: the
-/// failure is reported instead of hanging. Dropped before the `Process`es.
-struct EndChildrenOnFailure<'a> {
-    arena: &'a Arena,
-    pids: Vec<u32>,
-}
-
-impl Drop for EndChildrenOnFailure<'_> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        for &pid in &self.pids {
-            let pid = nix::unistd::Pid::from_raw(pid as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
-        }
-        self.arena.stop.set();
-        self.arena.queue.close();
-    }
+/// Closes the queue from a child process and says whether that ended within `limit`.
+/// `close` waits for the queue's internal lock as long as it takes; a lock that a fault
+/// left wedged (what these suites look for) must fail the test, not hang it, so the
+/// closer is a child the test can give up on (and kills).
+fn closes_within(arena: &Arena, limit: Duration) -> bool {
+    let Ok(closer) = Process::spawn(|| arena.queue.close()) else {
+        return false;
+    };
+    let mut closer = daemon(closer);
+    matches!(closer.join_timeout(limit), Ok(Some(status)) if status.success())
 }
 
 fn trial(trial: u32, random: &mut XorShift, summary: &mut Summary) {
     let arena = Shared::anonymous(Arena::new()).unwrap();
+    // Daemons: if the trial fails, dropping them kills them, where waiting could hang
+    // (a stopped child, consumers asleep on a queue nobody will close).
     let mut producers: Vec<Option<Process>> = (0..PRODUCERS)
-        .map(|p| Some(Process::spawn(|| arena.produce(p)).unwrap()))
+        .map(|p| Some(daemon(Process::spawn(|| arena.produce(p)).unwrap())))
         .collect();
     let mut consumers: Vec<Option<Process>> = (0..CONSUMERS)
-        .map(|_| Some(Process::spawn(|| arena.consume()).unwrap()))
+        .map(|_| Some(daemon(Process::spawn(|| arena.consume()).unwrap())))
         .collect();
-    let _unwedge = EndChildrenOnFailure {
-        arena: &arena,
-        pids: producers
-            .iter()
-            .chain(&consumers)
-            .flatten()
-            .map(Process::pid)
-            .collect(),
-    };
     // Once items flow, one or two kills at random moments, of producers and consumers
     // alike: most land inside a put or a get, which is all they do.
     let began = Instant::now();
@@ -311,7 +294,10 @@ fn trial(trial: u32, random: &mut XorShift, summary: &mut Summary) {
             }
         }
     }
-    arena.queue.close();
+    assert!(
+        closes_within(&arena, FINISH_WITHIN),
+        "trial {trial}: closing the queue hung: its lock is wedged"
+    );
     while let Ok(item) = arena.queue.get_timeout(FINISH_WITHIN) {
         arena.record(&item, &mut last);
     }
@@ -410,15 +396,23 @@ fn a_woken_consumer_killed_before_taking_strands_nobody() {
     for round in 0..30 {
         let arena = Shared::anonymous(Arena::new()).unwrap();
         let mut consumers: Vec<Process> = (0..3)
-            .map(|_| Process::spawn(|| arena.consume()).unwrap())
+            .map(|_| daemon(Process::spawn(|| arena.consume()).unwrap()))
             .collect();
         std::thread::sleep(Duration::from_millis(5)); // all asleep
-        arena.queue.put(Item::new(0, 0)).unwrap();
+                                                      // Timed puts: 10 items do not fit in the queue's 8 slots unless the survivors
+                                                      // take some, and a put that waits for ever would hang the test, not fail it.
+        let put = |seq| {
+            arena
+                .queue
+                .put_timeout(Item::new(0, seq), FINISH_WITHIN)
+                .unwrap_or_else(|e| panic!("round {round}: put {seq}: {e}"));
+        };
+        put(0);
         let victim = consumers.remove(round % 3);
         victim.kill().unwrap();
         let _ = join(victim);
         for seq in 1..10 {
-            arena.queue.put(Item::new(0, seq)).unwrap();
+            put(seq);
         }
         let began = Instant::now();
         while !arena.queue.empty() && began.elapsed() < FINISH_WITHIN {
@@ -428,7 +422,10 @@ fn a_woken_consumer_killed_before_taking_strands_nobody() {
             arena.queue.empty(),
             "round {round}: the survivors took nothing"
         );
-        arena.queue.close();
+        assert!(
+            closes_within(&arena, FINISH_WITHIN),
+            "round {round}: closing the queue hung"
+        );
         for consumer in consumers {
             assert!(join(consumer).success(), "round {round}");
         }
