@@ -117,7 +117,7 @@ const HANDED_LOOK_NS: u64 = 1_000_000;
 ///
 /// Not async-signal-safe, like `std::sync::Mutex` and glibc's mutexes: a handler must
 /// not take a lock (nor use a primitive built on one: `RLock`, `Condition`, `RwLock`,
-/// the hosted `Semaphore` and `Queue`, `Value::update`) on the thread it interrupted.
+/// `Queue`, the hosted `Semaphore`, `Value::update`) on the thread it interrupted.
 /// With an owner-tracking backend that thread may be in the middle of taking or
 /// releasing a lock, and the handler's take would overwrite its record of what it is
 /// doing: a lock could be left where the kernel would not find it at the thread's
