@@ -420,16 +420,10 @@ fn an_opener_racing_the_creator_waits_for_it_and_reports_nothing_false() {
     // and left for one that died initialising.
     const ROUNDS: u64 = 20_000;
     let name = ShmName::new("racing-creator");
-    /// Stops the opener however the test ends, so that the scope can end.
-    struct Done<'a>(&'a std::sync::atomic::AtomicBool);
-    impl Drop for Done<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let _done = Done(&done);
+        // Stops the opener however the test ends, so that the scope can end.
+        let _done = shmsync_tests::Stop(&done);
         let opener = scope.spawn(|| {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 match Shared::<Value<u64>>::open(&name, Duration::ZERO) {
