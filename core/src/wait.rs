@@ -74,6 +74,22 @@ pub trait Wait {
     /// Wakes at least one thread blocked in [`wait`](Wait::wait) on `word`, if any.
     fn wake_one(word: &AtomicU32);
 
+    /// [`wait`](Wait::wait) on two words at once: returns when a wake-up comes on either,
+    /// at once if either no longer holds its expected value, or at `deadline`. By
+    /// default it waits on `first` alone, and a wake-up on `second` only shows at its
+    /// next look; a backend where a third party wakes words it does not change (the
+    /// kernel, at a robust lock's holder's death) does better.
+    fn wait_either(
+        first: &AtomicU32,
+        first_expected: u32,
+        second: &AtomicU32,
+        second_expected: u32,
+        deadline: Option<u64>,
+    ) {
+        let _ = (second, second_expected);
+        Self::wait(first, first_expected, deadline);
+    }
+
     /// Wakes every thread blocked in [`wait`](Wait::wait) on `word`.
     fn wake_all(word: &AtomicU32);
 
@@ -87,11 +103,13 @@ pub trait Wait {
         false
     }
 
-    /// [`wake_one`](Wait::wake_one), and whether it woke a thread. By default it
-    /// assumes it did.
+    /// [`wake_one`](Wait::wake_one), and whether it certainly woke a thread blocked in
+    /// [`wait`](Wait::wait), which will return. By default it cannot tell, and says
+    /// `false`: a lock's release then wakes a sleeper every time, where one that knows
+    /// lets a woken locker look before it wakes another.
     fn wake_one_reporting(word: &AtomicU32) -> bool {
         Self::wake_one(word);
-        true
+        false
     }
 
     /// Offers the CPU to another runnable thread, if the platform has one waiting for

@@ -3,6 +3,7 @@
 
 use shmsync_core::{AtomicU32, Timed, Wait};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Blocks on the shared futex; a waiter spins briefly first (`SPIN_NS`), offering its
 /// CPU to other runnable threads as it spins. Once an offer was taken (the CPUs are
@@ -48,6 +49,26 @@ impl Wait for Futex {
 
     fn wake_one(word: &AtomicU32) {
         wake(word, 1);
+    }
+
+    /// `futex_waitv` (Linux 5.16), so that a lock's sleeper also hears the kernel's
+    /// wake-up on the lock's word at its holder's death. Where the call is missing (an
+    /// older kernel, or a seccomp filter that refuses it), the first word alone.
+    fn wait_either(
+        first: &AtomicU32,
+        first_expected: u32,
+        second: &AtomicU32,
+        second_expected: u32,
+        deadline: Option<u64>,
+    ) {
+        if !WAITV_MISSING.load(Ordering::Relaxed)
+            && !wait_both(first, first_expected, second, second_expected, deadline)
+        {
+            WAITV_MISSING.store(true, Ordering::Relaxed);
+        }
+        if WAITV_MISSING.load(Ordering::Relaxed) {
+            Self::wait(first, first_expected, deadline);
+        }
     }
 
     fn wake_one_reporting(word: &AtomicU32) -> bool {
@@ -105,10 +126,7 @@ impl Wait for Futex {
 /// it with its own checks, so a word in a file that a peer truncated is an error
 /// (`EFAULT`, ignored: the caller looks again), never a `SIGBUS`.
 pub(crate) fn wait_at(address: *const u32, expected: u32, deadline: Option<u64>) {
-    let timeout = deadline.map(|d| libc::timespec {
-        tv_sec: (d / 1_000_000_000) as libc::time_t,
-        tv_nsec: (d % 1_000_000_000) as libc::c_long,
-    });
+    let timeout = deadline.map(timespec);
     let timeout_ptr = timeout
         .as_ref()
         .map_or(std::ptr::null(), |t| t as *const libc::timespec);
@@ -127,6 +145,72 @@ pub(crate) fn wait_at(address: *const u32, expected: u32, deadline: Option<u64>)
             std::ptr::null::<u32>(),
             libc::FUTEX_BITSET_MATCH_ANY,
         );
+    }
+}
+
+/// Set once `futex_waitv` turned out to be missing. An atomic, not a `Once`: a forked
+/// child may read it whatever its parent's threads were doing.
+static WAITV_MISSING: AtomicBool = AtomicBool::new(false);
+
+/// The kernel's `struct futex_waitv`.
+#[repr(C)]
+struct WaitOn {
+    value: u64,
+    address: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+/// `FUTEX2_SIZE_U32`: a 32-bit word, shared between processes (no `FUTEX2_PRIVATE`).
+const FUTEX2_SIZE_U32: u32 = 2;
+
+/// `futex_waitv` on both words, until `deadline` (absolute, `CLOCK_MONOTONIC`); false
+/// if the kernel has no such call (or a filter refuses it), having waited for nothing.
+fn wait_both(
+    first: &AtomicU32,
+    first_expected: u32,
+    second: &AtomicU32,
+    second_expected: u32,
+    deadline: Option<u64>,
+) -> bool {
+    let on = |word: &AtomicU32, value: u32| WaitOn {
+        value: value.into(),
+        address: word.as_ptr() as u64,
+        flags: FUTEX2_SIZE_U32,
+        reserved: 0,
+    };
+    let waiters = [on(first, first_expected), on(second, second_expected)];
+    let timeout = deadline.map(timespec);
+    let timeout_ptr = timeout
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: futex_waitv reads the two entries of `waiters` (alive until it returns)
+    // and, through the kernel's checked access, the two words they name; it writes
+    // nothing. `timeout_ptr` is null or points at `timeout`, alive until it returns.
+    // Every outcome but ENOSYS and EPERM (woken, changed, timed out, interrupted,
+    // EFAULT) means "look again", which the caller does.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            waiters.as_ptr(),
+            waiters.len() as libc::c_uint,
+            0 as libc::c_uint,
+            timeout_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    !(result == -1
+        && matches!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::ENOSYS | libc::EPERM)
+        ))
+}
+
+/// An absolute time in nanoseconds, as the kernel takes it.
+fn timespec(ns: u64) -> libc::timespec {
+    libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
     }
 }
 
