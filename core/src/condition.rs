@@ -73,7 +73,7 @@ const SLEEPERS: u32 = 1;
 /// no spurious wake-ups among the first `WAITERS` waiters at once.
 ///
 /// `#[repr(C)]`, atomics only: it can live in a `static` or in memory shared between
-/// processes. `WAITERS` slots, each a [`Lock`] and a word (8 bytes each with
+/// processes. `WAITERS` slots, each a [`Lock`] and a word (12 bytes each with
 /// [`Unowned`](crate::Unowned); 48 with the hosted crate), plus 8 bytes.
 ///
 /// # What a notify wakes

@@ -18,6 +18,10 @@
 /// A place inside an operation where its caller can die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillPoint {
+    // A lock's take.
+    /// A sleeping locker has been woken and has not looked at the lock yet.
+    LockerWoken,
+
     // A queue's put or get.
     /// The operation's lock is taken; nothing is written yet.
     Locked,

@@ -49,8 +49,8 @@ use core::fmt;
 /// use shmsync_core::{Lock, ShmSafe, Spin, Unowned};
 ///
 /// let lock = <Lock<Spin, Unowned> as ShmSafe>::LAYOUT;
-/// assert_eq!((lock.size(), lock.align()), (4, 4));
-/// assert_eq!(lock.description().as_str(), "Lock<Spin, Unowned> (4 bytes, align 4)");
+/// assert_eq!((lock.size(), lock.align()), (8, 4));
+/// assert_eq!(lock.description().as_str(), "Lock<Spin, Unowned> (8 bytes, align 4)");
 ///
 /// // Two types of the same name, with other fields:
 /// mod a {

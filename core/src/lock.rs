@@ -1,4 +1,4 @@
-//! A mutual-exclusion lock in one 32-bit word, which survives the death of its owner.
+//! A mutual-exclusion lock in a 32-bit word, which survives the death of its owner.
 //!
 //! ```
 //! use shmsync_core::spin::{Lock, Value};
@@ -18,6 +18,7 @@ use core::marker::PhantomData;
 use core::time::Duration;
 
 use crate::error::{DataError, LockError, NotHeld, TryLockError};
+use crate::fault::{self, KillPoint};
 use crate::owner::Owner;
 use crate::sync::{const_fn, AtomicU32, Ordering};
 use crate::wait::{
@@ -41,9 +42,24 @@ use crate::wait::{
 // held word; only lockers change a free one. A handed word is taken by a locker that
 // has slept (the one its releaser woke, or another sleeper), or freed again by its
 // releaser if it woke nobody; the kernel never marks it, since it names no thread.
+//
+// Lockers sleep on a second word, the bell, not on the lock's word. The lock's word
+// names its holder, so it changes each time the lock changes hands: under contention
+// a locker about to sleep on it mostly found it changed already and went round again,
+// runnable all the while, and the scheduler then kept every locker waiting for a CPU
+// in turn. The bell changes only when a release rings it for a sleeper:
+//
+// | bell               | meaning                                                     |
+// |--------------------|-------------------------------------------------------------|
+// | `rings << 1`       | the count of rings, which sleepers wait to see change       |
+// | `… \| ON_ITS_WAY`  | a sleeper was woken and has not looked at the lock yet      |
+//
+// A release that finds a sleeper on its way wakes nobody: that sleeper will take the
+// lock or mark WAITERS again before it sleeps, so the next release rings. One woken
+// locker at a time keeps the others asleep instead of queueing for a CPU.
 
-/// Some locker sleeps (or is about to) in `Wait::wait` on the word: a release must wake
-/// one (`FUTEX_WAITERS`).
+/// Some locker sleeps (or is about to) waiting for the lock: a release must ring the
+/// bell (`FUTEX_WAITERS`).
 const WAITERS: u32 = 1 << 31;
 /// The last holder died holding the lock, and the data has not been marked consistent
 /// since (`FUTEX_OWNER_DIED`).
@@ -62,14 +78,21 @@ const HANDED: u32 = ID - 2;
 /// it: a woken sleeper takes it within tens of microseconds, unless it died on its way.
 const HANDED_LOOK_NS: u64 = 1_000_000;
 
+/// In the bell: a sleeper was woken (a backend said so, see
+/// [`Wait::wake_one_reporting`]) and has not looked at the lock since.
+const ON_ITS_WAY: u32 = 1;
+/// What one ring adds to the bell.
+const RING: u32 = 2;
+
 /// A lock in the manner of Python's `threading.Lock` / `multiprocessing.Lock`, with
 /// Rust's RAII guards, that survives the death of its owner.
 ///
 /// `#[repr(C)]` atomics, no pointers that another process reads: it can live in a
 /// `static` or in memory shared between processes mapped at different addresses. `W` is
 /// how a blocked locker waits (see [`Wait`]); `O` is how the holder is recorded (see
-/// [`Owner`]). The word is 4 bytes; the owner's record comes after it (nothing for
-/// [`Unowned`](crate::Unowned); the hosted crate's is 36 bytes, for the kernel's robust list).
+/// [`Owner`]). Two 4-byte words, the lock's and the one its sleepers wait on, then the
+/// owner's record (nothing for [`Unowned`](crate::Unowned); the hosted crate's takes
+/// the lock to 40 bytes, for the kernel's robust list).
 ///
 /// Like Python's lock and unlike `std::sync::Mutex`, it does not own the data it
 /// protects: the data lives in atomics ([`Value`](crate::Value), [`Array`](crate::Array))
@@ -88,8 +111,13 @@ const HANDED_LOOK_NS: u64 = 1_000_000;
 ///
 /// Where the backend tracks owners (the hosted crate's does, through the kernel), the
 /// word is marked when a holder dies holding the lock: a process killed, a thread that
-/// exited, a program that `exec`ed. A sleeping locker is woken at once and takes the
-/// lock, as with glibc's robust mutexes:
+/// exited, a program that `exec`ed. The next locker takes the lock, as with glibc's
+/// robust mutexes. A locker that fell asleep while the holder kept the lock is woken
+/// at once (the backend's [`Wait::wait_either`] watches the word too, and the hosted
+/// crate's sees the kernel's wake-up). One that fell asleep while the lock changed
+/// hands faster than a sleep begins watches only its own wake-ups: it is woken by the
+/// next release, or looks again within the owner backend's
+/// [`RECHECK_NS`](Owner::RECHECK_NS) (50 ms for the hosted crate). Then:
 ///
 /// - the lock call returns [`LockError::OwnerDied`] holding the guard (`EOWNERDEAD`):
 ///   the protected data may be half-updated. Check or repair it, then call
@@ -112,6 +140,13 @@ const HANDED_LOOK_NS: u64 = 1_000_000;
 /// asleep frees the lock at once. If the woken locker dies before it takes the lock,
 /// the others take it within a millisecond: a locker that finds the lock handed over
 /// looks again that soon, and may then take it.
+///
+/// Where the backend can tell that a wake-up reached a sleeper
+/// ([`Wait::wake_one_reporting`]; the hosted futex can), a release wakes no second
+/// sleeper while the first has not yet looked at the lock: under contention one
+/// woken locker at a time competes, and the others stay asleep instead of queueing
+/// for a CPU. (A woken locker killed before it looks holds up the next wake-up until
+/// a sleeper looks again, within `RECHECK_NS`.)
 ///
 /// # In a signal handler
 ///
@@ -144,6 +179,8 @@ const HANDED_LOOK_NS: u64 = 1_000_000;
 #[repr(C)]
 pub struct Lock<W, O: Owner> {
     word: AtomicU32,
+    /// What sleeping lockers wait on (see the table above).
+    bell: AtomicU32,
     record: O::Record,
     _wait: PhantomData<fn() -> W>,
 }
@@ -183,7 +220,12 @@ impl<W, O: Owner> Lock<W, O> {
     const_fn! {
         /// An unlocked lock.
         pub fn new() -> Self {
-            Lock { word: AtomicU32::new(0), record: O::UNHELD, _wait: PhantomData }
+            Lock {
+                word: AtomicU32::new(0),
+                bell: AtomicU32::new(0),
+                record: O::UNHELD,
+                _wait: PhantomData,
+            }
         }
     }
 
@@ -353,7 +395,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         O::releasing(&self.word, hold);
         self.word.swap(NOT_RECOVERABLE, Ordering::Release);
         O::released(hold);
-        W::wake_all(&self.word);
+        self.ring_all();
     }
 
     /// Releases the calling thread's clean `hold` (its word `current`, WAITERS aside):
@@ -373,13 +415,49 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     #[inline]
     fn free(&self, hold: O::Hold) {
         // WAITERS may have been set since the caller looked, which the swap sees.
-        let previous = self.word.swap(0, Ordering::Release);
+        let previous = self.word.swap(0, Ordering::AcqRel);
         // Done before the wake-up: the release is complete, and a death during the
         // wake-up call must not leave it pending (see the owner backend).
         O::released(hold);
         if previous & WAITERS != 0 {
-            W::wake_one(&self.word);
+            self.ring_unless_one_is_on_its_way();
         }
+    }
+
+    /// Wakes a sleeping locker, for a release that found WAITERS, unless one woken
+    /// earlier has not yet looked at the lock: that one takes the lock, or marks
+    /// WAITERS again before it sleeps, and the release after that rings.
+    #[cold]
+    fn ring_unless_one_is_on_its_way(&self) {
+        // A read-modify-write even when it rings nobody, as the woken locker's clearing
+        // of the mark is: either that clearing comes first, and this release rings, or
+        // it reads this mark, and the woken locker's look at the word then sees this
+        // release.
+        if self.bell.fetch_or(ON_ITS_WAY, Ordering::AcqRel) & ON_ITS_WAY != 0 {
+            return;
+        }
+        self.bell.fetch_add(RING, Ordering::AcqRel);
+        if !W::wake_one_reporting(&self.bell) {
+            // Nobody was asleep (or the backend cannot tell), so nobody is on the way.
+            // A locker may have fallen asleep since, on the bell as it stood, counting
+            // on a release that relied on this ring: wake it as well.
+            self.bell.fetch_and(!ON_ITS_WAY, Ordering::AcqRel);
+            W::wake_one(&self.bell);
+        }
+    }
+
+    /// Wakes a sleeping locker whether or not another is on its way; whether one woke.
+    #[cold]
+    fn ring_one(&self) -> bool {
+        self.bell.fetch_add(RING, Ordering::AcqRel);
+        W::wake_one_reporting(&self.bell)
+    }
+
+    /// Wakes every sleeping locker.
+    #[cold]
+    fn ring_all(&self) {
+        self.bell.fetch_add(RING, Ordering::AcqRel);
+        W::wake_all(&self.bell);
     }
 
     /// Says that the data a lock taken with [`LockError::OwnerDied`] protects is
@@ -403,10 +481,10 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             return;
         };
         O::releasing(&self.word, hold);
-        let previous = self.word.fetch_and(WAITERS | OWNER_DIED, Ordering::Release);
+        let previous = self.word.fetch_and(WAITERS | OWNER_DIED, Ordering::AcqRel);
         O::released(hold);
         if previous & WAITERS != 0 {
-            W::wake_one(&self.word);
+            self.ring_unless_one_is_on_its_way();
         }
     }
 
@@ -491,7 +569,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         // WAITERS was set: only a release clears it.
         self.word.swap(HANDED | WAITERS, Ordering::Release);
         O::released(hold);
-        if W::wake_one_reporting(&self.word) {
+        if self.ring_one() {
             return;
         }
         // Nobody slept after all (WAITERS outlived its sleepers): free it, and wake one
@@ -502,7 +580,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             .compare_exchange(HANDED | WAITERS, 0, Ordering::Release, Ordering::Relaxed)
             .is_ok()
         {
-            W::wake_one(&self.word);
+            self.ring_one();
         }
     }
 
@@ -661,20 +739,29 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     fn take_slow(&self, me: u32, deadline: Option<u64>) -> Option<Taken<O>> {
         // First a bounded spin (`W::SPIN_NS`, offering the CPU as it goes), as the Event
         // and the Semaphore do. Without it, a locker that finds the lock held marks
-        // WAITERS and calls `wait` at once; when the holder runs on another CPU that call
-        // mostly returns at once (the word changed), and the locker then holds the lock
-        // with WAITERS set, so its release makes a wake call too: about 1.5 futex calls
-        // per hand-off, and a contended counter at a third of its speed. The spin takes
-        // a lock freed meanwhile with no call at all. (It costs the holder a cache line
-        // at each look, which is why it is bounded.) Unlike theirs, it goes on when the
-        // CPUs are crowded: see `Awaiting::Release`.
+        // WAITERS and sleeps at once, though the holder, running on another CPU, lets go
+        // within a microsecond: each hand-off then costs a wake call and a sleeper's
+        // wake-up. The spin takes a lock freed meanwhile with no call at all. (It costs
+        // the holder a cache line at each look, which is why it is bounded.) Unlike
+        // theirs, it goes on when the CPUs are crowded: see `Awaiting::Release`.
+        //
+        // The holder seen at this locker's last look, or 0 once it has seen the lock
+        // change hands.
+        let mut holder = self.word.load(Ordering::Relaxed) & ID;
         spin_while::<W>(Awaiting::Release, || {
-            self.word.load(Ordering::Relaxed) & ID != 0
+            let id = self.word.load(Ordering::Relaxed) & ID;
+            if id != holder {
+                holder = 0;
+            }
+            id != 0
         });
         // Once this thread has slept, others may be asleep too, unseen: it must take the
         // lock with WAITERS set so that its own release wakes the next one.
         let mut slept = false;
         loop {
+            // Read before the look at the lock: a ring after that look changes it, and
+            // the sleep below returns at once.
+            let rings = self.bell.load(Ordering::Acquire);
             let current = match self.take_or_mark(me, slept, true) {
                 Step::Taken(outcome) => return Some(outcome),
                 Step::NotRecoverable => return Some(Err(LockError::NotRecoverable)),
@@ -693,9 +780,40 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             } else {
                 O::RECHECK_NS
             };
-            W::wait(&self.word, current, next_look::<W>(deadline, look_ns));
+            // A holder that kept the lock since this locker's last look may be one
+            // that dies holding it: watch its word too (see `sleep`).
+            let watch_word = current & ID == holder;
+            holder = current & ID;
+            self.sleep(
+                rings,
+                current,
+                watch_word,
+                next_look::<W>(deadline, look_ns),
+            );
             slept = true;
         }
+    }
+
+    /// Sleeps until the bell rings past `rings`, or `until`. If `watch_word`, also
+    /// until the lock's word changes from `current` or is woken: the owner backend's
+    /// wake at a holder's death (the kernel's, for the hosted crate) comes there, so a
+    /// locker asleep on an abandoned lock learns of it at once.
+    ///
+    /// Only a lock held by one holder for a while is worth watching: a word that
+    /// changed before the sleep began ends it at once, and under contention the lock
+    /// changes hands faster than a locker falls asleep. Watching it then kept lockers
+    /// going round, runnable, instead of asleep. A locker that sleeps without watching
+    /// learns of a death from the ring of whoever takes the lock next, or at its next
+    /// look (`Owner::RECHECK_NS`).
+    fn sleep(&self, rings: u32, current: u32, watch_word: bool, until: Option<u64>) {
+        if watch_word {
+            W::wait_either(&self.bell, rings, &self.word, current, until);
+        } else {
+            W::wait(&self.bell, rings, until);
+        }
+        fault::ends_here_if_killed(KillPoint::LockerWoken);
+        // Woken or not, this locker looks next: no release need wake another for it.
+        self.bell.fetch_and(!ON_ITS_WAY, Ordering::AcqRel);
     }
 
     /// One look at the word: takes the lock if it is free (from a dead holder too);
@@ -723,7 +841,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             }
             match self
                 .word
-                .compare_exchange(current, next, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(_) if taking => {
                     let hold = O::taken(&self.word, &self.record);
@@ -789,7 +907,7 @@ impl<W: crate::WakeTasks, O: Owner> Lock<W, O> {
         let me = O::id();
         core::future::poll_fn(|cx| {
             // Register first: a release after the look below then wakes us.
-            W::register(&self.word, cx.waker());
+            W::register(&self.bell, cx.waker());
             match self.take_or_mark(me, true, true) {
                 Step::Taken(outcome) => core::task::Poll::Ready(outcome),
                 Step::NotRecoverable => core::task::Poll::Ready(Err(LockError::NotRecoverable)),

@@ -79,7 +79,7 @@ const SLOT_LOOK_NS: u64 = 1_000_000;
 /// Like [`Lock`], it does not own the data it protects (the data lives in atomics:
 /// [`Value`](crate::Value), [`Array`](crate::Array)); it makes multi-step reads and
 /// updates consistent. `#[repr(C)]`, atomics only, for a `static` or memory shared
-/// between processes: a word, the writers' [`Lock`], and `READERS` more (4 bytes each
+/// between processes: a word, the writers' [`Lock`], and `READERS` more (8 bytes each
 /// with [`Unowned`](crate::Unowned), 40 with the hosted crate).
 ///
 /// A thread that holds a read and asks for the write lock, or the reverse, waits for

@@ -81,7 +81,7 @@ use crate::{
 ///
 /// assert_eq!(
 ///     Slots::<u32>::LAYOUT.description().as_str(),
-///     "app::Slots (20 bytes, align 4) { lock: Lock<Spin, Unowned>@0, slots: [u32; 4]@4 }"
+///     "app::Slots (24 bytes, align 4) { lock: Lock<Spin, Unowned>@0, slots: [u32; 4]@8 }"
 /// );
 /// ```
 #[diagnostic::on_unimplemented(
@@ -229,8 +229,8 @@ unsafe impl<W: Wait, O: Owner, const READERS: usize> ShmSafe for RwLock<W, O, RE
 ///
 /// // The struct's path, then its size and fields.
 /// assert!(Shared::LAYOUT.description().as_str().ends_with(
-///     "::Shared (24 bytes, align 8) { start: Event<Spin>@0, \
-///      lock: Lock<Spin, Unowned>@4, total: Value<i64, Spin, Unowned>@8 }"
+///     "::Shared (32 bytes, align 8) { start: Event<Spin>@0, \
+///      lock: Lock<Spin, Unowned>@4, total: Value<i64, Spin, Unowned>@16 }"
 /// ));
 /// ```
 ///

@@ -11,18 +11,18 @@ use shmsync_core::ShmSafe;
 
 #[test]
 fn sizes_are_as_documented() {
-    assert_eq!(size_of::<Lock>(), 4);
+    assert_eq!(size_of::<Lock>(), 8);
     assert_eq!(size_of::<Event>(), 4);
     assert_eq!(size_of::<Semaphore>(), 8);
     assert_eq!(size_of::<BoundedSemaphore>(), 12);
-    assert_eq!(size_of::<Value<u8>>(), 8);
-    assert_eq!(size_of::<Value<i32>>(), 8);
+    assert_eq!(size_of::<Value<u8>>(), 12);
+    assert_eq!(size_of::<Value<i32>>(), 12);
     assert_eq!(size_of::<Value<f64>>(), 16);
-    assert_eq!(size_of::<Array<u8, 16>>(), 20);
+    assert_eq!(size_of::<Array<u8, 16>>(), 24);
     assert_eq!(size_of::<Array<u64, 4>>(), 40);
-    assert_eq!(size_of::<Condition>(), 72);
+    assert_eq!(size_of::<Condition>(), 104);
     assert_eq!(size_of::<Barrier>(), 8);
-    assert_eq!(size_of::<RwLock>(), 40);
+    assert_eq!(size_of::<RwLock>(), 76);
     assert_eq!(align_of::<Lock>(), 4);
     assert_eq!(align_of::<Value<u64>>(), 8);
 }
@@ -116,7 +116,7 @@ mod described {
         );
         assert_eq!(
             described::<Lock<Spin, Unowned>>(),
-            "Lock<Spin, Unowned> (4 bytes, align 4)"
+            "Lock<Spin, Unowned> (8 bytes, align 4)"
         );
         assert_eq!(described::<Event<Spin>>(), "Event<Spin> (4 bytes, align 4)");
         assert_eq!(
@@ -133,11 +133,11 @@ mod described {
         );
         assert_eq!(
             described::<Value<bool, Spin, Unowned>>(),
-            "Value<bool, Spin, Unowned> (8 bytes, align 4)"
+            "Value<bool, Spin, Unowned> (12 bytes, align 4)"
         );
         assert_eq!(
             described::<Array<u8, 16, Spin, Unowned>>(),
-            "Array<u8, 16, Spin, Unowned> (20 bytes, align 4)"
+            "Array<u8, 16, Spin, Unowned> (24 bytes, align 4)"
         );
         let tracked = size_of::<TrackedSemaphore<Spin, Unowned>>();
         assert_eq!(
@@ -167,10 +167,10 @@ mod described {
     fn a_known_struct_is_pinned() {
         assert_eq!(
             described::<Known>(),
-            "layout::described::Known (32 bytes, align 4) { start: Event<Spin>@0, \
-             count: Value<u32, Spin, Unowned>@4, ids: [u32; 4]@12, tag: u8@28 }"
+            "layout::described::Known (36 bytes, align 4) { start: Event<Spin>@0, \
+             count: Value<u32, Spin, Unowned>@4, ids: [u32; 4]@16, tag: u8@32 }"
         );
-        assert_eq!(Known::LAYOUT.fingerprint(), 0xe607_5ff5_09f0_bbc1);
+        assert_eq!(Known::LAYOUT.fingerprint(), 0xec0a_b11a_76ca_bad2);
     }
 
     #[test]

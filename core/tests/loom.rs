@@ -25,8 +25,8 @@ struct Futex;
 #[derive(Default)]
 struct Table {
     next_id: u64,
-    /// (id, word address, woken)
-    queued: Vec<(u64, usize, bool)>,
+    /// (id, the addresses of the words it waits on, woken)
+    queued: Vec<(u64, [usize; 2], bool)>,
 }
 
 loom::lazy_static! {
@@ -167,14 +167,28 @@ impl Wait for Futex {
     }
 
     fn wait(word: &AtomicU32, expected: u32, deadline: Option<u64>) {
+        Self::wait_either(word, expected, word, expected, deadline);
+    }
+
+    fn wait_either(
+        first: &AtomicU32,
+        first_expected: u32,
+        second: &AtomicU32,
+        second_expected: u32,
+        deadline: Option<u64>,
+    ) {
         let (mutex, condvar) = &*TABLE;
         let mut table = mutex.lock().unwrap();
-        if word.load(Ordering::SeqCst) != expected {
+        if first.load(Ordering::SeqCst) != first_expected
+            || second.load(Ordering::SeqCst) != second_expected
+        {
             return;
         }
         let id = table.next_id;
         table.next_id += 1;
-        table.queued.push((id, address(word), false));
+        table
+            .queued
+            .push((id, [address(first), address(second)], false));
         if deadline.is_some() {
             drop(table);
             // Time passes: others run (a loop of timed waits must not starve them).
@@ -198,7 +212,7 @@ impl Wait for Futex {
         let entry = table
             .queued
             .iter_mut()
-            .find(|e| e.1 == address(word) && !e.2);
+            .find(|e| e.1.contains(&address(word)) && !e.2);
         let woke = entry.is_some();
         if let Some(entry) = entry {
             entry.2 = true;
@@ -214,7 +228,11 @@ impl Wait for Futex {
     fn wake_all(word: &AtomicU32) {
         let (mutex, condvar) = &*TABLE;
         let mut table = mutex.lock().unwrap();
-        for entry in table.queued.iter_mut().filter(|e| e.1 == address(word)) {
+        for entry in table
+            .queued
+            .iter_mut()
+            .filter(|e| e.1.contains(&address(word)))
+        {
             entry.2 = true;
         }
         condvar.notify_all();
@@ -937,6 +955,38 @@ fn a_get_killed_anywhere_takes_its_item_or_leaves_it() {
             assert_eq!(q.try_get(), Err(GetError::Empty));
         });
     }
+}
+
+#[test]
+fn a_locker_killed_once_woken_holds_up_the_others_only_until_they_look() {
+    model_with_slices(|| {
+        let lock = Arc::new(Lock::new());
+        call_me(1);
+        let guard = lock.lock().unwrap();
+        let dying = {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                call_me(2);
+                // Killed, if at all, woken by the release and before it looks: the
+                // release after then counts on it and wakes nobody.
+                drop(dying_at(KillPoint::LockerWoken, || lock.lock()));
+            })
+        };
+        let looking = {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                call_me(3);
+                // A sleeper looks again on its own (the hosted backend's recheck), here
+                // in timed slices.
+                while lock.lock_timeout(Duration::from_nanos(6)).is_err() {
+                    thread::yield_now(); // time passes
+                }
+            })
+        };
+        drop(guard);
+        looking.join().unwrap();
+        dying.join().unwrap();
+    });
 }
 
 #[test]

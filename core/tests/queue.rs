@@ -212,8 +212,8 @@ fn the_layout_names_the_items_and_the_backend() {
     let layout = <Spun<u16, 2> as ShmSafe>::LAYOUT;
     assert_eq!(
         layout.description().as_str(),
-        "shmsync_core::Queue (24 bytes, align 4) { lock: Lock<Spin, Unowned>@0, tail: u32@4, \
-         head: u32@8, done: u32@12, slots: [shmsync_core::queue::Slot { item: u16@0 }; 2]@16 }"
+        "shmsync_core::Queue (28 bytes, align 4) { lock: Lock<Spin, Unowned>@0, tail: u32@8, \
+         head: u32@12, done: u32@16, slots: [shmsync_core::queue::Slot { item: u16@0 }; 2]@20 }"
     );
     // Another item type, capacity or backend is another layout.
     let others = [

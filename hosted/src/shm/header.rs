@@ -1,7 +1,7 @@
 //! The header at the start of every segment: what it holds, whether it is ready, who
 //! made it, and the table of processes attached to it.
 //!
-//! # Format (version 4)
+//! # Format (version 5)
 //!
 //! The header fills the first [`HEADER_LEN`] bytes (one page); the value follows at
 //! `data_offset` (the header's length rounded up to the value's alignment). Integers are
@@ -45,7 +45,8 @@
 //!   described another way, or when the way participants are recorded changes.
 //!   Versions 1 and 2 recorded no participants; version 3's locks were never handed
 //!   over (its builds would take a lock handed over by a version 4 build for one held
-//!   for ever).
+//!   for ever); version 4's lockers slept on the lock's word, version 5's on the word
+//!   after it (the two would not wake each other's sleepers).
 
 use std::sync::atomic::{fence, Ordering};
 
@@ -56,7 +57,7 @@ use crate::error::ShmError;
 use crate::identity::{description_bytes, printable, type_identity, TypeRecord, DESCRIPTION_LEN};
 
 /// The header's format; see the module's docs for the rules between versions.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Additions within [`FORMAT_VERSION`]: none yet.
 const FORMAT_MINOR: u32 = 0;
 
