@@ -4,7 +4,7 @@
 
 use shmsync::{Event, Futex, Lock, Process, Semaphore, Shared, TryLockError, Value};
 use shmsync_core::{AtomicU32, Wait};
-use shmsync_tests::{join, Stop};
+use shmsync_tests::{join, join_thread, until, Stop};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -367,4 +367,22 @@ fn a_yield_that_gave_the_cpu_to_another_thread_marks_the_thread_crowded() {
             );
         }
     });
+}
+
+/// A waiter on two words is queued on both: a wake-up on the second (the kernel's, at a
+/// lock holder's death, comes there) reaches it, as one on the first does.
+#[test]
+fn a_wait_on_two_words_hears_a_wake_up_on_either() {
+    static FIRST: AtomicU32 = AtomicU32::new(0);
+    static SECOND: AtomicU32 = AtomicU32::new(7);
+    for wake_on in [&SECOND, &FIRST] {
+        let waiter = thread::spawn(|| Futex::wait_either(&FIRST, 0, &SECOND, 7, None));
+        // Reports a waiter only once one is queued on that word: a wait that returned
+        // at once, or one queued on the other word alone, never is.
+        until(
+            || Futex::wake_one_reporting(wake_on),
+            "the waiter to be woken on the word it watches",
+        );
+        join_thread(waiter);
+    }
 }
