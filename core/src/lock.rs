@@ -78,6 +78,12 @@ const HANDED: u32 = ID - 2;
 /// it: a woken sleeper takes it within tens of microseconds, unless it died on its way.
 const HANDED_LOOK_NS: u64 = 1_000_000;
 
+/// How long a locker that sleeps without watching the lock's word, while one other
+/// thread keeps taking the lock and nobody else waits, sleeps before it looks again:
+/// if that thread dies holding the lock, nobody may come to take it and ring (see
+/// `Lock::sleep`).
+const LONE_LOOK_NS: u64 = 1_000_000;
+
 /// In the bell: a sleeper was woken (a backend said so, see
 /// [`Wait::wake_one_reporting`]) and has not looked at the lock since.
 const ON_ITS_WAY: u32 = 1;
@@ -116,8 +122,10 @@ const RING: u32 = 2;
 /// at once (the backend's [`Wait::wait_either`] watches the word too, and the hosted
 /// crate's sees the kernel's wake-up). One that fell asleep while the lock changed
 /// hands faster than a sleep begins watches only its own wake-ups: it is woken by the
-/// next release, or looks again within the owner backend's
-/// [`RECHECK_NS`](Owner::RECHECK_NS) (50 ms for the hosted crate). Then:
+/// release of whoever takes the lock next, or looks again on its own: within a
+/// millisecond if it was the only locker waiting for one other thread that kept
+/// taking the lock, else within the owner backend's [`RECHECK_NS`](Owner::RECHECK_NS)
+/// (50 ms for the hosted crate). Then:
 ///
 /// - the lock call returns [`LockError::OwnerDied`] holding the guard (`EOWNERDEAD`):
 ///   the protected data may be half-updated. Check or repair it, then call
@@ -138,8 +146,8 @@ const RING: u32 = 2;
 /// lockers asleep hands the lock to one of them instead: until a locker that has slept
 /// takes it, newcomers (the releaser included) wait. A hand-off that finds nobody
 /// asleep frees the lock at once. If the woken locker dies before it takes the lock,
-/// the others take it within a millisecond: a locker that finds the lock handed over
-/// looks again that soon, and may then take it.
+/// a locker that finds the lock handed over looks again within a millisecond and may
+/// then take it; one asleep since before the hand-off, within `RECHECK_NS`.
 ///
 /// Where the backend can tell that a wake-up reached a sleeper
 /// ([`Wait::wake_one_reporting`]; the hosted futex can), a release wakes no second
@@ -684,7 +692,7 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         match self.take_or_mark(O::id(), false, false) {
             Step::Taken(outcome) => Some(outcome),
             Step::NotRecoverable => Some(Err(LockError::NotRecoverable)),
-            Step::Wait(_) => None,
+            Step::Wait { .. } => None,
         }
     }
 
@@ -746,10 +754,14 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         // theirs, it goes on when the CPUs are crowded: see `Awaiting::Release`.
         //
         // The holder seen at this locker's last look, or 0 once it has seen the lock
-        // change hands.
+        // change hands; and whether only one holder took it meanwhile (perhaps more
+        // than once).
         let mut holder = self.word.load(Ordering::Relaxed) & ID;
+        let mut holders = Holders::default();
+        holders.saw(holder);
         spin_while::<W>(Awaiting::Release, || {
             let id = self.word.load(Ordering::Relaxed) & ID;
+            holders.saw(id);
             if id != holder {
                 holder = 0;
             }
@@ -762,28 +774,40 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             // Read before the look at the lock: a ring after that look changes it, and
             // the sleep below returns at once.
             let rings = self.bell.load(Ordering::Acquire);
-            let current = match self.take_or_mark(me, slept, true) {
+            let (current, marked) = match self.take_or_mark(me, slept, true) {
                 Step::Taken(outcome) => return Some(outcome),
                 Step::NotRecoverable => return Some(Err(LockError::NotRecoverable)),
-                Step::Wait(current) => current,
+                Step::Wait { word, marked } => (word, marked),
             };
             // WAITERS is set on the held lock, so its release wakes a sleeper: leaving now
             // cannot strand one, even if the wake we may have consumed was meant for it.
             if expired::<W>(deadline) {
                 return None;
             }
-            // A lock handed over waits for the sleeper woken to take it, which may have
-            // died on its way (or, with an owner backend that never looks again, be
-            // the only one that would): look again soon, as one that has slept.
-            let look_ns = if current & ID == HANDED {
-                Some(HANDED_LOOK_NS)
-            } else {
-                O::RECHECK_NS
-            };
             // A holder that kept the lock since this locker's last look may be one
             // that dies holding it: watch its word too (see `sleep`).
             let watch_word = current & ID == holder;
-            holder = current & ID;
+            holders.saw(current & ID);
+            // Nobody else waits, and one other thread keeps taking the lock: if it
+            // dies holding it, nobody may come to take it and ring.
+            let lone = marked && holders.only_one();
+            // A lock handed over has no holder: the one this locker saw before is still
+            // the last that held it.
+            if current & ID != HANDED {
+                holder = current & ID;
+            }
+            holders = Holders::default();
+            holders.saw(holder);
+            let look_ns = if current & ID == HANDED {
+                // It waits for the sleeper woken to take it, which may have died on its
+                // way (or, with an owner backend that never looks again, be the only
+                // one that would): look again soon, as one that has slept.
+                Some(HANDED_LOOK_NS)
+            } else if lone && !watch_word {
+                O::RECHECK_NS.map(|ns| ns.min(LONE_LOOK_NS))
+            } else {
+                O::RECHECK_NS
+            };
             self.sleep(
                 rings,
                 current,
@@ -799,12 +823,14 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     /// wake at a holder's death (the kernel's, for the hosted crate) comes there, so a
     /// locker asleep on an abandoned lock learns of it at once.
     ///
-    /// Only a lock held by one holder for a while is worth watching: a word that
-    /// changed before the sleep began ends it at once, and under contention the lock
-    /// changes hands faster than a locker falls asleep. Watching it then kept lockers
-    /// going round, runnable, instead of asleep. A locker that sleeps without watching
-    /// learns of a death from the ring of whoever takes the lock next, or at its next
-    /// look (`Owner::RECHECK_NS`).
+    /// Only a lock that one holder kept since the locker's last look (its spin, for
+    /// the first sleep) is worth watching: a word that changed before the sleep began
+    /// ends it at once, and under contention the lock changes hands faster than a
+    /// locker falls asleep. Watching it then kept lockers going round, runnable,
+    /// instead of asleep. A locker that sleeps without watching learns of a death from
+    /// the ring of whoever takes the lock next, or at its next look: within
+    /// `LONE_LOOK_NS` if it found nobody else waiting and one other thread taking the
+    /// lock (then nobody may come to take it), else within `Owner::RECHECK_NS`.
     fn sleep(&self, rings: u32, current: u32, watch_word: bool, until: Option<u64>) {
         if watch_word {
             W::wait_either(&self.bell, rings, &self.word, current, until);
@@ -832,7 +858,10 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             let next = if taking {
                 current & !ID | me | if keep_waiters { WAITERS } else { 0 }
             } else if current & WAITERS != 0 || !mark {
-                return Step::Wait(current);
+                return Step::Wait {
+                    word: current,
+                    marked: false,
+                };
             } else {
                 current | WAITERS
             };
@@ -851,7 +880,12 @@ impl<W: Wait, O: Owner> Lock<W, O> {
                         Ok(hold)
                     });
                 }
-                Ok(_) => return Step::Wait(next),
+                Ok(_) => {
+                    return Step::Wait {
+                        word: next,
+                        marked: true,
+                    }
+                }
                 Err(now) => {
                     if taking {
                         O::missed(&self.word, &self.record);
@@ -860,6 +894,31 @@ impl<W: Wait, O: Owner> Lock<W, O> {
                 }
             }
         }
+    }
+}
+
+/// The holders a locker has seen, by the ids in the lock's word.
+#[derive(Default)]
+struct Holders {
+    /// 0 before any, then the one seen, or `SEVERAL`.
+    seen: u32,
+}
+
+/// More than one holder; no id (ids have 30 bits).
+const SEVERAL: u32 = u32::MAX;
+
+impl Holders {
+    /// Notes the id a look at the word found. A free lock, or one handed over, has no
+    /// holder.
+    fn saw(&mut self, id: u32) {
+        if id != 0 && id != HANDED && id != self.seen {
+            self.seen = if self.seen == 0 { id } else { SEVERAL };
+        }
+    }
+
+    /// Whether exactly one holder was seen.
+    fn only_one(&self) -> bool {
+        self.seen != 0 && self.seen != SEVERAL
     }
 }
 
@@ -873,8 +932,9 @@ enum Step<O: Owner> {
     /// It never will be.
     NotRecoverable,
     /// It is held (marked WAITERS if the look was to mark it): wait while the word
-    /// holds this value.
-    Wait(u32),
+    /// holds this value. `marked`: this look set WAITERS, which nobody had set before
+    /// (as far as it saw, no other locker waits).
+    Wait { word: u32, marked: bool },
 }
 
 /// The timed forms, for a backend with a clock ([`Timed`]).
@@ -911,7 +971,7 @@ impl<W: crate::WakeTasks, O: Owner> Lock<W, O> {
             match self.take_or_mark(me, true, true) {
                 Step::Taken(outcome) => core::task::Poll::Ready(outcome),
                 Step::NotRecoverable => core::task::Poll::Ready(Err(LockError::NotRecoverable)),
-                Step::Wait(_) => core::task::Poll::Pending,
+                Step::Wait { .. } => core::task::Poll::Pending,
             }
         })
         .await
