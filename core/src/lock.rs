@@ -753,18 +753,10 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         // the holder a cache line at each look, which is why it is bounded.) Unlike
         // theirs, it goes on when the CPUs are crowded: see `Awaiting::Release`.
         //
-        // The holder seen at this locker's last look, or 0 once it has seen the lock
-        // change hands; and whether only one holder took it meanwhile (perhaps more
-        // than once).
-        let mut holder = self.word.load(Ordering::Relaxed) & ID;
-        let mut holders = Holders::default();
-        holders.saw(holder);
+        let mut seen = Seen::since(self.word.load(Ordering::Relaxed) & ID);
         spin_while::<W>(Awaiting::Release, || {
             let id = self.word.load(Ordering::Relaxed) & ID;
-            holders.saw(id);
-            if id != holder {
-                holder = 0;
-            }
+            seen.saw(id);
             id != 0
         });
         // Once this thread has slept, others may be asleep too, unseen: it must take the
@@ -784,21 +776,19 @@ impl<W: Wait, O: Owner> Lock<W, O> {
             if expired::<W>(deadline) {
                 return None;
             }
+            let id = current & ID;
+            let kept = seen.kept;
             // A holder that kept the lock since this locker's last look may be one
             // that dies holding it: watch its word too (see `sleep`).
-            let watch_word = current & ID == holder;
-            holders.saw(current & ID);
+            let watch_word = kept == id;
+            seen.saw(id);
             // Nobody else waits, and one other thread keeps taking the lock: if it
             // dies holding it, nobody may come to take it and ring.
-            let lone = marked && holders.only_one();
+            let lone = marked && seen.one_holder();
             // A lock handed over has no holder: the one this locker saw before is still
             // the last that held it.
-            if current & ID != HANDED {
-                holder = current & ID;
-            }
-            holders = Holders::default();
-            holders.saw(holder);
-            let look_ns = if current & ID == HANDED {
+            seen = Seen::since(if id == HANDED { kept } else { id });
+            let look_ns = if id == HANDED {
                 // It waits for the sleeper woken to take it, which may have died on its
                 // way (or, with an owner backend that never looks again, be the only
                 // one that would): look again soon, as one that has slept.
@@ -897,28 +887,43 @@ impl<W: Wait, O: Owner> Lock<W, O> {
     }
 }
 
-/// The holders a locker has seen, by the ids in the lock's word.
-#[derive(Default)]
-struct Holders {
-    /// 0 before any, then the one seen, or `SEVERAL`.
-    seen: u32,
+/// What a locker has seen of the lock's holders since its last look (its spin, for
+/// its first sleep), by the ids in the lock's word.
+struct Seen {
+    /// The holder at that look, or 0 once the word has shown anything else since.
+    kept: u32,
+    /// 0 before any holder, then the one seen (perhaps more than once), or `SEVERAL`.
+    /// A free lock, or one handed over, has no holder.
+    holders: u32,
 }
 
 /// More than one holder; no id (ids have 30 bits).
 const SEVERAL: u32 = u32::MAX;
 
-impl Holders {
-    /// Notes the id a look at the word found. A free lock, or one handed over, has no
-    /// holder.
+impl Seen {
+    /// After a look that found `id`.
+    fn since(id: u32) -> Seen {
+        let mut seen = Seen {
+            kept: id,
+            holders: 0,
+        };
+        seen.saw(id);
+        seen
+    }
+
+    /// Notes the id a look at the word found.
     fn saw(&mut self, id: u32) {
-        if id != 0 && id != HANDED && id != self.seen {
-            self.seen = if self.seen == 0 { id } else { SEVERAL };
+        if id != self.kept {
+            self.kept = 0;
+        }
+        if id != 0 && id != HANDED && id != self.holders {
+            self.holders = if self.holders == 0 { id } else { SEVERAL };
         }
     }
 
     /// Whether exactly one holder was seen.
-    fn only_one(&self) -> bool {
-        self.seen != 0 && self.seen != SEVERAL
+    fn one_holder(&self) -> bool {
+        self.holders != 0 && self.holders != SEVERAL
     }
 }
 
