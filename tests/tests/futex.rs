@@ -150,9 +150,10 @@ fn spurious_wakeups_are_absorbed() {
     let held = lock.lock().unwrap();
     let released: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
     let stop = AtomicBool::new(false);
-    // The lock word is the first (and only) field of the #[repr(C)] Lock.
-    // SAFETY: Lock is a #[repr(C)] wrapper of one AtomicU32, as its docs state.
-    let word = unsafe { &*(lock as *const Lock).cast::<AtomicU32>() };
+    // SAFETY: Lock is #[repr(C)] and begins with two AtomicU32s, as its docs state: the
+    // lock's word and the word its sleepers wait on (the robust-list record follows, at
+    // offset 8); `lock` is leaked, so they live for ever.
+    let words = unsafe { &*(lock as *const Lock).cast::<[AtomicU32; 2]>() };
     let locker = thread::spawn(move || {
         let _lock = lock.lock().unwrap();
         assert!(
@@ -163,7 +164,9 @@ fn spurious_wakeups_are_absorbed() {
     thread::scope(|s| {
         s.spawn(|| {
             while !stop.load(Ordering::SeqCst) {
-                Futex::wake_all(word);
+                for word in words {
+                    Futex::wake_all(word);
+                }
                 thread::yield_now();
             }
         });
