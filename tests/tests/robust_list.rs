@@ -504,3 +504,46 @@ fn a_forked_child_dropping_its_copy_of_a_guard_releases_nothing() {
     drop(guard);
     assert!(!lock.is_locked());
 }
+
+/// A robust pthread mutex (glibc's, as LMDB and other C libraries use them) locked by a
+/// thread that holds a shmsync lock shares the thread's one robust list with it, and
+/// glibc clears the list's pending entry after each of its own lock and unlock calls.
+/// The shmsync lock must not depend on that entry while it is held: its holder's death
+/// is still reported.
+#[test]
+fn a_holder_that_also_uses_glibc_robust_mutexes_is_still_reported_dead() {
+    for nested in [false, true] {
+        let locks = shmsync::Shared::<[Lock; 2]>::anonymous_with(|_| {}).unwrap();
+        let child = shmsync::Process::spawn(|| {
+            let outer = locks[0].lock().unwrap();
+            let inner = nested.then(|| locks[1].lock().unwrap());
+            let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+            let mutexes: &mut [libc::pthread_mutex_t; 2] =
+                Box::leak(Box::new([libc::PTHREAD_MUTEX_INITIALIZER; 2]));
+            // SAFETY: glibc's documented calls on a live attribute and on two leaked
+            // mutexes that outlive the child; the second is held at the child's death,
+            // as a C library's mutex may be.
+            unsafe {
+                libc::pthread_mutexattr_init(attr.as_mut_ptr());
+                libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST);
+                for mutex in mutexes.iter_mut() {
+                    assert_eq!(libc::pthread_mutex_init(mutex, attr.as_ptr()), 0);
+                }
+                assert_eq!(libc::pthread_mutex_lock(&mut mutexes[0]), 0);
+                assert_eq!(libc::pthread_mutex_unlock(&mut mutexes[0]), 0);
+                assert_eq!(libc::pthread_mutex_lock(&mut mutexes[1]), 0);
+            }
+            std::mem::forget((outer, inner));
+            // SAFETY: kill(2) on the calling process.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        })
+        .unwrap();
+        assert!(!shmsync_tests::join(child).success());
+        for (index, lock) in locks.iter().enumerate().take(1 + usize::from(nested)) {
+            match lock.try_lock() {
+                Err(TryLockError::OwnerDied(guard)) => guard.mark_consistent(),
+                other => panic!("nested {nested}: lock {index}: {other:?}, not OwnerDied"),
+            }
+        }
+    }
+}
