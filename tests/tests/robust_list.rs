@@ -538,7 +538,11 @@ fn a_holder_that_also_uses_glibc_robust_mutexes_is_still_reported_dead() {
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
         })
         .unwrap();
-        assert!(!shmsync_tests::join(child).success());
+        assert_eq!(
+            shmsync_tests::join(child).signal(),
+            Some(libc::SIGKILL),
+            "nested {nested}: the child did not get as far as its death"
+        );
         for (index, lock) in locks.iter().enumerate().take(1 + usize::from(nested)) {
             match lock.try_lock() {
                 Err(TryLockError::OwnerDied(guard)) => guard.mark_consistent(),
