@@ -752,7 +752,6 @@ impl<W: Wait, O: Owner> Lock<W, O> {
         // wake-up. The spin takes a lock freed meanwhile with no call at all. (It costs
         // the holder a cache line at each look, which is why it is bounded.) Unlike
         // theirs, it goes on when the CPUs are crowded: see `Awaiting::Release`.
-        //
         let mut seen = Seen::since(self.word.load(Ordering::Relaxed) & ID);
         spin_while::<W>(Awaiting::Release, || {
             let id = self.word.load(Ordering::Relaxed) & ID;

@@ -518,10 +518,11 @@ fn a_holder_that_also_uses_glibc_robust_mutexes_is_still_reported_dead() {
             let outer = locks[0].lock().unwrap();
             let inner = nested.then(|| locks[1].lock().unwrap());
             let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-            let mutexes: &mut [libc::pthread_mutex_t; 2] =
-                Box::leak(Box::new([libc::PTHREAD_MUTEX_INITIALIZER; 2]));
-            // SAFETY: glibc's documented calls on a live attribute and on two leaked
-            // mutexes that outlive the child; the second is held at the child's death,
+            // On the stack, not the heap: a forked child allocates nothing. The child
+            // never returns from here, so they live until its death.
+            let mut mutexes = [libc::PTHREAD_MUTEX_INITIALIZER; 2];
+            // SAFETY: glibc's documented calls on a live attribute and on two mutexes
+            // that live until the child dies; the second is held at the child's death,
             // as a C library's mutex may be.
             unsafe {
                 libc::pthread_mutexattr_init(attr.as_mut_ptr());
